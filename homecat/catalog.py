@@ -1,0 +1,180 @@
+"""The DuckDB catalog: opening, locking, versioned schema migrations and the SQL files.
+
+SQL lives in ``sql/`` (schema migrations ``schema/vN.sql`` and named report queries
+``reports/*.sql``). In a checkout it is read from the repository; an installed wheel carries the
+same files as ``homecat/sql``. This module never imports typer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from homecat.errors import CatalogError, CatalogLocked
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def sql_root() -> Traversable:
+    """The folder of .sql files: inside the installed package, else the checkout's ``sql/``."""
+    packaged = resources.files("homecat").joinpath("sql")
+    if packaged.is_dir():
+        return packaged
+    checkout = Path(__file__).resolve().parent.parent / "sql"
+    if checkout.is_dir():
+        return checkout
+    raise CatalogError("The SQL files are missing from this installation (expected homecat/sql or ./sql).")
+
+
+def read_sql(relative: str) -> str:
+    """Text of one SQL file, e.g. ``read_sql("schema/v1.sql")``."""
+    node = sql_root()
+    for part in relative.split("/"):
+        node = node.joinpath(part)
+    return node.read_text(encoding="utf-8")
+
+
+def schema_versions() -> list[int]:
+    """Versions for which a ``schema/vN.sql`` migration exists, ascending."""
+    names = [n.name for n in sql_root().joinpath("schema").iterdir()]
+    return sorted(int(m.group(1)) for n in names if (m := re.fullmatch(r"v(\d+)\.sql", n)))
+
+
+def latest_schema_version() -> int:
+    return schema_versions()[-1]
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    name: str
+    doc: str
+    sql: str
+
+
+def named_queries(relative: str) -> dict[str, NamedQuery]:
+    """Queries of a file split on ``-- name: NAME`` headers; the comment lines after it are the doc."""
+    queries: dict[str, NamedQuery] = {}
+    for block in re.split(r"^-- name:\s*", read_sql(relative), flags=re.M)[1:]:
+        name, _, body = block.partition("\n")
+        doc_lines = []
+        sql_lines = []
+        for line in body.splitlines():
+            if line.startswith("--") and not sql_lines:
+                doc_lines.append(line[2:].strip())
+            else:
+                sql_lines.append(line)
+        queries[name.strip()] = NamedQuery(name.strip(), " ".join(doc_lines), "\n".join(sql_lines).strip())
+    return queries
+
+
+class Catalog:
+    """An open catalog. Use as a context manager; ``transaction()`` groups writes."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool):
+        self.con = con
+        self.path = path
+        self.read_only = read_only
+
+    @classmethod
+    def open(cls, path: str | Path, read_only: bool = False, upto_version: int | None = None) -> Catalog:
+        """Open (creating if needed) and migrate to the newest schema, or ``upto_version`` (tests)."""
+        path = Path(path)
+        if read_only and not path.exists():
+            raise CatalogError(f"There is no catalog at {path}: run 'homecat scan' first.")
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise _lock_error(path, exc) from None
+        except duckdb.Error as exc:
+            raise CatalogError(f"The catalog {path} cannot be opened: {_first_line(exc)}") from None
+        catalog = cls(con, path, read_only)
+        try:
+            catalog._migrate(upto_version)
+        except BaseException:
+            con.close()
+            raise
+        return catalog
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Everything inside commits together or not at all (a kill mid-way leaves the last commit)."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        exists = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+        ).fetchone()[0]
+        if not exists:
+            return 0
+        return self.con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+
+    def rows(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> tuple[list[str], list[tuple]]:
+        """Run a query; return (column names, rows)."""
+        cursor = self.con.execute(sql, params or [])
+        columns = [d[0] for d in cursor.description] if cursor.description else []
+        return columns, cursor.fetchall()
+
+    def _migrate(self, upto_version: int | None) -> None:
+        current = self.schema_version()
+        target = upto_version or latest_schema_version()
+        if current > latest_schema_version():
+            raise CatalogError(
+                f"The catalog {self.path} has schema v{current}, newer than this homecat knows "
+                f"(v{latest_schema_version()}): upgrade homecat."
+            )
+        pending = [v for v in schema_versions() if current < v <= target]
+        if not pending:
+            return
+        if self.read_only:
+            raise CatalogError(
+                f"The catalog {self.path} has schema v{current} and needs an upgrade to v{target}: "
+                "run any writing command (e.g. 'homecat scan') once."
+            )
+        # All pending migrations in one transaction: an interrupted upgrade leaves the old schema intact.
+        with self.transaction() as con:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)"
+            )
+            for version in pending:
+                con.execute(read_sql(f"schema/v{version}.sql"))
+                con.execute("INSERT INTO schema_version VALUES (?, current_timestamp)", [version])
+
+
+def _lock_error(path: Path, exc: duckdb.IOException) -> Exception:
+    match = _LOCK_HOLDER.search(str(exc))
+    if not match:
+        return CatalogError(f"The catalog {path} cannot be opened: {_first_line(exc)}")
+    program = Path(match["program"]).name
+    return CatalogLocked(
+        f"The catalog {path} is in use by another process (PID {match['pid']}, {program}); "
+        "wait for it to finish, or use another catalog with --catalog."
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

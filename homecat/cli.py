@@ -1,0 +1,283 @@
+"""The `homecat` command line: thin wrappers over the library.
+
+Each command loads settings, opens the catalog, calls one library function and prints.
+Library errors (``HomecatError``) become one sentence on stderr and the error's exit code,
+converted in one place (``_Group.invoke``); HOMECAT_DEBUG=1 shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from homecat import __version__
+from homecat.catalog import Catalog
+from homecat.errors import HomecatError
+from homecat.settings import LoadedSettings, load_settings
+
+
+class _Group(typer.core.TyperGroup):
+    """Turns project errors into ``Error: …`` on stderr and the error's exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HomecatError as exc:
+            if os.environ.get("HOMECAT_DEBUG"):
+                raise
+            for line in exc.lines:
+                typer.echo(f"Error: {line}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("Interrupted: work committed so far is kept; rerun to finish.", err=True)
+            raise typer.Exit(130) from None
+
+
+def _app(help: str) -> typer.Typer:
+    return typer.Typer(
+        cls=_Group, help=help, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False
+    )
+
+
+app = _app("Catalog long-form home recordings in DuckDB and pretrain wav2vec2 on them.")
+report_app = _app("Reports over the catalog (named SQL queries in sql/reports/).")
+config_app = _app("Inspect the resolved settings.")
+app.add_typer(report_app, name="report")
+app.add_typer(config_app, name="config")
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True)
+
+
+class TableFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+class ConfigFormat(str, Enum):
+    table = "table"
+    yaml = "yaml"
+    json = "json"
+
+
+FormatOpt = Annotated[
+    TableFormat, typer.Option("--format", "-f", help="table for people; csv or json (an array of rows) for programs.")
+]
+
+
+class _State:
+    def __init__(self, catalog: Path | None, config: Path | None):
+        self.catalog = catalog
+        self.config = config
+
+    def settings(self, **overrides: Any) -> LoadedSettings:
+        if self.catalog is not None:
+            overrides["paths.catalog"] = self.catalog
+        return load_settings(self.config, overrides)
+
+
+def _state(ctx: typer.Context) -> _State:
+    return ctx.find_root().obj
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    catalog: Annotated[
+        Path | None, typer.Option("--catalog", help="The DuckDB catalog file (env HOMECAT_CATALOG).", show_default=False)
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="A YAML config file (env HOMECAT_CONFIG).", show_default=False)
+    ] = None,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    """Catalog long-form home recordings in DuckDB and pretrain wav2vec2 on them.
+
+    Example: homecat --catalog catalog/homecat.duckdb scan --root /data/RawAudioData
+    """
+    if version:
+        typer.echo(f"homecat {__version__}")
+        raise typer.Exit()
+    ctx.obj = _State(catalog, config)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def print_rows(columns: list[str], rows: list[tuple] | list[list], fmt: TableFormat, title: str | None = None) -> None:
+    """Print rows as a rich table, CSV, or one JSON array of objects (nothing else on stdout)."""
+    if fmt is TableFormat.json:
+        records = [dict(zip(columns, row)) for row in rows]
+        sys.stdout.write(json.dumps(records, default=_json_default, indent=1) + "\n")
+    elif fmt is TableFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+        sys.stdout.write(buffer.getvalue())
+    else:
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*[_cell(v) for v in row])
+        stdout.print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:.4g}"
+    return str(value)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on stderr when it is a terminal; None (no reporting) otherwise."""
+    if not stderr.is_terminal:
+        yield None
+        return
+    columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(f"{description}", *columns, console=stderr, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@app.command()
+def scan(
+    ctx: typer.Context,
+    root: Annotated[Path | None, typer.Option(help="Raw audio root; overrides data.raw_audio_root.")] = None,
+    hash_audio: Annotated[bool | None, typer.Option("--hash/--no-hash", help="Also compute SHA-1 of new/changed files.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Threads reading headers (default data.scan_workers).")] = None,
+    fmt: FormatOpt = TableFormat.table,
+) -> None:
+    """Catalog the audio files under the root: headers only, incremental by size and mtime.
+
+    Example: homecat scan --root /scratch/me/RawAudioData --hash
+    """
+    from homecat.scan import scan as run_scan
+
+    loaded = _state(ctx).settings(**{"data.raw_audio_root": root, "data.hash_audio": hash_audio, "data.scan_workers": workers})
+    settings = loaded.settings
+    with Catalog.open(settings.paths.catalog) as catalog, _progress("reading headers") as progress:
+        summary = run_scan(catalog, settings.data, progress=progress)
+    print_rows(["what", "count"], [tuple(r.values()) for r in summary.rows()], fmt, title=f"scan of {summary.root}")
+    for stem, ids in summary.collisions.items():
+        stderr.print(f"note: several files share the stem '{stem}'; their recording ids are {', '.join(ids)}")
+
+
+@app.command("sql")
+def sql_command(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="One read-only SQL statement.")],
+    fmt: FormatOpt = TableFormat.table,
+) -> None:
+    """Run a read-only SQL query against the catalog.
+
+    Example: homecat sql "SELECT participant_id, sum(duration_sec)/3600 AS hours FROM recordings GROUP BY 1"
+    """
+    import duckdb
+
+    settings = _state(ctx).settings().settings
+    with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+        try:
+            columns, rows = catalog.rows(query)
+        except duckdb.Error as exc:
+            raise HomecatError(f"The query failed: {str(exc).splitlines()[0]}") from None
+    print_rows(columns, rows, fmt)
+
+
+@app.command("demo-corpus")
+def demo_corpus(
+    directory: Annotated[Path, typer.Argument(help="New folder to write the demo corpus into.")],
+    minutes: Annotated[float, typer.Option(help="Length of each long-form recording in minutes.")] = 3.0,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed writes the same bytes.")] = 0,
+) -> None:
+    """Synthesize a small tree of long-form home-like recordings, good and broken, for demos and tests.
+
+    Example: homecat demo-corpus demo_corpus --minutes 3
+    """
+    from homecat.demo import make_demo_corpus
+
+    try:
+        corpus = make_demo_corpus(directory, minutes=minutes, seed=seed)
+    except ValueError as exc:
+        raise HomecatError(str(exc)) from None
+    typer.echo(
+        f"Wrote {len(corpus.files)} audio files ({corpus.total_audio_sec / 60:.1f} min of good audio, "
+        f"{len(corpus.broken)} broken on purpose) to {corpus.root}"
+    )
+
+
+@report_app.command("summary")
+def report_summary(ctx: typer.Context, fmt: FormatOpt = TableFormat.table) -> None:
+    """Files, hours and participants: in total and by status, format, sample rate and channels.
+
+    Example: homecat report summary --format json
+    """
+    _run_report(ctx, "summary", fmt)
+
+
+def _run_report(ctx: typer.Context, name: str, fmt: TableFormat, **params: Any) -> None:
+    from homecat.reports import run_report
+
+    settings = _state(ctx).settings().settings
+    with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+        columns, rows, doc = run_report(catalog, name, params)
+    print_rows(columns, rows, fmt, title=doc)
+
+
+@config_app.command("show")
+def config_show(
+    ctx: typer.Context,
+    fmt: Annotated[
+        ConfigFormat, typer.Option("--format", "-f", help="table: value and source of each setting; yaml/json: a config file.")
+    ] = ConfigFormat.table,
+) -> None:
+    """Print the resolved settings (secrets hidden) and where each value came from.
+
+    Example: homecat --config my.yaml config show --format yaml > resolved.yaml
+    """
+    loaded = _state(ctx).settings()
+    if fmt is ConfigFormat.yaml:
+        sys.stdout.write(yaml.safe_dump(loaded.settings.to_config_dict(), sort_keys=False))
+    elif fmt is ConfigFormat.json:
+        sys.stdout.write(json.dumps(loaded.settings.to_config_dict(), indent=2) + "\n")
+    else:
+        rows = [(r["setting"], json.dumps(r["value"]) if not isinstance(r["value"], str) else r["value"], r["source"]) for r in loaded.rows()]
+        print_rows(["setting", "value", "source"], rows, TableFormat.table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Packaged default settings (YAML), read as package resources."""

@@ -1,0 +1,319 @@
+"""Every knob in one pydantic model tree, and where each resolved value came from.
+
+Sources, lowest to highest priority:
+  1. packaged defaults   homecat/config/{defaults,data,training}.yaml
+  2. a user YAML file    --config FILE or HOMECAT_CONFIG
+  3. the environment     HOMECAT_<FIELD> (or HOMECAT_<SECTION>__<FIELD>), HOMECAT_CATALOG,
+                         HF_TOKEN / HF_REPO_ID / HF_PRIVATE; a ``.env`` file in the working
+                         directory fills in variables the real environment does not set
+  4. command-line flags
+Field names are unique across sections, so ``HOMECAT_SAMPLE_RATE`` needs no section.
+"""
+
+from __future__ import annotations
+
+import os
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from homecat.errors import ConfigError
+
+ENV_PREFIX = "HOMECAT_"
+# Variables with a meaning of their own, not settings.
+RESERVED_ENV = {"HOMECAT_CONFIG", "HOMECAT_DEBUG"}
+# Conventional names that map onto settings.
+ALIAS_ENV = {
+    "HOMECAT_CATALOG": "paths.catalog",
+    "HF_TOKEN": "hub.token",
+    "HF_REPO_ID": "hub.repo_id",
+    "HF_PRIVATE": "hub.private",
+}
+SECRET_FIELDS = {"hub.token"}
+PACKAGED_FILES = ("defaults.yaml", "data.yaml", "training.yaml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PathSettings(_Section):
+    catalog: Path = Field(Path("catalog/homecat.duckdb"), description="The DuckDB catalog file.")
+    artifacts_dir: Path = Field(
+        Path("artifacts"), description="Where training runs, exports and plots are written."
+    )
+
+
+class DataSettings(_Section):
+    raw_audio_root: Path | None = Field(
+        None, description="Folder holding the raw recordings (read-only; never modified)."
+    )
+    allowed_ext: list[str] = Field(
+        [".wav", ".flac"], description="File extensions to catalog, matched case-insensitively."
+    )
+    sample_rate: int = Field(16000, gt=0, description="Rate the model sees; other rates are resampled.")
+    min_duration_sec: float = Field(2.0, ge=0, description="Shorter recordings are excluded.")
+    max_duration_sec: float | None = Field(None, gt=0, description="Longer recordings are flagged (null: no limit).")
+    channel_policy: str | int = Field(
+        "mean", description="Multi-channel down-mix: 'mean' of channels, 'first' channel, or a channel index."
+    )
+    participant_regex: str = Field(
+        r"^(?P<participant>[^/]+)/",
+        description="Regex with a named group 'participant', applied to the POSIX path relative to the root.",
+    )
+    scan_workers: int = Field(8, ge=1, description="Threads reading headers during scan.")
+    hash_audio: bool = Field(False, description="Compute the SHA-1 of every new or changed file during scan.")
+
+    @field_validator("allowed_ext")
+    @classmethod
+    def _normalise_ext(cls, value: list[str]) -> list[str]:
+        return sorted({(e if e.startswith(".") else "." + e).lower() for e in value})
+
+    @field_validator("channel_policy", mode="before")
+    @classmethod
+    def _channel_policy(cls, value: Any) -> str | int:
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if value in ("mean", "first") or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            return value
+        raise ValueError("must be 'mean', 'first' or a channel index (0, 1, …)")
+
+    @field_validator("participant_regex")
+    @classmethod
+    def _regex_has_group(cls, value: str) -> str:
+        import re
+
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression ({exc})") from exc
+        if "participant" not in compiled.groupindex:
+            raise ValueError("needs a named group (?P<participant>...)")
+        return value
+
+
+class HubSettings(_Section):
+    repo_id: str | None = Field(None, description="Hub repository, e.g. my-lab/wav2vec2-base-homes (HF_REPO_ID).")
+    private: bool = Field(True, description="Create the Hub repository as private (HF_PRIVATE).")
+    license: str = Field("cc-by-nc-4.0", description="License written into the model card.")
+    language: list[str] = Field(["hi"], description="Language codes for the model card.")
+    token: SecretStr | None = Field(
+        None, description="Hub token; only from HF_TOKEN or .env, never from a config file.", exclude=True
+    )
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    paths: PathSettings = Field(default_factory=PathSettings, description="Where things live.")
+    data: DataSettings = Field(default_factory=DataSettings, description="Which audio, and how to read it.")
+    hub: HubSettings = Field(default_factory=HubSettings, description="Publishing to the Hugging Face Hub.")
+
+    def to_config_dict(self) -> dict[str, Any]:
+        """The settings as a config file would hold them (secrets left out)."""
+        return self.model_dump(mode="json", exclude={"hub": {"token"}})
+
+
+@dataclass
+class LoadedSettings:
+    """Resolved settings plus, for every dotted field name, the source that set it."""
+
+    settings: Settings
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per field: name, value (secrets masked), source."""
+        out = []
+        data = self.settings.model_dump(mode="json")
+        for name in _field_names(Settings):
+            value = _get_dotted(data, name)
+            if name in SECRET_FIELDS:
+                value = "(set, hidden)" if _get_dotted_attr(self.settings, name) is not None else "(not set)"
+            out.append({"setting": name, "value": value, "source": self.sources.get(name, "default")})
+        return out
+
+
+def load_settings(
+    config_file: str | os.PathLike | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike | None = None,
+) -> LoadedSettings:
+    """Resolve settings from all sources; raise ``ConfigError`` naming each bad field and its source."""
+    env = _environment(environ, Path(cwd or os.getcwd()))
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+
+    for name in PACKAGED_FILES:
+        text = resources.files("homecat.config").joinpath(name).read_text(encoding="utf-8")
+        _merge(merged, sources, _parse_yaml(text, f"packaged {name}"), "default")
+
+    config_file = config_file or env.get("HOMECAT_CONFIG", ("",))[0]
+    if config_file:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"The config file {path} does not exist.")
+        user = _parse_yaml(path.read_text(encoding="utf-8"), str(path))
+        if isinstance(user, dict) and "token" in (user.get("hub") or {}):
+            raise ConfigError(f"{path}: hub.token: put the Hub token in HF_TOKEN or .env, not in a config file.")
+        _merge(merged, sources, user, str(path))
+
+    _merge_flat(merged, sources, _env_settings(env))
+    if overrides:
+        _merge_flat(merged, sources, {k: (v, "command line") for k, v in overrides.items() if v is not None})
+
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(*_error_lines(exc, sources)) from None
+    return LoadedSettings(settings, sources)
+
+
+def settings_field_names() -> list[str]:
+    """Dotted names of every leaf setting, e.g. ``data.sample_rate``."""
+    return _field_names(Settings)
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _environment(environ: Mapping[str, str] | None, cwd: Path) -> dict[str, tuple[str, str]]:
+    """Variables with their origin: the real environment wins over ``.env``."""
+    env = {k: (v, f"env {k}") for k, v in (os.environ if environ is None else environ).items()}
+    dotenv = cwd / ".env"
+    if dotenv.is_file():
+        for key, value in dotenv_values(dotenv).items():
+            if value is not None and key not in env:
+                env[key] = (value, f".env {key}")
+    return env
+
+
+def _env_settings(env: dict[str, tuple[str, str]]) -> dict[str, tuple[Any, str]]:
+    leaves = _field_names(Settings)
+    by_leaf = {name.split(".")[-1]: name for name in leaves}
+    out: dict[str, tuple[Any, str]] = {}
+    for key, (value, origin) in sorted(env.items()):
+        if key in ALIAS_ENV:
+            dotted = ALIAS_ENV[key]
+        elif key.startswith(ENV_PREFIX) and key not in RESERVED_ENV:
+            rest = key[len(ENV_PREFIX):].lower()
+            dotted = rest.replace("__", ".") if "__" in rest else by_leaf.get(rest)
+            if dotted not in leaves:
+                raise ConfigError(f"{origin}: unknown setting (see 'homecat config show' for the names).")
+        else:
+            continue
+        out[dotted] = (_parse_env_value(dotted, value), origin)
+    return out
+
+
+def _parse_env_value(dotted: str, value: str) -> Any:
+    """Strings go to pydantic as they are (it converts numbers and booleans); lists are YAML."""
+    annotation = _annotation(dotted)
+    if typing.get_origin(annotation) is list or annotation is list:
+        parsed = yaml.safe_load(value)
+        return parsed if isinstance(parsed, list) else [p.strip() for p in value.split(",") if p.strip()]
+    if value.strip().lower() in ("null", "none", "") and _allows_none(annotation):
+        return None
+    return value
+
+
+def _annotation(dotted: str) -> Any:
+    section, name = dotted.split(".")
+    section_model = Settings.model_fields[section].annotation
+    return section_model.model_fields[name].annotation
+
+
+def _allows_none(annotation: Any) -> bool:
+    return type(None) in typing.get_args(annotation)
+
+
+def _parse_yaml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{origin}: not valid YAML{where}.") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: a config file must be a mapping of sections (paths:, data:, …).")
+    return data
+
+
+def _merge(merged: dict, sources: dict, data: dict, origin: str, prefix: str = "") -> None:
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and "." not in prefix and not prefix:
+            merged.setdefault(key, {})
+            if not isinstance(merged[key], dict):
+                merged[key] = {}
+            _merge(merged[key], sources, value, origin, prefix=f"{key}.")
+        else:
+            merged[key] = value
+            sources[dotted] = origin
+
+
+def _merge_flat(merged: dict, sources: dict, flat: Mapping[str, tuple[Any, str]]) -> None:
+    for dotted, (value, origin) in flat.items():
+        section, name = dotted.split(".")
+        target = merged.setdefault(section, {})
+        target[name] = value
+        sources[dotted] = origin
+
+
+def _error_lines(exc: ValidationError, sources: dict[str, str]) -> list[str]:
+    lines: list[str] = []
+    seen: set[str] = set()
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"] if not isinstance(p, int)]
+        # union branches add the type tried ("int", "literal[...]"); keep the field path
+        loc = [p for p in loc if not p.startswith(("literal[", "int", "str", "float", "bool", "list["))]
+        dotted = ".".join(loc[:2]) if loc else "(settings)"
+        origin = sources.get(dotted) or _section_origin(dotted, sources)
+        msg = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
+        shown = "" if err["type"] == "extra_forbidden" else f" (got {err.get('input')!r})"
+        if dotted in SECRET_FIELDS:
+            shown = ""
+        if dotted not in seen:  # one line per field, the first reason pydantic gives
+            seen.add(dotted)
+            lines.append(f"{origin}: {dotted}: {msg}{shown}")
+    return lines
+
+
+def _section_origin(dotted: str, sources: dict[str, str]) -> str:
+    section = dotted.split(".")[0]
+    for key, origin in sources.items():
+        if key.startswith(section + ".") and origin != "default":
+            return origin
+    return "settings"
+
+
+def _field_names(model: type[BaseModel], prefix: str = "") -> list[str]:
+    names = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names.extend(_field_names(annotation, f"{prefix}{name}."))
+        else:
+            names.append(f"{prefix}{name}")
+    return names
+
+
+def _get_dotted(data: dict, dotted: str) -> Any:
+    for part in dotted.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
+def _get_dotted_attr(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
