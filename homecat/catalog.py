@@ -157,9 +157,7 @@ class Catalog:
             )
         # All pending migrations in one transaction: an interrupted upgrade leaves the old schema intact.
         with self.transaction() as con:
-            con.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)"
-            )
+            con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)")
             for version in pending:
                 con.execute(read_sql(f"schema/v{version}.sql"))
                 con.execute("INSERT INTO schema_version VALUES (?, current_timestamp)", [version])

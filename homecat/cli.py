@@ -18,7 +18,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 import yaml
 from rich.console import Console
@@ -34,7 +33,7 @@ from homecat.settings import LoadedSettings, load_settings
 class _Group(typer.core.TyperGroup):
     """Turns project errors into ``Error: …`` on stderr and the error's exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except HomecatError as exc:
@@ -96,24 +95,30 @@ def _state(ctx: typer.Context) -> _State:
     return ctx.find_root().obj
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"homecat {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main_options(
     ctx: typer.Context,
     catalog: Annotated[
-        Path | None, typer.Option("--catalog", help="The DuckDB catalog file (env HOMECAT_CATALOG).", show_default=False)
+        Path | None,
+        typer.Option("--catalog", help="The DuckDB catalog file (env HOMECAT_CATALOG).", show_default=False),
     ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="A YAML config file (env HOMECAT_CONFIG).", show_default=False)
     ] = None,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_print_version)
+    ] = False,
 ) -> None:
     """Catalog long-form home recordings in DuckDB and pretrain wav2vec2 on them.
 
     Example: homecat --catalog catalog/homecat.duckdb scan --root /data/RawAudioData
     """
-    if version:
-        typer.echo(f"homecat {__version__}")
-        raise typer.Exit()
     ctx.obj = _State(catalog, config)
 
 
@@ -173,7 +178,9 @@ def _progress(description: str) -> Iterator[Callable[[int, int], None] | None]:
 def scan(
     ctx: typer.Context,
     root: Annotated[Path | None, typer.Option(help="Raw audio root; overrides data.raw_audio_root.")] = None,
-    hash_audio: Annotated[bool | None, typer.Option("--hash/--no-hash", help="Also compute SHA-1 of new/changed files.")] = None,
+    hash_audio: Annotated[
+        bool | None, typer.Option("--hash/--no-hash", help="Also compute SHA-1 of new/changed files.")
+    ] = None,
     workers: Annotated[int | None, typer.Option(help="Threads reading headers (default data.scan_workers).")] = None,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
@@ -183,7 +190,9 @@ def scan(
     """
     from homecat.scan import scan as run_scan
 
-    loaded = _state(ctx).settings(**{"data.raw_audio_root": root, "data.hash_audio": hash_audio, "data.scan_workers": workers})
+    loaded = _state(ctx).settings(
+        **{"data.raw_audio_root": root, "data.hash_audio": hash_audio, "data.scan_workers": workers}
+    )
     settings = loaded.settings
     with Catalog.open(settings.paths.catalog) as catalog, _progress("reading headers") as progress:
         summary = run_scan(catalog, settings.data, progress=progress)
@@ -257,7 +266,8 @@ def _run_report(ctx: typer.Context, name: str, fmt: TableFormat, **params: Any) 
 def config_show(
     ctx: typer.Context,
     fmt: Annotated[
-        ConfigFormat, typer.Option("--format", "-f", help="table: value and source of each setting; yaml/json: a config file.")
+        ConfigFormat,
+        typer.Option("--format", "-f", help="table: value and source of each setting; yaml/json: a config file."),
     ] = ConfigFormat.table,
 ) -> None:
     """Print the resolved settings (secrets hidden) and where each value came from.
@@ -270,8 +280,37 @@ def config_show(
     elif fmt is ConfigFormat.json:
         sys.stdout.write(json.dumps(loaded.settings.to_config_dict(), indent=2) + "\n")
     else:
-        rows = [(r["setting"], json.dumps(r["value"]) if not isinstance(r["value"], str) else r["value"], r["source"]) for r in loaded.rows()]
+        rows = [
+            (r["setting"], json.dumps(r["value"]) if not isinstance(r["value"], str) else r["value"], r["source"])
+            for r in loaded.rows()
+        ]
         print_rows(["setting", "value", "source"], rows, TableFormat.table)
+
+
+@app.command()
+def push(
+    ctx: typer.Context,
+    run: Annotated[Path | None, typer.Option(help="Run folder; pushes RUN/final (default: newest finished run).")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="A checkpoints/step_N folder to push instead.")] = None,
+    repo_id: Annotated[str | None, typer.Option(help="Hub repository namespace/name (env HF_REPO_ID).")] = None,
+    private: Annotated[bool | None, typer.Option("--private/--public", help="Visibility if created (env HF_PRIVATE).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Stage, check and list the files; send nothing.")] = False,
+    include_checkpoints: Annotated[
+        bool, typer.Option("--include-checkpoints", help="Also push checkpoints/step_N/ model files.")
+    ] = False,
+) -> None:
+    """Push a trained model and its model card to the Hugging Face Hub (token: HF_TOKEN or .env).
+
+    Example: homecat push --run artifacts/training/run1 --repo-id my-lab/wav2vec2-homes --dry-run
+    """
+    from homecat.hub import push as run_push
+
+    settings = _state(ctx).settings(**{"hub.repo_id": repo_id, "hub.private": private}).settings
+    result = run_push(settings, run=run, checkpoint=checkpoint, dry_run=dry_run, include_checkpoints=include_checkpoints)
+    print_rows(["file", "bytes"], [(f.path_in_repo, f.size_bytes) for f in result.files], TableFormat.table)
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(result.summary())
 
 
 def main() -> None:

@@ -10,7 +10,9 @@ from homecat.errors import HomecatError
 
 def report_names() -> list[str]:
     """Every report shipped in ``sql/reports/``."""
-    return sorted(n.name.removesuffix(".sql") for n in sql_root().joinpath("reports").iterdir() if n.name.endswith(".sql"))
+    return sorted(
+        n.name.removesuffix(".sql") for n in sql_root().joinpath("reports").iterdir() if n.name.endswith(".sql")
+    )
 
 
 def run_report(catalog: Catalog, name: str, params: dict[str, Any] | None = None) -> tuple[list[str], list[tuple], str]:

@@ -46,9 +46,7 @@ class _Section(BaseModel):
 
 class PathSettings(_Section):
     catalog: Path = Field(Path("catalog/homecat.duckdb"), description="The DuckDB catalog file.")
-    artifacts_dir: Path = Field(
-        Path("artifacts"), description="Where training runs, exports and plots are written."
-    )
+    artifacts_dir: Path = Field(Path("artifacts"), description="Where training runs, exports and plots are written.")
 
 
 class DataSettings(_Section):
@@ -104,6 +102,13 @@ class HubSettings(_Section):
     private: bool = Field(True, description="Create the Hub repository as private (HF_PRIVATE).")
     license: str = Field("cc-by-nc-4.0", description="License written into the model card.")
     language: list[str] = Field(["hi"], description="Language codes for the model card.")
+    card_base_model: str = Field(
+        "facebook/wav2vec2-base",
+        description="Base model named in the model card when the run recorded a local path, not a Hub id.",
+    )
+    request_timeout_sec: float = Field(
+        60.0, gt=0, description="Seconds to wait for any one answer from the Hub before giving up."
+    )
     token: SecretStr | None = Field(
         None, description="Hub token; only from HF_TOKEN or .env, never from a config file.", exclude=True
     )
@@ -203,7 +208,7 @@ def _env_settings(env: dict[str, tuple[str, str]]) -> dict[str, tuple[Any, str]]
         if key in ALIAS_ENV:
             dotted = ALIAS_ENV[key]
         elif key.startswith(ENV_PREFIX) and key not in RESERVED_ENV:
-            rest = key[len(ENV_PREFIX):].lower()
+            rest = key[len(ENV_PREFIX) :].lower()
             dotted = rest.replace("__", ".") if "__" in rest else by_leaf.get(rest)
             if dotted not in leaves:
                 raise ConfigError(f"{origin}: unknown setting (see 'homecat config show' for the names).")
@@ -219,6 +224,7 @@ def _parse_env_value(dotted: str, value: str) -> Any:
     if typing.get_origin(annotation) is list or annotation is list:
         parsed = yaml.safe_load(value)
         return parsed if isinstance(parsed, list) else [p.strip() for p in value.split(",") if p.strip()]
+    # a blank line in .env (HF_TOKEN=) means "not set", as does an explicit null
     if value.strip().lower() in ("null", "none", "") and _allows_none(annotation):
         return None
     return value

@@ -22,3 +22,10 @@ CREATE TABLE recordings (
     scanned_at     TIMESTAMP NOT NULL     -- last time the header was read
 );
 CREATE UNIQUE INDEX recordings_recording_id ON recordings (recording_id);
+
+-- Small key/value facts about how the catalog was built (e.g. the participant regex of the last scan),
+-- so a stage can tell cheaply whether its settings changed since it last ran.
+CREATE TABLE catalog_state (
+    key   VARCHAR PRIMARY KEY,
+    value VARCHAR NOT NULL
+);

@@ -1,0 +1,292 @@
+"""Synthetic demo corpus: a small folder of fake long-form home recordings, good and broken.
+
+Real parent-infant recordings cannot be shared, so the demo, the tutorial and the tests run on
+this instead. It imitates what a home recorder produces: long stretches of near-silence over a
+device-specific noise floor (hiss, 50 Hz mains hum, a fan), broken up by bouts of adult speech,
+infant vocalisations and household clatter; in several formats, sample rates and channel counts;
+plus the broken files every real collection has (empty, not audio, cut short by a dead battery,
+too short, digital silence, clipped). ``annotations.csv`` lists every event placed in the good
+recordings, so checks have a ground truth.
+
+Files are generated block by block (memory does not depend on ``minutes``) and deterministically:
+the same (minutes, seed) writes byte-identical files, because every file draws from its own
+random generator seeded from (seed, rel_path).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from homecat.audio import seconds_to_frames, write_audio
+
+MARKER_NAME = "DEMO_CORPUS.txt"
+EVENTS_CSV_NAME = "annotations.csv"
+_BLOCK_SEC = 5.0  # events last at most 3 s, so one spans at most two blocks
+_BOUT_EVERY_SEC = 30.0  # one bout of activity per ~30 s; the rest of the time is quiet
+_BUSY_SHARE = 0.3  # a bout fills ~30% of its slot, leaving the recording ~60-75% quiet
+_MIC_GAINS = (1.0, 0.8)  # the second microphone of a stereo recorder sits a bit further away
+_DURATION_SEC = {"adult": (0.5, 3.0), "infant": (0.3, 1.5), "noise": (0.05, 0.3)}
+_F0_HZ = {"adult": (100.0, 250.0), "infant": (300.0, 600.0)}
+_LABEL_ODDS = {"adult": 0.55, "infant": 0.35, "noise": 0.10}
+_EVENT_RMS_DBFS = (-30.0, -15.0)
+_CLIPPED_RMS_DBFS = -8.0  # speech this loud peaks past full scale: a few % of samples clip
+
+
+@dataclass(frozen=True)
+class _Recording:
+    rel_path: str
+    sample_rate: int
+    channels: int
+    subtype: str
+    format: str
+    hiss_rms_dbfs: float  # white-noise floor of this participant's device
+    extra: str = ""  # "hum" (50 Hz mains) or "fan" (low-passed noise) on top of the hiss
+
+
+_GOOD = (
+    _Recording("P01/P01_day1.wav", 16000, 1, "PCM_16", "WAV", -62.0),
+    _Recording("P01/P01_day2.flac", 16000, 1, "PCM_16", "FLAC", -62.0),
+    _Recording("P02/P02_day1.wav", 44100, 2, "PCM_16", "WAV", -60.0, "hum"),
+    _Recording("P03/session1/P03_day1.wav", 48000, 2, "PCM_24", "WAV", -74.0),
+    _Recording("P04/P04_day1.wav", 16000, 1, "FLOAT", "WAV", -64.0, "fan"),
+    _Recording("P04/P04_day2.wav", 16000, 1, "PCM_16", "WAV", -64.0, "fan"),
+    _Recording("loose_recording.wav", 16000, 1, "PCM_16", "WAV", -68.0),
+)
+# Broken on purpose: rel_path -> the problem a scan or a quality check should report.
+BROKEN = {
+    "P05/empty.wav": "unreadable",
+    "P05/notes.wav": "unreadable",
+    "P02/P02_truncated.wav": "truncated",
+    "P04/P04_short.wav": "too_short",
+    "P03/P03_silence.wav": "silent",
+    "P01/P01_clipped.wav": "clipping",
+}
+_TRUNCATED_KEEP_SHARE = 0.4
+_SHORT_SEC, _SILENCE_SEC, _CLIPPED_SEC = 0.5, 60.0, 30.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """One sound placed in a recording; ``seed`` makes its waveform reproducible on its own."""
+
+    label: str
+    start_sec: float
+    end_sec: float
+    rms_dbfs: float
+    f0_hz: float  # 0 for noise bursts
+    seed: int
+
+
+@dataclass
+class DemoCorpus:
+    """What ``make_demo_corpus`` wrote; rel_paths use forward slashes, relative to ``root``."""
+
+    root: Path
+    files: list[str]  # rel_paths of every audio file written (good and broken), sorted
+    broken: dict[str, str]  # rel_path -> expected problem code
+    events_csv: Path
+    total_audio_sec: float  # of the good recordings only
+
+    @property
+    def good_files(self) -> list[str]:
+        return [f for f in self.files if f not in self.broken]
+
+
+def make_demo_corpus(root: Path, minutes: float = 3.0, seed: int = 0, broken: bool = True) -> DemoCorpus:
+    """Write the demo corpus into ``root`` (a new or empty folder, or an earlier demo corpus)."""
+    if not minutes > 0:
+        raise ValueError(f"minutes must be positive, got {minutes}")
+    root = Path(root)
+    _prepare_root(root)
+    # The marker goes first so that a half-written corpus can still be regenerated in place.
+    (root / MARKER_NAME).write_text(_DESCRIPTION.format(minutes=minutes, seed=seed))
+    duration_sec = minutes * 60.0
+    rows: list[tuple[str, float, float, str]] = []
+    total_audio_sec = 0.0
+    for rec in _GOOD:
+        rng = _rng(seed, rec.rel_path)
+        events = _plan_events(rng, duration_sec, _BUSY_SHARE)
+        _write(root, rec, _render(rec, duration_sec, events, rng))
+        rows += [(rec.rel_path, e.start_sec, e.end_sec, e.label) for e in events]
+        total_audio_sec += seconds_to_frames(duration_sec, rec.sample_rate) / rec.sample_rate
+    if broken:
+        _write_broken(root, seed, duration_sec)
+    events_csv = root / EVENTS_CSV_NAME
+    with open(events_csv, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["recording", "start_sec", "end_sec", "label"])
+        writer.writerows((r, f"{s:.3f}", f"{e:.3f}", label) for r, s, e, label in rows)
+    written = [rec.rel_path for rec in _GOOD] + (list(BROKEN) if broken else [])
+    return DemoCorpus(
+        root=root,
+        files=sorted(written),
+        broken=dict(BROKEN) if broken else {},
+        events_csv=events_csv,
+        total_audio_sec=total_audio_sec,
+    )
+
+
+def _prepare_root(root: Path) -> None:
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"{root} exists and is not a folder")
+    if root.is_dir() and any(root.iterdir()):
+        if not (root / MARKER_NAME).is_file():
+            raise ValueError(
+                f"{root} is not empty and is not a demo corpus (no {MARKER_NAME}); choose a new or empty folder"
+            )
+        # An earlier demo run: remove only what this generator writes, never anything else.
+        for rel_path in [r.rel_path for r in _GOOD] + list(BROKEN) + [EVENTS_CSV_NAME, MARKER_NAME]:
+            (root / rel_path).unlink(missing_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
+
+
+def _rng(seed: int, rel_path: str) -> np.random.Generator:
+    # One generator per file, so a file's bytes depend only on (seed, rel_path, minutes).
+    return np.random.default_rng([seed, zlib.crc32(rel_path.encode())])
+
+
+def _write(root: Path, rec: _Recording, blocks: Iterator[np.ndarray]) -> None:
+    write_audio(root / rec.rel_path, blocks, rec.sample_rate, rec.channels, rec.subtype, rec.format)
+
+
+def _plan_events(
+    rng: np.random.Generator,
+    duration_sec: float,
+    busy_share: float,
+    rms_dbfs_range: tuple[float, float] = _EVENT_RMS_DBFS,
+) -> list[Event]:
+    """One bout of back-to-back events per ~30 s slot, at a random place in the slot."""
+    events: list[Event] = []
+    slots = max(1, round(duration_sec / _BOUT_EVERY_SEC))
+    slot_sec = duration_sec / slots
+    labels, odds = list(_LABEL_ODDS), list(_LABEL_ODDS.values())
+    for slot in range(slots):
+        bout_sec = min(slot_sec, slot_sec * busy_share * rng.uniform(0.8, 1.2))
+        start_sec = slot * slot_sec + rng.uniform(0.0, slot_sec - bout_sec)
+        bout_end_sec = min(start_sec + bout_sec, duration_sec)
+        while True:
+            label = str(rng.choice(labels, p=odds))
+            shortest_sec, longest_sec = _DURATION_SEC[label]
+            event_sec = min(rng.uniform(shortest_sec, longest_sec), bout_end_sec - start_sec)
+            if event_sec < shortest_sec:
+                break
+            f0_hz = rng.uniform(*_F0_HZ[label]) if label in _F0_HZ else 0.0
+            rms_dbfs = rng.uniform(*rms_dbfs_range)
+            event_seed = int(rng.integers(2**31))
+            events.append(Event(label, start_sec, start_sec + event_sec, rms_dbfs, f0_hz, event_seed))
+            start_sec += event_sec + rng.uniform(0.15, 0.6)  # turn-taking pause
+    return events
+
+
+def _synth_event(event: Event, num_frames: int, sample_rate: int) -> np.ndarray:
+    """The event's mono waveform, scaled to its ``rms_dbfs``."""
+    rng = np.random.default_rng(event.seed)
+    t_sec = np.arange(num_frames) / sample_rate
+    if event.label == "noise":
+        # Door or dishes: broadband, instant attack, fast exponential decay.
+        wave = rng.standard_normal(num_frames) * np.exp(-t_sec / rng.uniform(0.02, 0.08))
+        fade_sec = 0.002
+    else:
+        wave = _voice(rng, t_sec, event.f0_hz, event.label == "infant", sample_rate)
+        fade_sec = 0.02
+    fade = np.minimum(1.0, np.minimum(t_sec, t_sec[::-1]) / fade_sec)  # no clicks at the edges
+    wave *= fade
+    rms = np.sqrt(np.mean(wave**2)) if num_frames else 0.0
+    return wave * (10 ** (event.rms_dbfs / 20) / max(rms, 1e-12))
+
+
+def _voice(rng: np.random.Generator, t_sec: np.ndarray, f0_hz: float, infant: bool, sample_rate: int) -> np.ndarray:
+    """Harmonics of a gliding f0 under a vowel-like formant envelope, pulsed at syllable rate."""
+    # Adults speak with gentle intonation; infant squeals and babble glide widely.
+    depth = 0.35 if infant else 0.08
+    glide = np.sin(2 * np.pi * rng.uniform(0.3, 1.0) * t_sec + rng.uniform(0, 2 * np.pi))
+    f0_track_hz = f0_hz * (1 + depth * glide)
+    phase = (2 * np.pi * np.cumsum(f0_track_hz) / sample_rate) % (2 * np.pi)
+    top_hz = min(6000.0 if infant else 4000.0, 0.45 * sample_rate)  # stay below Nyquist when f0 peaks
+    harmonics = np.arange(1, max(1, int(top_hz / (f0_hz * (1 + depth)))) + 1)
+    formants_hz = rng.uniform((500, 1200, 2400), (900, 2000, 3200)) * (1.4 if infant else 1.0)
+    envelope = sum(np.exp(-0.5 * ((harmonics * f0_hz - f) / 200.0) ** 2) for f in formants_hz)
+    amplitudes = ((envelope + 0.05) / harmonics).astype(np.float32)  # 1/k glottal tilt
+    # sum_k a_k sin(k*phase) = Im(polynomial in e^{i*phase}): Horner's rule, no (frames x k) matrix.
+    z = np.exp(1j * phase.astype(np.float32))
+    wave = np.polyval(np.r_[amplitudes[::-1], np.float32(0)], z).imag.astype(np.float64)
+    syllables_per_sec = rng.uniform(3.0, 5.0)  # ~4 Hz syllable rhythm
+    return wave * np.sin(np.pi * syllables_per_sec * t_sec + rng.uniform(0, np.pi)) ** 2
+
+
+def _render(
+    rec: _Recording, duration_sec: float, events: list[Event], rng: np.random.Generator
+) -> Iterator[np.ndarray]:
+    """Yield float32 (frames, channels) blocks: device noise floor plus the events, clipped to ±1."""
+    sr, channels = rec.sample_rate, rec.channels
+    total_frames = seconds_to_frames(duration_sec, sr)
+    block_frames = seconds_to_frames(_BLOCK_SEC, sr)
+    hiss = 10 ** (rec.hiss_rms_dbfs / 20)
+    spans = [(seconds_to_frames(e.start_sec, sr), seconds_to_frames(e.end_sec, sr), e) for e in events]
+    mic_gains = np.array(_MIC_GAINS[:channels])
+    fan_taps = sr // 400  # a moving average this long passes little above ~400 Hz
+    fan_tail = np.zeros((fan_taps - 1, channels))  # carried over so blocks join seamlessly
+    waves: dict[int, np.ndarray] = {}  # events already synthesised, while they last
+    for start_frame in range(0, total_frames, block_frames):
+        end_frame = min(start_frame + block_frames, total_frames)
+        block = rng.standard_normal((end_frame - start_frame, channels)) * hiss
+        if rec.extra == "hum":
+            # Absolute time keeps the hum phase-continuous across blocks.
+            t_sec = np.arange(start_frame, end_frame) / sr
+            hum = np.sin(2 * np.pi * 50 * t_sec) + 0.3 * np.sin(2 * np.pi * 150 * t_sec)
+            block += 1.6 * hiss * hum[:, None]
+        elif rec.extra == "fan":
+            white = np.concatenate([fan_tail, rng.standard_normal((end_frame - start_frame, channels))])
+            fan_tail = white[len(white) - (fan_taps - 1) :]
+            summed = np.concatenate([np.zeros((1, channels)), np.cumsum(white, axis=0)])
+            # x sqrt(taps) restores unit RMS; the fan sits 10 dB above the hiss.
+            block += (summed[fan_taps:] - summed[:-fan_taps]) / np.sqrt(fan_taps) * hiss * 10**0.5
+        for index, (e0, e1, event) in enumerate(spans):
+            lo, hi = max(e0, start_frame), min(e1, end_frame)
+            if lo >= hi:
+                continue
+            if index not in waves:
+                waves[index] = _synth_event(event, e1 - e0, sr)
+            block[lo - start_frame : hi - start_frame] += waves[index][lo - e0 : hi - e0, None] * mic_gains
+        waves = {i: w for i, w in waves.items() if spans[i][1] > end_frame}
+        # A real converter stops at full scale; a FLOAT file would otherwise keep values past it.
+        yield np.clip(block, -1.0, 1.0).astype(np.float32)
+
+
+def _write_broken(root: Path, seed: int, duration_sec: float) -> None:
+    (root / "P05").mkdir(parents=True, exist_ok=True)
+    (root / "P05/empty.wav").write_bytes(b"")
+    (root / "P05/notes.wav").write_text("Visit notes: recorder handed over at 9:05, collected 17:40.\n")
+    # The recorder's battery ran out: a full-length file whose tail never reached the card.
+    rec = _Recording("P02/P02_truncated.wav", 16000, 1, "PCM_16", "WAV", -60.0, "hum")
+    rng = _rng(seed, rec.rel_path)
+    _write(root, rec, _render(rec, duration_sec, _plan_events(rng, duration_sec, _BUSY_SHARE), rng))
+    path = root / rec.rel_path
+    os.truncate(path, int(path.stat().st_size * _TRUNCATED_KEEP_SHARE))
+    rec = _Recording("P04/P04_short.wav", 16000, 1, "PCM_16", "WAV", -64.0, "fan")
+    _write(root, rec, _render(rec, _SHORT_SEC, [], _rng(seed, rec.rel_path)))
+    silence_frames = seconds_to_frames(_SILENCE_SEC, 16000)
+    write_audio(root / "P03/P03_silence.wav", iter([np.zeros((silence_frames, 1), np.float32)]), 16000, 1)
+    rec = _Recording("P01/P01_clipped.wav", 16000, 1, "PCM_16", "WAV", -62.0)
+    rng = _rng(seed, rec.rel_path)
+    loud = (_CLIPPED_RMS_DBFS, _CLIPPED_RMS_DBFS)
+    events = _plan_events(rng, _CLIPPED_SEC, busy_share=0.9, rms_dbfs_range=loud)  # nearly non-stop
+    _write(root, rec, _render(rec, _CLIPPED_SEC, events, rng))
+
+
+_DESCRIPTION = """\
+This folder is a synthetic demo corpus written by `homecat demo-corpus` (minutes={minutes}, \
+seed={seed}). Each participant folder (P01-P05) holds fake long-form home recordings: a device \
+noise floor (hiss, 50 Hz hum or a fan), long quiet stretches and bouts of adult speech-like \
+sound, infant vocalisation-like sound and short noise bursts, as listed in annotations.csv. \
+Some files are broken on purpose (empty, not audio, truncated, too short, silent, clipped) to \
+show what a scan reports. No real person was recorded. The generator may delete and rewrite \
+the files it wrote here; anything else in this folder is left alone.
+"""

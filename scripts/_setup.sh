@@ -1,0 +1,18 @@
+# Sourced by the other scripts: make sure .venv exists with homecat installed, then activate it.
+# Set SETUP_EXTRAS (e.g. "dev") for optional dependencies; TORCH_SPEC picks the torch build.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if [ ! -x .venv/bin/python ]; then
+    "${PYTHON:-python3}" -m venv .venv
+fi
+# shellcheck disable=SC1091
+. .venv/bin/activate
+stamp=".venv/.homecat-installed-${SETUP_EXTRAS:-base}"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    python -m pip install -q --upgrade pip
+    # torch first and pinned: on CPU machines this is the CPU build (a plain 'torch' pulls a multi-GB CUDA build);
+    # on GPU clusters set TORCH_SPEC (e.g. TORCH_SPEC=torch) to get the CUDA build that suits the node.
+    python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}"
+    python -m pip install -q -e ".${SETUP_EXTRAS:+[$SETUP_EXTRAS]}"
+    touch "$stamp"
+fi

@@ -1,0 +1,63 @@
+"""Shared fixtures: real audio files written by tiny factories, real DuckDB catalogs in tmp dirs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from homecat import audio
+from homecat.settings import load_settings
+
+
+def write_tone(
+    path: Path,
+    duration_sec: float = 3.0,
+    sample_rate: int = 16000,
+    channels: int = 1,
+    subtype: str = "PCM_16",
+    amplitude: float = 0.1,
+    freq_hz: float = 220.0,
+) -> Path:
+    """A sine tone (same in every channel) written block by block through homecat.audio."""
+    frames = int(round(duration_sec * sample_rate))
+    t = np.arange(frames, dtype=np.float64) / sample_rate
+    block = (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+    audio.write_audio(path, iter([np.repeat(block[:, None], channels, axis=1)]), sample_rate, channels, subtype)
+    return path
+
+
+@pytest.fixture
+def settings_for(tmp_path):
+    """Settings with an explicit catalog in tmp_path and nothing from the developer's environment."""
+
+    def make(root: Path | None = None, **overrides):
+        values = {"paths.catalog": tmp_path / "catalog.duckdb", "data.raw_audio_root": root}
+        values.update(overrides)
+        return load_settings(overrides=values, environ={}, cwd=tmp_path).settings
+
+    return make
+
+
+@pytest.fixture
+def small_tree(tmp_path) -> Path:
+    """Participant folders with a few good files and one unreadable one (seconds long, made fast)."""
+    root = tmp_path / "raw"
+    write_tone(root / "P01" / "P01_a.wav", 3.0)
+    write_tone(root / "P01" / "P01_b.flac", 2.5, subtype="PCM_16")
+    write_tone(root / "P02" / "day1" / "P02_a.WAV", 2.0, sample_rate=44100, channels=2)
+    write_tone(root / "P02" / "P02_float.wav", 2.0, subtype="FLOAT")
+    write_tone(root / "loose.wav", 2.0)
+    (root / "P02" / "notes.wav").write_text("not audio")
+    (root / "P02" / "readme.txt").write_text("not an audio extension")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _no_user_environment(monkeypatch):
+    """Tests never see the developer's HOMECAT_* / HF_* variables."""
+    for key in list(os.environ):
+        if key.startswith(("HOMECAT_", "HF_TOKEN", "HF_REPO_ID", "HF_PRIVATE")):
+            monkeypatch.delenv(key, raising=False)

@@ -1,0 +1,93 @@
+"""The CLI as users call it: exit codes, one-sentence errors, machine-readable output, help with examples."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from homecat.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str, env: dict | None = None):
+    return runner.invoke(app, list(args), env=env or {}, catch_exceptions=False)
+
+
+def test_scan_then_summary_as_json(small_tree, tmp_path):
+    catalog = str(tmp_path / "c.duckdb")
+    result = invoke("--catalog", catalog, "scan", "--root", str(small_tree), "--format", "json")
+    assert result.exit_code == 0, result.output
+    counts = {row["what"]: row["count"] for row in json.loads(result.stdout)}
+    assert counts["new files"] == 6 and counts["unreadable files"] == 1
+
+    result = invoke("--catalog", catalog, "report", "summary", "--format", "json")
+    rows = json.loads(result.stdout)
+    total = next(r for r in rows if r["dimension"] == "total")
+    assert (total["files"], total["participants"]) == (6, 3)
+    assert {r["value"] for r in rows if r["dimension"] == "status"} == {"ok", "unreadable"}
+
+
+def test_sql_is_read_only_and_prints_csv(small_tree, tmp_path):
+    catalog = str(tmp_path / "c.duckdb")
+    invoke("--catalog", catalog, "scan", "--root", str(small_tree))
+    result = invoke(
+        "--catalog", catalog, "sql", "SELECT count(*) AS n FROM recordings WHERE status = 'ok'", "-f", "csv"
+    )
+    assert result.stdout == "n\n5\n"
+    result = invoke("--catalog", catalog, "sql", "DELETE FROM recordings")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: The query failed:") and "Traceback" not in result.output
+
+
+def test_bad_config_exits_2_with_one_line_per_field_and_no_traceback(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("data:\n  sample_rate: fast\n  colour: blue\n")
+    result = invoke("--config", str(config), "config", "show")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"Error: {config}: data.sample_rate: Input should be a valid integer, unable to parse string as an integer (got 'fast')",
+        f"Error: {config}: data.colour: unknown setting",
+    ]
+
+
+def test_scan_without_a_root_is_one_sentence(tmp_path):
+    result = invoke("--catalog", str(tmp_path / "c.duckdb"), "scan")
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("Error: No raw audio root is set")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_config_show_names_sources_and_its_yaml_is_a_config_file(tmp_path):
+    result = invoke("config", "show", env={"HOMECAT_SAMPLE_RATE": "8000", "HF_TOKEN": "hf_shouldnotappear"})
+    assert "env HOMECAT_SAMPLE_RATE" in result.stdout and "hf_shouldnotappear" not in result.stdout
+    result = invoke("config", "show", "--format", "yaml", env={"HOMECAT_SAMPLE_RATE": "8000", "HF_TOKEN": "hf_x"})
+    config = tmp_path / "resolved.yaml"
+    config.write_text(result.stdout)
+    again = invoke("--config", str(config), "config", "show", "--format", "json")
+    assert json.loads(again.stdout)["data"]["sample_rate"] == 8000
+    assert "hf_x" not in result.stdout + again.stdout
+
+
+def _commands(group, prefix: str = ""):
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):  # a sub-group such as 'report'
+            yield from _commands(command, f"{prefix}{name} ")
+        else:
+            yield f"{prefix}{name}", command
+
+
+@pytest.mark.parametrize("name", [name for name, _ in _commands(get_command(app))])
+def test_every_command_has_help_with_an_example(name):
+    command = dict(_commands(get_command(app)))[name]
+    assert command.help and "Example: homecat" in command.help, f"'homecat {name}' needs help text with an example"
+
+
+def test_python_dash_m_homecat_works():
+    out = subprocess.run([sys.executable, "-m", "homecat", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("homecat ")
