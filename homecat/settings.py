@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import os
 import typing
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from homecat.errors import ConfigError
 
@@ -97,6 +98,34 @@ class DataSettings(_Section):
         return value
 
 
+class ValidateSettings(_Section):
+    window_sec: float = Field(1.0, gt=0, description="Length of one window in `levels` (activity profile), seconds.")
+    silence_floor_dbfs: float = Field(
+        -60.0,
+        le=0,
+        description="Absolute floor: windows quieter than this are silent whatever the noise floor; "
+        "a recording with every window below it is 'silent' (an error).",
+    )
+    activity_margin_db: float = Field(
+        10.0, ge=0, description="A window is active when it is this many dB above the recording's noise floor."
+    )
+    noise_floor_percentile: float = Field(
+        10.0, ge=0, le=100, description="Percentile of a recording's window RMS levels taken as its noise floor."
+    )
+    clip_warn_fraction: float = Field(
+        0.001, ge=0, le=1, description="Warn 'clipping' when more than this share of samples sit at full scale."
+    )
+    mostly_silent_warn_share: float = Field(
+        0.95, ge=0, le=1, description="Warn 'mostly_silent' when more than this share of windows are below threshold."
+    )
+    read_block_sec: float = Field(
+        10.0, gt=0, description="Seconds of audio read per block while streaming (memory per worker)."
+    )
+    validate_workers: int | None = Field(
+        None, ge=1, description="Processes validating files in parallel (null: all CPU cores)."
+    )
+
+
 class HubSettings(_Section):
     repo_id: str | None = Field(None, description="Hub repository, e.g. my-lab/wav2vec2-base-homes (HF_REPO_ID).")
     private: bool = Field(True, description="Create the Hub repository as private (HF_PRIVATE).")
@@ -114,12 +143,49 @@ class HubSettings(_Section):
     )
 
 
+class SplitSettings(_Section):
+    dev_fraction: float = Field(0.1, ge=0, lt=1, description="Target share of audio hours in the dev split.")
+    test_fraction: float = Field(0.0, ge=0, lt=1, description="Target share of audio hours in the test split (0: none).")
+    split_seed: int = Field(0, description="Seed that orders new participants when they are placed into splits.")
+
+    @model_validator(mode="after")
+    def _train_keeps_a_share(self) -> SplitSettings:
+        if self.dev_fraction + self.test_fraction >= 1:
+            raise ValueError("dev_fraction + test_fraction must be below 1 (train needs a share)")
+        return self
+
+
+class CropSettings(_Section):
+    crop_sec: float = Field(8.0, gt=0, description="Length of one training crop in seconds (at data.sample_rate).")
+    activity_aware: bool = Field(
+        True, description="Draw crop starts from windows at or above the recording's activity threshold."
+    )
+    max_silence_retries: int = Field(10, ge=0, description="Redraws of a crop whose RMS is under the threshold.")
+    on_silent: Literal["accept", "mark", "skip"] = Field(
+        "accept",
+        description="After the retries: accept the silent crop, mark it (silent=True), or skip to other recordings.",
+    )
+    crops_per_epoch: int = Field(10000, gt=0, description="Crops one rank draws per epoch.")
+    dev_crop_count: int = Field(256, ge=0, description="Fixed crops in the dev set.")
+    crop_seed: int = Field(0, description="Seed of the crop streams; crop k of epoch e on rank r depends only on it.")
+
+
+# `validate` (the section) shadows pydantic's deprecated BaseModel.validate classmethod; the field is
+# what users write in YAML, and pydantic v2 itself only calls model_validate, so hide its warning.
+warnings.filterwarnings("ignore", message='Field name "validate" in "Settings" shadows', category=UserWarning)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     paths: PathSettings = Field(default_factory=PathSettings, description="Where things live.")
     data: DataSettings = Field(default_factory=DataSettings, description="Which audio, and how to read it.")
+    validate: ValidateSettings = Field(
+        default_factory=ValidateSettings, description="Checks, statistics and levels of `homecat validate`."
+    )
     hub: HubSettings = Field(default_factory=HubSettings, description="Publishing to the Hugging Face Hub.")
+    split: SplitSettings = Field(default_factory=SplitSettings, description="Participant-grouped splits.")
+    crops: CropSettings = Field(default_factory=CropSettings, description="Random training crops.")
 
     def to_config_dict(self) -> dict[str, Any]:
         """The settings as a config file would hold them (secrets left out)."""
