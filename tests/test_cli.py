@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -91,3 +92,24 @@ def test_every_command_has_help_with_an_example(name):
 def test_python_dash_m_homecat_works():
     out = subprocess.run([sys.executable, "-m", "homecat", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("homecat ")
+
+
+def test_a_locked_catalog_exits_3_with_the_lock_sentence(small_tree, tmp_path):
+    catalog = tmp_path / "c.duckdb"
+    invoke("--catalog", str(catalog), "scan", "--root", str(small_tree))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(catalog)!r}); print('ready', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        result = invoke("--catalog", str(catalog), "scan", "--root", str(small_tree))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 3
+    assert result.stderr == (
+        f"Error: The catalog {catalog} is in use by another process (PID {holder.pid}, {os.path.basename(os.path.realpath(sys.executable))}); "
+        "wait for it to finish, or use another catalog with --catalog.\n"
+    )
