@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from homecat.hub import MODEL_FILES, find_identifiers, index_identifiers, model_card, stage
+from homecat.hub import MODEL_FILES, stage
+from homecat.modelcard import find_identifiers, index_identifiers, model_card
 from homecat.settings import HubSettings, load_settings
 from tests.hub_server import StandInHub
 
@@ -386,7 +387,9 @@ def test_newest_finished_run_is_the_default(make_run, tmp_path):
     older = make_run(name="older") / "final" / "model.safetensors"
     os.utime(older, (older.stat().st_atime, older.stat().st_mtime - 60))
     newer = make_run(name="newer")
-    settings = load_settings(environ={}, cwd=tmp_path, overrides={"paths.artifacts_dir": tmp_path / "artifacts"}).settings
+    settings = load_settings(
+        environ={}, cwd=tmp_path, overrides={"paths.artifacts_dir": tmp_path / "artifacts"}
+    ).settings
     assert stage(settings).source == newer / "final"
 
 
