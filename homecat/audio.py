@@ -66,11 +66,18 @@ def iter_blocks(path: str | os.PathLike, block_frames: int) -> Iterator[np.ndarr
 
     Memory is one block, whatever the file's length. A read that fails part-way raises
     ``AudioReadError`` after the blocks already yielded (callers count what they got).
+    16-bit PCM is read as int16 and scaled here (the same values libsndfile returns, x / 32768):
+    libsndfile's own float conversion is several times slower than reading the file.
     """
     try:
         with sf.SoundFile(str(path)) as f:
+            as_int16 = f.subtype == "PCM_16"
             while True:
-                block = f.read(block_frames, dtype="float32", always_2d=True)
+                if as_int16:
+                    raw = f.read(block_frames, dtype="int16", always_2d=True)
+                    block = np.multiply(raw, np.float32(1.0 / 32768.0), dtype=np.float32)
+                else:
+                    block = f.read(block_frames, dtype="float32", always_2d=True)
                 if len(block) == 0:
                     return
                 yield block
@@ -100,7 +107,14 @@ def to_mono(block: np.ndarray, channel_policy: str | int) -> np.ndarray:
     if block.ndim == 1:
         return block
     if channel_policy == "mean":
-        return block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+        if block.shape[1] == 1:
+            return block[:, 0]
+        # column by column: ~8x faster than block.mean(axis=1) on a (frames, 2) block, same values
+        mixed = block[:, 0].astype(np.float32, copy=True)
+        for channel in range(1, block.shape[1]):
+            mixed += block[:, channel]
+        mixed /= np.float32(block.shape[1])
+        return mixed
     index = 0 if channel_policy == "first" else min(int(channel_policy), block.shape[1] - 1)
     return block[:, index]
 
@@ -121,6 +135,94 @@ def file_sha1(path: str | os.PathLike) -> str:
         while chunk := f.read(_HASH_BLOCK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# How many leading and trailing bytes ``content_digest`` hashes.
+_DIGEST_EDGE_BYTES = 64 * 1024
+# Full-scale distance of one quantisation step, by subtype (float subtypes clip at |x| >= 1).
+_QUANT_STEP = {
+    "PCM_S8": 2.0**-7,
+    "PCM_U8": 2.0**-7,
+    "PCM_16": 2.0**-15,
+    "PCM_24": 2.0**-23,
+    "PCM_32": 2.0**-31,
+    "ALAW": 2.0**-12,
+    "ULAW": 2.0**-13,
+}
+
+
+def clip_level(subtype: str | None) -> float:
+    """Magnitude from which a float32 sample of this subtype counts as clipped.
+
+    Integer PCM: full scale minus one quantisation step (a 16-bit file's +32767 reads as
+    1 - 2**-15); float and unknown subtypes: 1.0.
+    """
+    return float(np.float32(1.0 - _QUANT_STEP.get(subtype or "", 0.0)))
+
+
+@dataclass(frozen=True)
+class WavLayout:
+    """What a RIFF/RF64 WAV header declares about its own size (read from the chunk headers only)."""
+
+    form: str  # 'RIFF' or 'RF64'
+    riff_bytes: int  # the RIFF chunk size field (file size - 8 when consistent)
+    data_offset: int  # where the samples start
+    data_bytes: int  # the data chunk size field (RF64: from ds64)
+    block_align: int  # bytes per frame
+    file_bytes: int
+
+    @property
+    def declared_frames(self) -> int:
+        return self.data_bytes // self.block_align if self.block_align else 0
+
+
+def wav_layout(path: str | os.PathLike) -> WavLayout | None:
+    """Parse a WAV file's chunk headers (seeking past chunk bodies); None if it is not RIFF/RF64 WAV.
+
+    libsndfile caps a truncated WAV's frame count to the bytes present, so only the header's own
+    data-chunk size tells how long the recording was meant to be.
+    """
+    with open(path, "rb") as f:
+        file_bytes = os.fstat(f.fileno()).st_size
+        head = f.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+            return None
+        form = head[:4].decode()
+        riff_bytes = int.from_bytes(head[4:8], "little")
+        block_align = 0
+        ds64_data_bytes = None
+        position = 12
+        for _ in range(1000):  # a WAV has a handful of chunks; stop on garbage
+            f.seek(position)
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            chunk_id, size = chunk[:4], int.from_bytes(chunk[4:8], "little")
+            if chunk_id == b"ds64":
+                body = f.read(min(size, 28))
+                riff_bytes = int.from_bytes(body[0:8], "little")
+                ds64_data_bytes = int.from_bytes(body[8:16], "little")
+            elif chunk_id == b"fmt ":
+                body = f.read(min(size, 16))
+                block_align = int.from_bytes(body[12:14], "little") if len(body) >= 14 else 0
+            elif chunk_id == b"data":
+                if form == "RF64" and ds64_data_bytes is not None:
+                    size = ds64_data_bytes
+                return WavLayout(form, riff_bytes, position + 8, size, block_align, file_bytes)
+            position += 8 + size + (size & 1)  # chunks are padded to an even length
+        return None
+
+
+def content_digest(path: str | os.PathLike) -> str:
+    """A cheap fingerprint: the size plus the SHA-1 of the first and last 64 KiB of the bytes."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        digest.update(f.read(_DIGEST_EDGE_BYTES))
+        if size > _DIGEST_EDGE_BYTES:
+            f.seek(max(_DIGEST_EDGE_BYTES, size - _DIGEST_EDGE_BYTES))
+            digest.update(f.read(_DIGEST_EDGE_BYTES))
+    return f"{size}:{digest.hexdigest()}"
 
 
 def write_audio(

@@ -21,8 +21,9 @@ from typing import Annotated, Any
 import typer
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from homecat import __version__
 from homecat.catalog import Catalog
@@ -58,6 +59,8 @@ report_app = _app("Reports over the catalog (named SQL queries in sql/reports/).
 config_app = _app("Inspect the resolved settings.")
 app.add_typer(report_app, name="report")
 app.add_typer(config_app, name="config")
+crops_app = _app("Random training crops, drawn straight from the raw files.")
+app.add_typer(crops_app, name="crops")
 
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True)
@@ -159,13 +162,29 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+class _AmountColumn(ProgressColumn):
+    """'1.25/10.00 h  0.31 h/s': progress in a unit (hours of audio), with its rate."""
+
+    def __init__(self, unit: str):
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task) -> Text:
+        total = f"{task.total:.2f}" if task.total is not None else "?"
+        return Text(f"{task.completed:.2f}/{total} {self.unit}  {task.speed or 0:.2f} {self.unit}/s")
+
+
 @contextmanager
-def _progress(description: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A rich progress bar on stderr when it is a terminal; None (no reporting) otherwise."""
+def _progress(description: str, unit: str | None = None) -> Iterator[Callable[[float, float], None] | None]:
+    """A rich progress bar on stderr when it is a terminal; None (no reporting) otherwise.
+
+    Without ``unit`` it counts items (done/total); with one (e.g. "h") it shows amounts and a rate.
+    """
     if not stderr.is_terminal:
         yield None
         return
-    columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    counter = _AmountColumn(unit) if unit else MofNCompleteColumn()
+    columns = (BarColumn(), counter, TimeRemainingColumn())
     with Progress(f"{description}", *columns, console=stderr, transient=True) as bar:
         task = bar.add_task(description, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
@@ -244,9 +263,110 @@ def demo_corpus(
     )
 
 
+@app.command()
+def validate(
+    ctx: typer.Context,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes reading files (default validate.validate_workers: all cores).")
+    ] = None,
+    redo_all: Annotated[
+        bool, typer.Option("--all", help="Validate every readable recording again, not only new or changed ones.")
+    ] = False,
+    window_sec: Annotated[
+        float | None, typer.Option(help="Window length of the stored levels (default validate.window_sec).")
+    ] = None,
+    fmt: FormatOpt = TableFormat.table,
+) -> None:
+    """Stream each new or changed recording once: findings, audio statistics and per-window levels.
+
+    Example: homecat validate --workers 8
+    """
+    from homecat.validate import validate as run_validate
+
+    overrides = {"validate.validate_workers": workers, "validate.window_sec": window_sec}
+    settings = _state(ctx).settings(**overrides).settings
+    with Catalog.open(settings.paths.catalog) as catalog, _progress("validating", unit="h") as progress:
+        summary = run_validate(catalog, settings.validate, settings.data, redo_all=redo_all, progress=progress)
+    print_rows(["what", "count"], [tuple(r.values()) for r in summary.rows()], fmt, title="validation")
+
+
+@app.command("export")
+def export_command(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="Folder to write the files into (created if needed).")],
+) -> None:
+    """Write the manifest, invalid files and audio statistics as Parquet, and a summary as JSON.
+
+    Example: homecat export artifacts/export
+    """
+    from homecat.export import export
+
+    settings = _state(ctx).settings().settings
+    with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+        written = export(catalog, directory)
+    print_rows(["file", "rows", "bytes"], [(str(w.path), w.rows, w.size_bytes) for w in written], TableFormat.table)
+
+
+@report_app.command("silence")
+def report_silence(
+    ctx: typer.Context,
+    threshold_db: Annotated[
+        float | None,
+        typer.Option(help="Judge every window against this dBFS level instead of each recording's own threshold."),
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Also draw the activity picture (one row per recording) into this PNG.")
+    ] = None,
+    fmt: FormatOpt = TableFormat.table,
+) -> None:
+    """Hours, active hours, silent share and longest silent stretch, per recording and participant.
+
+    Computed from the stored window levels: no audio is read, so --threshold-db answers at once.
+
+    Example: homecat report silence --threshold-db -45 --plot artifacts/silence.png
+    """
+    _run_report(ctx, "silence", fmt, threshold_db=threshold_db)
+    if plot is not None:
+        from homecat.reports import plot_silence
+
+        settings = _state(ctx).settings().settings
+        with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+            written = plot_silence(catalog, plot, threshold_db)
+        typer.echo(f"Wrote {written}", err=True)
+
+
+class Severity(str, Enum):
+    error = "error"
+    warning = "warning"
+    info = "info"
+
+
+@report_app.command("findings")
+def report_findings(
+    ctx: typer.Context,
+    code: Annotated[str | None, typer.Option(help="Only this code (truncated, silent, clipping, …).")] = None,
+    severity: Annotated[Severity | None, typer.Option(help="Only this severity.")] = None,
+    fmt: FormatOpt = TableFormat.table,
+) -> None:
+    """Every problem found in the recordings, worst first, each naming its file and the numbers.
+
+    Example: homecat report findings --severity error --format csv
+    """
+    _run_report(ctx, "findings", fmt, code=code, severity=severity.value if severity else None)
+
+
+@report_app.command("participants")
+def report_participants(ctx: typer.Context, fmt: FormatOpt = TableFormat.table) -> None:
+    """Per participant: files, hours, validated files, files with errors, usable and active hours.
+
+    Example: homecat report participants --format json
+    """
+    _run_report(ctx, "participants", fmt)
+
+
 @report_app.command("summary")
 def report_summary(ctx: typer.Context, fmt: FormatOpt = TableFormat.table) -> None:
-    """Files, hours and participants: in total and by status, format, sample rate and channels.
+    """Files, hours and participants: in total and by status, format, sample rate, channels and validation.
 
     Example: homecat report summary --format json
     """
@@ -260,6 +380,72 @@ def _run_report(ctx: typer.Context, name: str, fmt: TableFormat, **params: Any) 
     with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
         columns, rows, doc = run_report(catalog, name, params)
     print_rows(columns, rows, fmt, title=doc)
+
+
+@report_app.command("splits")
+def report_splits(ctx: typer.Context, fmt: FormatOpt = TableFormat.table) -> None:
+    """Hours, recordings and participants per split, and the leakage check (must be 0).
+
+    Example: homecat report splits --format csv
+    """
+    _run_report(ctx, "splits", fmt)
+
+
+@app.command()
+def split(
+    ctx: typer.Context,
+    reshuffle: Annotated[
+        bool, typer.Option("--reshuffle", help="Forget every assignment and place all participants afresh.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before --reshuffle.")] = False,
+    seed: Annotated[int | None, typer.Option(help="Seed placing new participants (default split.split_seed).")] = None,
+    fmt: FormatOpt = TableFormat.table,
+) -> None:
+    """Assign validated recordings to train/dev(/test) by participant; existing assignments never move.
+
+    Then 'homecat export DIR' writes train_split.parquet, dev_split.parquet and split_summary.json.
+
+    Example: homecat split --seed 0 && homecat export artifacts/export
+    """
+    from homecat.split import assign_splits
+
+    settings = _state(ctx).settings(**{"split.split_seed": seed}).settings
+    if reshuffle and not yes:
+        typer.confirm("Reshuffle forgets every split assignment and places all participants again. Continue?", abort=True)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        summary = assign_splits(catalog, settings.split, reshuffle=reshuffle)
+    print_rows(["what", "count"], [tuple(r.values()) for r in summary.rows()], fmt, title="split")
+    for note in summary.notes():
+        stderr.print(f"note: {note}")
+
+
+@crops_app.command("preview")
+def crops_preview(
+    ctx: typer.Context,
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of crops to draw.")] = 8,
+    split_name: Annotated[str, typer.Option("--split", help="Split to draw from (train, dev or test).")] = "train",
+    epoch: Annotated[int, typer.Option(help="Epoch whose crops to draw.")] = 0,
+    rank: Annotated[int, typer.Option(help="Process rank whose crops to draw.")] = 0,
+    fmt: FormatOpt = TableFormat.table,
+) -> None:
+    """Draw crops exactly as training would (reads only the crop windows) and show where they came from.
+
+    Example: homecat crops preview --n 8 --split dev --format json
+    """
+    from homecat.crops import CropDataset, build_crop_index, preview_crops
+
+    settings = _state(ctx).settings().settings
+    with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+        index = build_crop_index(catalog, [split_name], settings.crops.crop_sec)
+    dataset = CropDataset(index, settings.crops, settings.data, rank=rank, epoch=epoch)
+    preview = preview_crops(dataset, n)
+    rows = preview.rows(index)
+    print_rows(list(rows[0]), [tuple(r.values()) for r in rows], fmt, title=f"{n} crops of epoch {epoch}, rank {rank}")
+    totals = {**preview.totals(), **index.summary()}
+    if fmt is TableFormat.table:
+        print_rows(["total", "value"], list(totals.items()), fmt)
+    else:
+        stderr.print("totals: " + json.dumps(totals))
 
 
 @config_app.command("show")
@@ -311,6 +497,48 @@ def push(
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
     typer.echo(result.summary())
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run from its newest complete checkpoint.")] = False,
+    resume_from: Annotated[
+        Path | None, typer.Option("--resume-from", help="Continue the run from this checkpoints/step_N folder.")
+    ] = None,
+) -> None:
+    """Continued self-supervised pretraining of wav2vec2 in one process (several GPUs: scripts/run_train_ssl.sh).
+
+    Example: homecat --config my.yaml train --resume
+    """
+    from homecat.train import train as run_train
+
+    settings = _state(ctx).settings().settings
+    out = run_train(settings, resume=resume_from or ("latest" if resume else None))
+    typer.echo(f"Run folder: {out}")
+
+
+@report_app.command("training")
+def report_training(
+    run: Annotated[Path, typer.Argument(help="The run folder (artifacts/training/<run_name>).")],
+    last: Annotated[int, typer.Option(help="Logged training rows to show (the newest).")] = 20,
+    plot: Annotated[Path | None, typer.Option(help="Also draw the curves into this PNG file.")] = None,
+    fmt: FormatOpt = TableFormat.table,
+) -> None:
+    """The logged training curves of a run: the last rows of logs/metrics.jsonl, dev evaluations, a plot.
+
+    Example: homecat report training artifacts/training/wav2vec2-ssl --last 10 --plot curves.png
+    """
+    from homecat.train_report import plot_training, training_tables
+
+    tables = training_tables(run, last=last)
+    columns, rows = tables["train"]
+    print_rows(columns, rows, fmt, title=f"training steps of {run.name}")
+    dev_columns, dev_rows = tables["dev"]
+    if dev_rows and fmt is TableFormat.table:
+        print_rows(dev_columns, dev_rows, fmt, title="dev evaluations")
+    if plot is not None:
+        typer.echo(f"Plot: {plot_training(run, plot)}", err=True)
 
 
 def main() -> None:

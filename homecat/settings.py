@@ -167,7 +167,65 @@ class CropSettings(_Section):
     )
     crops_per_epoch: int = Field(10000, gt=0, description="Crops one rank draws per epoch.")
     dev_crop_count: int = Field(256, ge=0, description="Fixed crops in the dev set.")
-    crop_seed: int = Field(0, description="Seed of the crop streams; crop k of epoch e on rank r depends only on it.")
+    crop_seed: int = Field(0, ge=0, description="Seed of the crop streams; crop k of epoch e on rank r depends only on it.")
+
+
+class TrainingSettings(_Section):
+    """Continued self-supervised pretraining of wav2vec2 (homecat/train.py); see TRAINING-NOTES."""
+
+    base_model: str | None = Field(
+        "facebook/wav2vec2-base",
+        description="Hub id or local folder of the model to continue from; null: random init from model_overrides.",
+    )
+    model_overrides: dict[str, Any] = Field(
+        {}, description="Wav2Vec2Config fields set on the model's config (with base_model null: the whole config)."
+    )
+    run_name: str = Field("wav2vec2-ssl", description="Name of the run; the default output_dir is artifacts/training/<run_name>.")
+    output_dir: Path | None = Field(None, description="Run folder (null: <paths.artifacts_dir>/training/<run_name>).")
+    train_seed: int = Field(0, description="Seed of weights init, dropout, Gumbel noise, masks and negatives.")
+    per_gpu_batch: int = Field(2, ge=1, description="Crops per process per micro-batch.")
+    grad_accum_steps: int = Field(8, ge=1, description="Micro-batches accumulated into one optimizer step.")
+    max_steps: int | None = Field(None, ge=1, description="Optimizer steps to run (null: from num_train_epochs).")
+    num_train_epochs: float = Field(
+        1.0, gt=0, description="Epochs of crops.crops_per_epoch crops per process, used when max_steps is null."
+    )
+    learning_rate: float = Field(5e-5, gt=0, description="Peak AdamW learning rate (continued pretraining: 5e-5 to 1e-4).")
+    warmup_steps: int = Field(500, ge=0, description="Linear warmup steps; then linear decay to 0 at the last step.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not applied to biases and norms).")
+    max_grad_norm: float = Field(10.0, ge=0, description="Clip the gradient norm to this (0: no clipping; norm still logged).")
+    mixed_precision: Literal["fp16", "bf16", "no"] = Field(
+        "fp16", description="fp16 (RTX 2080 Ti), bf16 (Ampere+), or no; always fp32 where there is no CUDA."
+    )
+    gradient_checkpointing: bool = Field(True, description="Recompute activations in backward (saves memory, ~30% slower).")
+    freeze_feature_encoder: bool = Field(
+        True, description="Keep the CNN feature encoder fixed (transformers has no feature_grad_mult; saves memory)."
+    )
+    layerdrop_multi_process: Literal["zero", "find_unused_parameters"] = Field(
+        "zero",
+        description="With several processes: set layerdrop to 0, or keep it and let DDP find unused parameters.",
+    )
+    mask_time_prob: float = Field(0.65, gt=0, lt=1, description="Share of frames starting a masked span (NOT the config's 0.05).")
+    mask_time_length: int = Field(10, ge=1, description="Length of one masked span in frames.")
+    mask_time_min_masks: int = Field(2, ge=0, description="Fewest masked spans per crop.")
+    num_negatives: int = Field(100, ge=1, description="Distractors per masked frame, from masked frames of the same crop.")
+    diversity_loss_weight: float = Field(0.1, ge=0, description="Weight of the codebook diversity loss.")
+    gumbel_max: float = Field(2.0, gt=0, description="Gumbel softmax temperature at update 0 of the schedule.")
+    gumbel_min: float = Field(0.5, gt=0, description="Floor of the Gumbel temperature.")
+    gumbel_decay: float = Field(0.999995, gt=0, le=1, description="Temperature factor per optimizer update.")
+    gumbel_schedule: Literal["auto", "restart", "continue"] = Field(
+        "auto",
+        description="restart: decay from gumbel_max; continue: stay at gumbel_min, where the base model ended; "
+        "auto: continue from a pretrained base_model, restart from random init.",
+    )
+    save_steps: int = Field(1000, ge=1, description="Checkpoint every this many optimizer steps (and at the end).")
+    save_total_limit: int | None = Field(3, ge=1, description="Keep only the newest this many checkpoints (null: all).")
+    logging_steps: int = Field(10, ge=1, description="Log metrics every this many optimizer steps.")
+    eval_steps: int = Field(500, ge=1, description="Evaluate on the fixed dev crops every this many optimizer steps.")
+    num_workers: int = Field(4, ge=0, description="DataLoader worker processes per training process.")
+    max_nonfinite_steps: int = Field(
+        50, ge=1, description="Stop when this many optimizer steps in a row had a non-finite loss or gradient."
+    )
+    use_trackers: bool = Field(True, description="Also log to TensorBoard through Accelerate when tensorboard is installed.")
 
 
 # `validate` (the section) shadows pydantic's deprecated BaseModel.validate classmethod; the field is
@@ -186,6 +244,9 @@ class Settings(BaseModel):
     hub: HubSettings = Field(default_factory=HubSettings, description="Publishing to the Hugging Face Hub.")
     split: SplitSettings = Field(default_factory=SplitSettings, description="Participant-grouped splits.")
     crops: CropSettings = Field(default_factory=CropSettings, description="Random training crops.")
+    training: TrainingSettings = Field(
+        default_factory=TrainingSettings, description="Continued self-supervised pretraining."
+    )
 
     def to_config_dict(self) -> dict[str, Any]:
         """The settings as a config file would hold them (secrets left out)."""

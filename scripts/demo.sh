@@ -16,6 +16,16 @@ step "Scanning (headers only; a rerun opens only new or changed files)"
 homecat scan --root "$DEMO_DIR"
 step "What is in the catalog"
 homecat report summary
+step "Validating (streams each new or changed file once)"
+homecat validate
+homecat report findings --severity error
+step "Silence and activity, from the stored window levels (picture: artifacts/silence.png)"
+homecat report silence --plot artifacts/silence.png
+step "Participant-grouped splits (existing assignments never move)"
+homecat split
+homecat report splits
+step "Eight training crops, drawn exactly as training would"
+homecat crops preview --n 8
 
 cat <<MSG
 

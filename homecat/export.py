@@ -1,0 +1,73 @@
+"""`homecat export DIR`: the catalog's tables as files for people and programs outside homecat.
+
+``EXPORTS`` is the whole design: a list of (file name, named query). A ``.parquet`` file is written
+by DuckDB's ``COPY (query) TO … (FORMAT parquet)``; a ``.json`` file is an object: the query's
+``description`` (its doc comment) and its ``rows`` as an array of objects. A later stage adds its files by appending to the list (e.g. the splits:
+``train_split.parquet``, ``dev_split.parquet``, ``split_summary.json``). Each file is written
+under a temporary name and renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from homecat.catalog import Catalog, named_queries
+
+
+@dataclass(frozen=True)
+class Export:
+    file_name: str  # its extension (.parquet or .json) decides the format
+    sql_file: str  # relative to sql/, e.g. "export/export.sql"
+    query: str  # the `-- name:` inside it
+
+
+EXPORTS: list[Export] = [
+    Export("raw_audio_manifest.parquet", "export/export.sql", "raw_audio_manifest"),
+    Export("invalid_files.parquet", "export/export.sql", "invalid_files"),
+    Export("audio_stats.parquet", "export/export.sql", "audio_stats"),
+    Export("summary.json", "reports/summary.sql", "summary"),
+    Export("train_split.parquet", "queries/split.sql", "train_split"),
+    Export("dev_split.parquet", "queries/split.sql", "dev_split"),
+    Export("split_summary.json", "reports/splits.sql", "splits"),
+]
+
+
+@dataclass(frozen=True)
+class Written:
+    path: Path
+    rows: int
+    size_bytes: int
+
+
+def export(catalog: Catalog, directory: str | os.PathLike, exports: list[Export] | None = None) -> list[Written]:
+    """Write every export into ``directory`` (created if needed); return what was written."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for item in exports or EXPORTS:
+        query = named_queries(item.sql_file)[item.query]
+        sql = query.sql.rstrip().rstrip(";")
+        target = directory / item.file_name
+        partial = target.with_name(f".{target.name}.partial")
+        if target.suffix == ".parquet":
+            literal = "'" + str(partial).replace("'", "''") + "'"
+            catalog.con.execute(f"COPY ({sql}) TO {literal} (FORMAT parquet)")
+            rows = catalog.con.execute(f"SELECT count(*) FROM read_parquet({literal})").fetchone()[0]
+        elif target.suffix == ".json":
+            columns, values = catalog.rows(sql)
+            records = [dict(zip(columns, row)) for row in values]
+            document = {"description": query.doc, "rows": records}
+            partial.write_text(json.dumps(document, indent=1, default=_json_default) + "\n", encoding="utf-8")
+            rows = len(records)
+        else:
+            raise ValueError(f"{item.file_name}: exports are .parquet or .json files")
+        os.replace(partial, target)
+        written.append(Written(target, rows, target.stat().st_size))
+    return written
+
+
+def _json_default(value: object) -> object:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)

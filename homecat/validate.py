@@ -1,0 +1,347 @@
+"""`homecat validate`: stream each new or changed recording once; store findings, stats and levels.
+
+Which recordings: every ``ok`` recording never validated, or whose (size_bytes, mtime_ns) in
+``recordings`` differs from the version ``audio_stats`` describes (all of them with ``redo_all``).
+Each file is read once, block by block (``audio.iter_blocks``; memory does not grow with its
+length), by a pool of worker processes that only compute; the main process alone writes DuckDB,
+one transaction per file (its findings, stats and levels replaced together), so a kill loses at
+most the files in flight and a rerun continues where it stopped.
+
+This module is the orchestration: which files, the process pool, storing results, scan's findings
+and duplicates. The statistics of one stream are ``homecat.levels``; judging them into findings with
+messages is ``homecat.findings``.
+
+Activity: a window is active when its RMS reaches the recording's activity threshold,
+``max(noise floor + margin, absolute floor)``; ``threshold_source`` says which of the two decided.
+A recording is ``silent`` (an error) only when every window is below the *absolute* floor, so a
+quiet but real recording is never thrown away because of its own low noise floor.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from multiprocessing import get_context
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from homecat import audio
+from homecat.catalog import Catalog
+from homecat.findings import Finding, Limits, changed, judge
+from homecat.levels import Levels
+from homecat.settings import DataSettings, ValidateSettings
+
+STAGE = "validate"
+
+# (done, total) hours of audio; the CLI turns it into a bar with a rate.
+ProgressFn = Callable[[float, float], None]
+
+
+@dataclass(frozen=True)
+class _Params:
+    """Everything a worker needs, small and picklable."""
+
+    window_sec: float
+    block_sec: float
+    margin_db: float
+    noise_percentile: float
+    limits: Limits  # what the findings compare against
+
+    @classmethod
+    def of(cls, validate: ValidateSettings, data: DataSettings, window_sec: float | None) -> _Params:
+        return cls(
+            window_sec=window_sec or validate.window_sec,
+            block_sec=validate.read_block_sec,
+            margin_db=validate.activity_margin_db,
+            noise_percentile=validate.noise_floor_percentile,
+            limits=Limits.of(validate, data),
+        )
+
+
+@dataclass(frozen=True)
+class _Task:
+    recording_id: str
+    rel_path: str
+    path: str
+    size_bytes: int
+    mtime_ns: int
+    header_frames: int | None  # what scan's header read said (FLAC: STREAMINFO total samples)
+    duration_sec: float  # header duration, for progress only
+
+
+@dataclass
+class _Result:
+    task: _Task
+    findings: list[Finding]
+    stats: dict[str, Any] | None = None  # None: nothing to store (file vanished/changed/unreadable)
+    rms_dbfs: np.ndarray | None = None
+    peak_dbfs: np.ndarray | None = None
+
+
+@dataclass
+class ValidateSummary:
+    """What one validation run did."""
+
+    validated: int = 0
+    skipped_current: int = 0
+    audio_hours: float = 0.0
+    by_severity: dict[str, int] = field(default_factory=dict)  # findings of the files validated now
+
+    def rows(self) -> list[dict[str, object]]:
+        return [
+            {"what": "recordings validated now", "count": self.validated},
+            {"what": "recordings already current (not opened)", "count": self.skipped_current},
+            {"what": "hours of audio read", "count": round(self.audio_hours, 3)},
+            *({"what": f"{sev} findings (these files)", "count": n} for sev, n in sorted(self.by_severity.items())),
+        ]
+
+
+def validate(
+    catalog: Catalog,
+    settings: ValidateSettings,
+    data: DataSettings,
+    redo_all: bool = False,
+    workers: int | None = None,
+    window_sec: float | None = None,
+    progress: ProgressFn | None = None,
+) -> ValidateSummary:
+    """Validate every recording that needs it; commit one file at a time."""
+    params = _Params.of(settings, data, window_sec)
+    now = _now()
+    _sync_scan_findings(catalog, now)
+    tasks, current = _pending(catalog, redo_all)
+    summary = ValidateSummary(skipped_current=current)
+    total_hours = sum(t.duration_sec for t in tasks) / 3600.0
+    done_hours = 0.0
+    workers = workers or settings.validate_workers or os.cpu_count() or 1
+    for result in _run(tasks, params, workers):
+        _store(catalog, result, params, _now())
+        summary.validated += 1
+        done_hours += result.task.duration_sec / 3600.0
+        if result.stats:
+            summary.audio_hours += result.stats["duration_sec"] / 3600.0
+        for finding in result.findings:
+            summary.by_severity[finding.severity] = summary.by_severity.get(finding.severity, 0) + 1
+        if progress:
+            progress(done_hours, total_hours)
+    _mark_duplicates(catalog, _now())
+    return summary
+
+
+def validate_file(task: _Task, params: _Params) -> _Result:
+    """Stream one recording once and judge it (runs in a worker process)."""
+    name = task.rel_path
+    try:
+        before = os.stat(task.path)
+    except FileNotFoundError:
+        return _Result(task, [Finding("missing", "error", f"{name} vanished after the last scan; run 'homecat scan'.")])
+    except OSError as exc:
+        return _Result(task, [Finding("unreadable", "error", f"{name} cannot be opened: {exc.strerror or exc}.")])
+    if (before.st_size, before.st_mtime_ns) != (task.size_bytes, task.mtime_ns):
+        return _Result(task, [changed(name)])
+    try:
+        header = audio.read_header(task.path)
+        layout = audio.wav_layout(task.path) if header.format == "WAV" else None
+        digest = audio.content_digest(task.path)
+    except (audio.AudioReadError, OSError) as exc:
+        return _Result(task, [Finding("unreadable", "error", f"{name} cannot be read: {str(exc).rstrip('.')}.")])
+
+    levels = Levels(
+        header.sample_rate,
+        params.window_sec,
+        params.block_sec,
+        params.limits.channel_policy,
+        audio.clip_level(header.subtype),
+    )
+    read_error = None
+    try:
+        for block in audio.iter_blocks(task.path, levels.block_frames):
+            levels.add(block)
+    except audio.AudioReadError as exc:
+        read_error = str(exc)
+    levels.finish()
+
+    try:
+        after = os.stat(task.path)
+    except OSError:
+        after = None
+    if after is None or (after.st_size, after.st_mtime_ns) != (task.size_bytes, task.mtime_ns):
+        return _Result(task, [changed(name)])
+
+    sr = header.sample_rate
+    frames_read = levels.frames
+    stats = levels.stats(params.noise_percentile, params.margin_db, params.limits.silence_floor_dbfs)
+    stats.update(
+        recording_id=task.recording_id,
+        size_bytes=task.size_bytes,
+        mtime_ns=task.mtime_ns,
+        frames_read=frames_read,
+        duration_sec=frames_read / sr,
+        window_sec=params.window_sec,
+        content_digest=digest,
+    )
+    findings = judge(name, header, layout, task.header_frames, read_error, stats, params.limits)
+    return _Result(task, findings, stats, levels.rms_dbfs, levels.peak_dbfs)
+
+
+# --------------------------------------------------------------------------- running and storing
+
+
+def _run(tasks: list[_Task], params: _Params, workers: int) -> Iterator[_Result]:
+    """Results as they finish; ``workers == 1`` runs in this process (no pool, easy to test)."""
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield validate_file(task, params)
+        return
+    # spawn, not fork: the parent holds a DuckDB connection and threads, which fork does not copy safely.
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context("spawn"))
+    pending: set[Future] = set()
+    queue = iter(tasks)
+    try:
+        for task in queue:  # keep a few tasks per worker in flight, not the whole list
+            pending.add(pool.submit(validate_file, task, params))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+                task = next(queue, None)
+                if task is not None:
+                    pending.add(pool.submit(validate_file, task, params))
+    finally:
+        # Ctrl-C or an error: drop queued work; files in flight are simply validated again next time.
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _pending(catalog: Catalog, redo_all: bool) -> tuple[list[_Task], int]:
+    rows = catalog.con.execute(
+        """SELECT r.recording_id, r.rel_path, r.path, r.size_bytes, r.mtime_ns, r.frames,
+                  coalesce(r.duration_sec, 0),
+                  s.recording_id IS NOT NULL AND s.size_bytes = r.size_bytes AND s.mtime_ns = r.mtime_ns
+           FROM recordings r LEFT JOIN audio_stats s USING (recording_id)
+           WHERE r.status = 'ok'
+           ORDER BY r.rel_path"""
+    ).fetchall()
+    tasks = [_Task(*row[:7]) for row in rows if redo_all or not row[7]]
+    return tasks, len(rows) - len(tasks)
+
+
+_STATS_COLUMNS = [
+    "recording_id",
+    "size_bytes",
+    "mtime_ns",
+    "frames_read",
+    "duration_sec",
+    "rms_dbfs",
+    "peak_dbfs",
+    "dc_offset",
+    "clip_fraction",
+    "window_sec",
+    "noise_floor_dbfs",
+    "activity_threshold_dbfs",
+    "threshold_source",
+    "silent_fraction",
+    "active_sec",
+    "content_digest",
+    "validated_at",
+]
+
+
+def _store(catalog: Catalog, result: _Result, params: _Params, now: datetime) -> None:
+    """Replace one recording's findings, stats and levels in one transaction."""
+    rid = result.task.recording_id
+    with catalog.transaction() as con:
+        con.execute("DELETE FROM findings WHERE recording_id = ? AND stage = ?", [rid, STAGE])
+        con.execute("DELETE FROM audio_stats WHERE recording_id = ?", [rid])
+        con.execute("DELETE FROM levels WHERE recording_id = ?", [rid])
+        if result.findings:
+            con.executemany(
+                "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?)",
+                [[rid, f.code, f.severity, f.message, STAGE, now] for f in result.findings],
+            )
+        if result.stats is None:
+            return
+        stats = dict(result.stats, validated_at=now)
+        con.execute(
+            f"INSERT INTO audio_stats ({', '.join(_STATS_COLUMNS)}) VALUES ({', '.join('?' * len(_STATS_COLUMNS))})",
+            [stats[c] for c in _STATS_COLUMNS],
+        )
+        n = len(result.rms_dbfs)
+        if n:
+            batch = pa.table(
+                {
+                    "recording_id": pa.array([rid] * n, pa.string()),
+                    "window_index": pa.array(np.arange(n, dtype=np.int32)),
+                    # 0.01 dB is far below any decision made on these, and compresses much better
+                    "rms_dbfs": pa.array(np.round(result.rms_dbfs, 2).astype(np.float32)),
+                    "peak_dbfs": pa.array(np.round(result.peak_dbfs, 2).astype(np.float32)),
+                }
+            )
+            con.register("levels_batch", batch)
+            con.execute("INSERT INTO levels SELECT * FROM levels_batch")
+            con.unregister("levels_batch")
+
+
+def _sync_scan_findings(catalog: Catalog, now: datetime) -> None:
+    """Scan's unreadable recordings become error findings (stage 'scan'); stale ones go away."""
+    with catalog.transaction() as con:
+        con.execute(
+            """DELETE FROM findings f WHERE f.stage = 'scan' AND NOT EXISTS (
+                   SELECT 1 FROM recordings r WHERE r.recording_id = f.recording_id AND r.status = 'unreadable'
+                   AND f.message = r.rel_path || ' cannot be read: ' || rtrim(coalesce(r.error, 'unknown error'), '.') || '.')"""
+        )
+        con.execute(
+            """INSERT INTO findings
+               SELECT recording_id, 'unreadable', 'error',
+                      rel_path || ' cannot be read: ' || rtrim(coalesce(error, 'unknown error'), '.') || '.', 'scan', ?
+               FROM recordings r
+               WHERE status = 'unreadable'
+                 AND NOT EXISTS (SELECT 1 FROM findings f WHERE f.recording_id = r.recording_id AND f.stage = 'scan')
+               ORDER BY rel_path""",
+            [now],
+        )
+        # What validate learnt about an earlier, readable version of such a file no longer holds.
+        for table in ("audio_stats", "levels"):
+            con.execute(
+                f"DELETE FROM {table} WHERE recording_id IN "
+                "(SELECT recording_id FROM recordings WHERE status = 'unreadable')"
+            )
+        con.execute(
+            "DELETE FROM findings WHERE stage = ? AND recording_id IN "
+            "(SELECT recording_id FROM recordings WHERE status = 'unreadable')",
+            [STAGE],
+        )
+
+
+def _mark_duplicates(catalog: Catalog, now: datetime) -> None:
+    """A warning on every recording whose bytes equal an earlier one's (by path): sha1 if both have
+    one, else the content digest. Recomputed over the whole catalog, so it never goes stale."""
+    with catalog.transaction() as con:
+        con.execute("DELETE FROM findings WHERE stage = ? AND code = 'duplicate'", [STAGE])
+        con.execute(
+            """INSERT INTO findings
+               SELECT b.recording_id, 'duplicate', 'warning',
+                      b.rel_path || ' has the same content as ' || min(a.rel_path) || ' ('
+                      || CASE WHEN bool_and(a.sha1 IS NOT NULL AND b.sha1 IS NOT NULL) THEN 'same SHA-1'
+                              ELSE 'same size and first/last 64 KiB' END || ').',
+                      ?, ?
+               FROM (recordings JOIN audio_stats USING (recording_id)) a
+               JOIN (recordings JOIN audio_stats USING (recording_id)) b
+                 ON a.rel_path < b.rel_path
+                AND CASE WHEN a.sha1 IS NOT NULL AND b.sha1 IS NOT NULL THEN a.sha1 = b.sha1
+                         ELSE a.content_digest = b.content_digest END
+               WHERE a.status = 'ok' AND b.status = 'ok'
+               GROUP BY b.recording_id, b.rel_path
+               ORDER BY b.rel_path""",
+            [STAGE, now],
+        )
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
