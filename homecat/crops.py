@@ -1,0 +1,485 @@
+"""Random training crops read straight from the raw files: the index, the dataset, the dev crops.
+
+``build_crop_index`` runs ONE query (splits ⋈ recordings ⋈ audio_stats, with each recording's
+active windows from ``levels``) and keeps the answer as compact numpy arrays. A ``CropIndex`` holds
+no DuckDB object, pickles into DataLoader workers, and saves to / loads from a Parquet snapshot
+(the trainer snapshots it into the run folder and resumes from that).
+
+How one crop is drawn (``CropDataset.draw``):
+1. a recording, in proportion to its readable duration;
+2. a start: with ``activity_aware`` inside a window whose rms_dbfs is at or above the recording's
+   activity threshold (uniform over those windows, then within the window), else uniform; a
+   recording without active windows falls back to uniform;
+3. only that window is read (``audio.read_window``: seek + read), down-mixed by
+   ``data.channel_policy`` and resampled to ``data.sample_rate`` with soxr; the result is exactly
+   ``seconds_to_frames(crop_sec, sample_rate)`` float32 samples;
+4. a crop whose RMS is under the recording's threshold is silent: the start is redrawn in the same
+   recording up to ``max_silence_retries`` times. Then ``on_silent``:
+   - ``accept``: keep the last crop (outcome ``silent_accepted``, ``silent`` False in the item);
+   - ``mark``: keep it with ``silent`` True, so the trainer can leave it out of the loss;
+   - ``skip``: draw other recordings (not yet tried for this crop), each with its own retries, and
+     return the first active crop. At most ``max_silence_retries + 1`` recordings are tried, so
+     an all-silent corpus ends after (retries + 1)² reads: the last crop comes back marked
+     (outcome ``skip_exhausted``, ``silent`` True) and a warning is logged once. It never loops.
+
+Recordings shorter than one crop are left out of the index (counted in ``excluded_short``):
+padding them would feed the model zeros that no real input contains, and in long-form corpora
+they are a negligible share of the hours. Recordings whose threshold is unknown are never silent.
+
+Crop k of epoch e on rank r is a pure function of (crop_seed, e, r, k) and the index: its random
+generator is seeded from ``SeedSequence([crop_seed, e, r, k])``, so it does not depend on the
+number of DataLoader workers, and ranks draw independent streams. ``state_dict()`` holds
+(epoch, position); ``sampler()`` yields positions from there, so a resumed run continues exactly.
+One exception: a file that vanishes or fails to read is logged once (per process) and skipped.
+Nothing here writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from homecat import audio
+from homecat.catalog import Catalog, named_queries
+from homecat.errors import HomecatError
+from homecat.settings import CropSettings, DataSettings
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_VERSION = 1
+_SILENCE_FLOOR_DBFS = -120.0
+_DEV_STREAM = 0xDE7  # keeps the dev crops' generators apart from every training stream
+_STR_COLUMNS = ("recording_id", "participant_id", "split", "rel_path", "path")
+
+
+class NoCrops(HomecatError):
+    """There is nothing to draw crops from."""
+
+
+@dataclass
+class CropIndex:
+    """Every recording crops can come from, as parallel numpy arrays (one element per recording)."""
+
+    recording_id: np.ndarray
+    participant_id: np.ndarray
+    split: np.ndarray
+    rel_path: np.ndarray
+    path: np.ndarray
+    sample_rate: np.ndarray  # int32
+    channels: np.ndarray  # int16
+    frames: np.ndarray  # int64, frames readable (validation's count, not the header's claim)
+    window_sec: np.ndarray  # float64, window length of the levels
+    activity_threshold_dbfs: np.ndarray  # float32, NaN when unknown
+    active_offsets: np.ndarray  # int64, n+1: active_windows[active_offsets[i]:active_offsets[i+1]]
+    active_windows: np.ndarray  # int32 window indices, concatenated
+    crop_sec: float  # recordings shorter than this were left out
+    excluded_short: int = 0
+    excluded_short_sec: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.duration_sec = self.frames / np.maximum(self.sample_rate, 1)
+        self.cum_duration_sec = np.cumsum(self.duration_sec)
+
+    def __len__(self) -> int:
+        return len(self.recording_id)
+
+    @property
+    def total_sec(self) -> float:
+        return float(self.cum_duration_sec[-1]) if len(self) else 0.0
+
+    def active(self, i: int) -> np.ndarray:
+        return self.active_windows[self.active_offsets[i] : self.active_offsets[i + 1]]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "recordings": len(self),
+            "participants": len(set(self.participant_id.tolist())),
+            "hours": round(self.total_sec / 3600, 3),
+            "recordings_shorter_than_a_crop": self.excluded_short,
+            "hours_shorter_than_a_crop": round(self.excluded_short_sec / 3600, 3),
+            "crop_sec": self.crop_sec,
+        }
+
+    # ------------------------------------------------------------------ snapshot
+
+    def save(self, path: str | Path) -> Path:
+        """Write a Parquet snapshot (one row per recording; the index's facts in the schema metadata)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        columns: dict[str, Any] = {name: pa.array(getattr(self, name).tolist(), pa.string()) for name in _STR_COLUMNS}
+        columns.update(
+            sample_rate=pa.array(self.sample_rate, pa.int32()),
+            channels=pa.array(self.channels, pa.int16()),
+            frames=pa.array(self.frames, pa.int64()),
+            window_sec=pa.array(self.window_sec, pa.float64()),
+            activity_threshold_dbfs=pa.array(self.activity_threshold_dbfs, pa.float32()),
+            active_windows=pa.ListArray.from_arrays(
+                pa.array(self.active_offsets, pa.int32()), pa.array(self.active_windows, pa.int32())
+            ),
+        )
+        meta = {
+            "version": SNAPSHOT_VERSION,
+            "crop_sec": self.crop_sec,
+            "excluded_short": self.excluded_short,
+            "excluded_short_sec": self.excluded_short_sec,
+        }
+        table = pa.table(columns).replace_schema_metadata({"homecat_crop_index": json.dumps(meta)})
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> CropIndex:
+        """Read a snapshot written by ``save``."""
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(path)
+            meta = json.loads(table.schema.metadata[b"homecat_crop_index"])
+        except (OSError, KeyError, TypeError, ValueError) as exc:
+            raise HomecatError(f"{path} is not a crop index snapshot ({exc}).") from None
+        if meta.get("version") != SNAPSHOT_VERSION:
+            raise HomecatError(
+                f"{path} is a crop index snapshot of version {meta.get('version')}, not {SNAPSHOT_VERSION}."
+            )
+        windows = table.column("active_windows").combine_chunks()
+        return cls(
+            **{name: _str_array(table.column(name).to_pylist()) for name in _STR_COLUMNS},
+            sample_rate=table.column("sample_rate").to_numpy().astype(np.int32),
+            channels=table.column("channels").to_numpy().astype(np.int16),
+            frames=table.column("frames").to_numpy().astype(np.int64),
+            window_sec=table.column("window_sec").to_numpy().astype(np.float64),
+            activity_threshold_dbfs=table.column("activity_threshold_dbfs").to_numpy().astype(np.float32),
+            active_offsets=windows.offsets.to_numpy().astype(np.int64) if len(windows) else np.zeros(1, np.int64),
+            active_windows=windows.values.to_numpy().astype(np.int32),
+            crop_sec=float(meta["crop_sec"]),
+            excluded_short=int(meta["excluded_short"]),
+            excluded_short_sec=float(meta["excluded_short_sec"]),
+        )
+
+
+def _str_array(values: Sequence[str]) -> np.ndarray:
+    return np.array(values, dtype=str) if len(values) else np.array([], dtype="U1")
+
+
+def build_crop_index(catalog: Catalog, splits: Sequence[str] = ("train",), crop_sec: float = 8.0) -> CropIndex:
+    """The index of ``splits`` from ONE catalog query; recordings shorter than ``crop_sec`` are counted, not kept."""
+    query = named_queries("queries/crops.sql")["crop_index"].sql
+    columns, rows = catalog.rows(query, {"splits": list(splits)})
+    records = [dict(zip(columns, row)) for row in rows]
+    keep = [r for r in records if (r["frames_read"] or 0) >= audio.seconds_to_frames(crop_sec, r["sample_rate"])]
+    short = [r for r in records if r not in keep]
+    lengths = [len(r["active_windows"]) for r in keep]
+    return CropIndex(
+        **{name: _str_array([r[name] for r in keep]) for name in _STR_COLUMNS},
+        sample_rate=np.array([r["sample_rate"] for r in keep], np.int32),
+        channels=np.array([r["channels"] for r in keep], np.int16),
+        frames=np.array([r["frames_read"] for r in keep], np.int64),
+        window_sec=np.array([r["window_sec"] for r in keep], np.float64),
+        activity_threshold_dbfs=np.array(
+            [np.nan if r["activity_threshold_dbfs"] is None else r["activity_threshold_dbfs"] for r in keep], np.float32
+        ),
+        active_offsets=np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64),
+        active_windows=np.array([w for r in keep for w in r["active_windows"]], np.int32),
+        crop_sec=float(crop_sec),
+        excluded_short=len(short),
+        excluded_short_sec=float(sum(r["duration_sec"] or 0.0 for r in short)),
+    )
+
+
+# --------------------------------------------------------------------------- drawing crops
+
+
+@dataclass
+class Crop:
+    """One crop: where it came from, how loud it is, how many reads it took, and its samples."""
+
+    recording_index: int
+    start_frame: int  # in the file's own frames
+    start_sec: float
+    rms_dbfs: float
+    attempts: int  # reads of this crop's recording(s), the returned one included
+    outcome: str  # ok, silent_accepted, silent_marked, skip_exhausted
+    silent: bool  # True for outcomes the trainer should not learn from (mark, skip_exhausted)
+    samples: np.ndarray | None = None  # float32 at the target rate
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """A crop fixed in advance (the dev set): which recording and where it starts."""
+
+    recording_index: int
+    recording_id: str
+    rel_path: str
+    start_frame: int
+    start_sec: float
+
+
+def rms_dbfs(samples: np.ndarray) -> float:
+    """RMS level in dBFS, floored at -120 (digital silence)."""
+    if samples.size == 0:
+        return _SILENCE_FLOOR_DBFS
+    power = float(np.mean(np.square(samples, dtype=np.float64)))
+    return max(_SILENCE_FLOOR_DBFS, 10 * math.log10(power)) if power > 0 else _SILENCE_FLOOR_DBFS
+
+
+def choose_start(index: CropIndex, i: int, read_frames: int, activity_aware: bool, rng: np.random.Generator) -> int:
+    """A start frame for a crop of ``read_frames`` frames of recording ``i``.
+
+    Activity-aware: a window that is active and where a crop can still start (not in the last
+    crop's length) is chosen uniformly, then a start inside it; no such window: uniform.
+    """
+    sr = int(index.sample_rate[i])
+    max_start = max(0, int(index.frames[i]) - read_frames)
+    if activity_aware:
+        active = index.active(i)
+        window_sec = float(index.window_sec[i])
+        # windows are sorted: those starting at or before max_start come first
+        usable = int(np.searchsorted(active, max_start / sr / window_sec, side="right")) if window_sec > 0 else 0
+        if usable:
+            window = int(active[rng.integers(usable)])
+            start_sec = (window + rng.random()) * window_sec
+            return min(audio.seconds_to_frames(start_sec, sr), max_start)
+    return int(rng.integers(max_start + 1))
+
+
+class CropDataset(Dataset):
+    """Map-style dataset: item k is crop k of the current epoch on this rank (see the module docstring)."""
+
+    def __init__(self, index: CropIndex, crops: CropSettings, data: DataSettings, rank: int = 0, epoch: int = 0):
+        if len(index) == 0:
+            raise NoCrops("No recording can give a crop: run 'homecat validate' and 'homecat split' first.")
+        if crops.crop_sec > index.crop_sec:
+            raise HomecatError(
+                f"The crop index was built for {index.crop_sec} s crops, shorter than crops.crop_sec "
+                f"({crops.crop_sec} s): build it again."
+            )
+        self.index = index
+        self.crops = crops
+        self.sample_rate = data.sample_rate
+        self.channel_policy = data.channel_policy
+        self.rank = rank
+        self.epoch = epoch
+        self.position = 0
+        self.crop_frames = audio.seconds_to_frames(crops.crop_sec, data.sample_rate)
+        self._unreadable: set[int] = set()  # per process: logged once, then never drawn again
+        self._warned_exhausted = False
+
+    def __len__(self) -> int:
+        return self.crops.crops_per_epoch
+
+    def __getitem__(self, k: int) -> dict[str, Any]:
+        crop = self.draw(k)
+        return {
+            "input_values": torch.from_numpy(crop.samples),
+            "silent": crop.silent,
+            "recording_index": crop.recording_index,
+            "start_sec": crop.start_sec,
+            "rms_dbfs": crop.rms_dbfs,
+            "attempts": crop.attempts,
+        }
+
+    # ------------------------------------------------------------------ resumable position
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start ``epoch`` from its first crop.
+
+        Call it before creating the epoch's DataLoader iterator: workers get a copy of the dataset when
+        the iterator starts (so do not use ``persistent_workers=True``, which would keep the old epoch).
+        """
+        if epoch != self.epoch:
+            self.epoch, self.position = epoch, 0
+
+    def advance(self, n_crops: int) -> None:
+        """Record that the trainer consumed ``n_crops`` more crops of this epoch."""
+        self.position += n_crops
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "position": self.position, "crop_seed": self.crops.crop_seed, "rank": self.rank}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+
+    def sampler(self) -> Sampler[int]:
+        """Positions from the current one to the end of the epoch (pass as the DataLoader's sampler)."""
+        return _FromPosition(self)
+
+    # ------------------------------------------------------------------ drawing
+
+    def generator(self, k: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence([self.crops.crop_seed, self.epoch, self.rank, k]))
+
+    def draw(self, k: int) -> Crop:
+        """Crop k of the current epoch on this rank, with its samples."""
+        rng = self.generator(k)
+        tries = self.crops.max_silence_retries + 1
+        rounds = min(tries, len(self.index)) if self.crops.on_silent == "skip" else 1
+        tried: set[int] = set()
+        attempts = 0
+        crop: Crop | None = None
+        while rounds > 0:
+            i = self._choose_recording(rng, tried)
+            if i is None:  # every recording tried or unreadable
+                break
+            tried.add(i)
+            for _ in range(tries):
+                start_frame = self._choose_start(rng, i)
+                samples = self._read(i, start_frame)
+                if samples is None:  # unreadable now: logged once, never drawn again; not a round
+                    break
+                attempts += 1
+                level = rms_dbfs(samples)
+                threshold = float(self.index.activity_threshold_dbfs[i])
+                sr = int(self.index.sample_rate[i])
+                crop = Crop(i, start_frame, start_frame / sr, level, attempts, "ok", False, samples)
+                if math.isnan(threshold) or level >= threshold:
+                    return crop
+            if i not in self._unreadable:
+                rounds -= 1
+        if crop is None:
+            raise NoCrops(f"None of the {len(self.index)} recordings in the crop index can be read.")
+        if self.crops.on_silent == "accept":
+            crop.outcome = "silent_accepted"
+        elif self.crops.on_silent == "mark":
+            crop.outcome, crop.silent = "silent_marked", True
+        else:
+            crop.outcome, crop.silent = "skip_exhausted", True
+            if not self._warned_exhausted:
+                self._warned_exhausted = True
+                log.warning(
+                    "Crop %d of epoch %d: %d recordings tried, every crop was silent; returned marked silent "
+                    "(the corpus looks mostly silent).",
+                    k,
+                    self.epoch,
+                    len(tried),
+                )
+        return crop
+
+    def _choose_recording(self, rng: np.random.Generator, tried: set[int]) -> int | None:
+        """A recording in proportion to its duration, among those readable and not yet tried."""
+        index = self.index
+        excluded = tried | self._unreadable
+        if not excluded:
+            return int(np.searchsorted(index.cum_duration_sec, rng.random() * index.total_sec, side="right"))
+        weights = index.duration_sec.copy()
+        weights[list(excluded)] = 0.0
+        cumulative = np.cumsum(weights)
+        if cumulative[-1] <= 0:
+            return None
+        return int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
+
+    def _choose_start(self, rng: np.random.Generator, i: int) -> int:
+        sr = int(self.index.sample_rate[i])
+        return choose_start(self.index, i, self._source_frames(sr), self.crops.activity_aware, rng)
+
+    def _source_frames(self, sr: int) -> int:
+        """Frames to read at rate ``sr`` so that resampling gives at least ``crop_frames`` samples."""
+        return -(-self.crop_frames * sr // self.sample_rate)
+
+    def _read(self, i: int, start_frame: int) -> np.ndarray | None:
+        """Exactly ``crop_frames`` float32 samples at the target rate, or None (logged once) if unreadable."""
+        sr = int(self.index.sample_rate[i])
+        wanted = self._source_frames(sr)
+        try:
+            block = audio.read_window(str(self.index.path[i]), start_frame, wanted)
+        except audio.AudioReadError as exc:
+            return self._give_up(i, str(exc))
+        if len(block) < min(wanted, int(self.index.frames[i]) - start_frame):
+            return self._give_up(i, f"only {len(block)} of {wanted} frames could be read at frame {start_frame}")
+        samples = audio.resample(audio.to_mono(block, self.channel_policy), sr, self.sample_rate)
+        samples = np.ascontiguousarray(samples[: self.crop_frames], dtype=np.float32)
+        if len(samples) < self.crop_frames:  # a recording barely longer than a crop: its last frames
+            samples = np.pad(samples, (0, self.crop_frames - len(samples)))
+        return samples
+
+    def _give_up(self, i: int, why: str) -> None:
+        self._unreadable.add(i)
+        log.warning("Skipping %s for crops from now on: %s", self.index.rel_path[i], why)
+        return None
+
+
+class _FromPosition(Sampler[int]):
+    def __init__(self, dataset: CropDataset):
+        self.dataset = dataset
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.dataset.position, len(self.dataset)))
+
+    def __len__(self) -> int:
+        return max(0, len(self.dataset) - self.dataset.position)
+
+
+# --------------------------------------------------------------------------- dev crops and preview
+
+
+def dev_crops(index: CropIndex, n: int, crop_sec: float = 8.0, seed: int = 0) -> list[CropSpec]:
+    """``n`` fixed, activity-aware crop positions: the same list for the same index and seed, every time.
+
+    Positions only (no audio is read here); ``read_crop`` reads one. Draw them from a dev-split index.
+    """
+    if len(index) == 0 or n <= 0:
+        return []
+    specs = []
+    for k in range(n):
+        rng = np.random.default_rng(np.random.SeedSequence([seed, _DEV_STREAM, k]))
+        i = int(np.searchsorted(index.cum_duration_sec, rng.random() * index.total_sec, side="right"))
+        sr = int(index.sample_rate[i])
+        start = choose_start(index, i, audio.seconds_to_frames(crop_sec, sr), True, rng)
+        specs.append(CropSpec(i, str(index.recording_id[i]), str(index.rel_path[i]), start, start / sr))
+    return specs
+
+
+def read_crop(dataset: CropDataset, spec: CropSpec) -> np.ndarray:
+    """The samples of a fixed crop, read exactly as training crops are (raises if the file is unreadable)."""
+    samples = dataset._read(spec.recording_index, spec.start_frame)
+    if samples is None:
+        raise HomecatError(f"The dev crop from {spec.rel_path} at {spec.start_sec:.2f} s cannot be read.")
+    return samples
+
+
+@dataclass
+class Preview:
+    crops: list[Crop]
+    elapsed_sec: float
+
+    def rows(self, index: CropIndex) -> list[dict[str, Any]]:
+        return [
+            {
+                "k": k,
+                "rel_path": str(index.rel_path[c.recording_index]),
+                "start_sec": round(c.start_sec, 3),
+                "samples": len(c.samples) if c.samples is not None else 0,
+                "rms_dbfs": round(c.rms_dbfs, 1),
+                "attempts": c.attempts,
+                "outcome": c.outcome,
+            }
+            for k, c in enumerate(self.crops)
+        ]
+
+    def totals(self) -> dict[str, Any]:
+        n = len(self.crops)
+        return {
+            "crops": n,
+            "silent_rate": round(sum(c.outcome != "ok" for c in self.crops) / n, 4) if n else 0.0,
+            "mean_attempts": round(sum(c.attempts for c in self.crops) / n, 3) if n else 0.0,
+            "crops_per_sec": round(n / self.elapsed_sec, 2) if self.elapsed_sec > 0 else None,
+        }
+
+
+def preview_crops(dataset: CropDataset, n: int) -> Preview:
+    """Draw crops 0..n-1 of the dataset's epoch exactly as training would, timing them."""
+    start = time.perf_counter()
+    crops = [dataset.draw(k) for k in range(n)]
+    return Preview(crops, time.perf_counter() - start)

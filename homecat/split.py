@@ -1,0 +1,223 @@
+"""`homecat split`: participant-grouped train/dev(/test) splits, stable as data grows.
+
+Candidates are recordings that are readable (status 'ok'), validated for their current
+(size, mtime) and without an error finding. Unvalidated recordings are *not* candidates: nothing
+is known yet about whether they are silent, truncated or clipped, so they wait for
+``homecat validate`` (the summary counts them and says so).
+
+Groups are participants; every recording whose participant is 'unknown' is a group of its own.
+A rerun never moves an assignment:
+- a recording already in a split stays there while it is still a candidate;
+- a new recording of a participant that has a split (now, or before all its recordings left) joins it;
+- new groups are visited in an order fixed by (split_seed, group) and each goes to the split whose
+  hours are furthest below its target share of the final total, so the dev share stays near
+  ``dev_fraction`` as data grows (whole groups: it is near, not exact);
+- recordings that stop being candidates (an error finding, missing, unreadable, changed since
+  validation, a new participant label) leave their split and are listed in ``split_removals``.
+``reshuffle=True`` forgets every assignment and removal and places all groups afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from homecat.catalog import Catalog, named_queries
+from homecat.settings import SplitSettings
+
+SPLITS = ("train", "dev", "test")
+_QUERIES = "queries/split.sql"
+SPLIT_EXPORT_FILES = ("train_split.parquet", "dev_split.parquet", "split_summary.json")  # see homecat/export.py
+
+
+@dataclass
+class SplitSummary:
+    """What one `homecat split` run did, and the resulting shares."""
+
+    seed: int
+    reshuffled: bool = False
+    kept: int = 0
+    joined_participant: int = 0  # new recordings of a participant that already had a split
+    placed_groups: int = 0  # new participants (or 'unknown' recordings) placed by the seed
+    placed_recordings: int = 0
+    removed: dict[str, int] = field(default_factory=dict)  # reason -> recordings that left a split
+    unvalidated: int = 0  # ok recordings waiting for `homecat validate`
+    excluded: dict[str, int] = field(default_factory=dict)  # reason -> recordings not in any split
+    hours: dict[str, float] = field(default_factory=dict)
+    recordings: dict[str, int] = field(default_factory=dict)
+    participants: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def dev_share(self) -> float:
+        total = sum(self.hours.values())
+        return self.hours.get("dev", 0.0) / total if total else 0.0
+
+    def rows(self) -> list[dict[str, object]]:
+        rows: list[dict[str, object]] = [
+            {"what": "kept in their split", "count": self.kept},
+            {"what": "new recordings joining their participant's split", "count": self.joined_participant},
+            {"what": "new participants placed", "count": self.placed_groups},
+            {"what": "recordings of new participants", "count": self.placed_recordings},
+        ]
+        rows += [{"what": f"left the split ({reason})", "count": n} for reason, n in sorted(self.removed.items())]
+        rows += [{"what": f"not in a split ({reason})", "count": n} for reason, n in sorted(self.excluded.items())]
+        for split in SPLITS:
+            if self.recordings.get(split):
+                rows.append(
+                    {
+                        "what": f"{split}: recordings / participants / hours",
+                        "count": f"{self.recordings[split]} / {self.participants[split]} / {self.hours[split]:.3f}",
+                    }
+                )
+        rows.append({"what": "dev share of hours", "count": round(self.dev_share, 3)})
+        return rows
+
+    def notes(self) -> list[str]:
+        notes = []
+        if self.unvalidated:
+            notes.append(
+                f"{self.unvalidated} readable recording(s) are not validated (or changed since) and are in no split: "
+                "run 'homecat validate', then 'homecat split' again."
+            )
+        if self.removed:
+            notes.append(f"{sum(self.removed.values())} recording(s) left their split; see split_removals.")
+        return notes
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "seed": self.seed,
+            "reshuffled": self.reshuffled,
+            "kept": self.kept,
+            "joined_participant": self.joined_participant,
+            "placed_groups": self.placed_groups,
+            "placed_recordings": self.placed_recordings,
+            "removed": self.removed,
+            "unvalidated": self.unvalidated,
+            "excluded": self.excluded,
+            "splits": {
+                s: {"recordings": self.recordings[s], "participants": self.participants[s], "hours": self.hours[s]}
+                for s in SPLITS
+                if s in self.recordings
+            },
+            "dev_share_of_hours": round(self.dev_share, 6),
+        }
+
+
+def assign_splits(
+    catalog: Catalog, settings: SplitSettings, reshuffle: bool = False, now: datetime | None = None
+) -> SplitSummary:
+    """Bring ``splits`` up to date (see the module docstring); one transaction."""
+    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    queries = named_queries(_QUERIES)
+    summary = SplitSummary(seed=settings.split_seed, reshuffled=reshuffle)
+    targets = {"train": 1.0 - settings.dev_fraction - settings.test_fraction, "dev": settings.dev_fraction}
+    targets["test"] = settings.test_fraction
+
+    _, eligibility = catalog.rows(queries["split_eligibility"].sql)
+    candidates = {rid: (pid, grp, dur) for rid, pid, grp, dur, why in eligibility if why is None}
+    not_candidates = {rid: why for rid, _, _, _, why in eligibility if why is not None}
+    for why in not_candidates.values():
+        key = "error finding" if why.startswith("error finding") else why
+        summary.excluded[key] = summary.excluded.get(key, 0) + 1
+    summary.unvalidated = sum(1 for w in not_candidates.values() if w in ("not validated", "changed since validation"))
+
+    with catalog.transaction() as con:
+        if reshuffle:
+            con.execute("DELETE FROM splits")
+            con.execute("DELETE FROM split_removals")
+        _, current = catalog.rows(queries["split_assignments"].sql)
+
+        removals: list[tuple] = []
+        group_split: dict[str, str] = {}
+        hours_sec: Counter[str] = Counter()
+        assigned: set[str] = set()
+        for rid, pid, split, assigned_at, _seed in current:
+            if rid in candidates and candidates[rid][0] == pid:
+                summary.kept += 1
+                group_split[candidates[rid][1]] = split
+                hours_sec[split] += candidates[rid][2]
+                assigned.add(rid)
+            else:
+                why = not_candidates.get(rid) or (
+                    "participant relabelled" if rid in candidates else "no longer catalogued"
+                )
+                removals.append((rid, pid, split, assigned_at, now, why))
+                key = "error finding" if why.startswith("error finding") else why
+                summary.removed[key] = summary.removed.get(key, 0) + 1
+        if removals:
+            con.executemany("DELETE FROM splits WHERE recording_id = ?", [(r[0],) for r in removals])
+            con.executemany("INSERT INTO split_removals VALUES (?, ?, ?, ?, ?, ?)", removals)
+        # Groups whose recordings all left remember their split (kept recordings decide first).
+        for grp, split in catalog.rows(queries["split_memory"].sql)[1]:
+            group_split.setdefault(grp, split)
+
+        new_rows: list[tuple] = []
+        new_groups: dict[str, list[tuple[str, str, float]]] = {}
+        for rid, (pid, grp, dur) in candidates.items():
+            if rid in assigned:
+                continue
+            if grp in group_split:
+                new_rows.append((rid, pid, group_split[grp], now, settings.split_seed))
+                hours_sec[group_split[grp]] += dur
+                summary.joined_participant += 1
+            else:
+                new_groups.setdefault(grp, []).append((rid, pid, dur))
+
+        final_sec = sum(hours_sec.values()) + sum(d for rows in new_groups.values() for *_, d in rows)
+        group_sec = {g: sum(d for *_, d in rows) for g, rows in new_groups.items()}
+        order = sorted(new_groups, key=lambda g: _order_key(settings.split_seed, g))
+        placements: list[tuple[str, str]] = []
+        # An empty split with a positive target gets a group first, while train keeps at least one: the
+        # first group in seed order that fits within its target share, else the smallest.
+        for split in ("dev", "test"):
+            if order and targets[split] > 0 and hours_sec[split] == 0 and (len(order) >= 2 or hours_sec["train"] > 0):
+                fits = [g for g in order if group_sec[g] <= targets[split] * final_sec]
+                grp = fits[0] if fits else min(order, key=lambda g: group_sec[g])
+                order.remove(grp)
+                placements.append((grp, split))
+                hours_sec[split] += group_sec[grp]
+        for grp in order:
+            # the split furthest below its target share of the final total; ties go to train, dev, test
+            split = max(
+                (s for s in SPLITS if targets[s] > 0),
+                key=lambda s: (targets[s] * final_sec - hours_sec[s], -SPLITS.index(s)),
+            )
+            hours_sec[split] += group_sec[grp]
+            placements.append((grp, split))
+        for grp, split in placements:
+            new_rows += [(rid, pid, split, now, settings.split_seed) for rid, pid, _ in new_groups[grp]]
+            summary.placed_groups += 1
+            summary.placed_recordings += len(new_groups[grp])
+        if new_rows:
+            con.executemany("INSERT INTO splits VALUES (?, ?, ?, ?, ?)", new_rows)
+
+    _fill_totals(catalog, summary)
+    return summary
+
+
+def _order_key(seed: int, group: str) -> str:
+    """A seeded, order-free position for a new group: the same seed and group always get the same one."""
+    return hashlib.sha256(f"{seed}\x00{group}".encode()).hexdigest()
+
+
+def _fill_totals(catalog: Catalog, summary: SplitSummary) -> None:
+    from homecat.reports import run_report
+
+    columns, rows, _ = run_report(catalog, "splits")
+    for row in rows:
+        record = dict(zip(columns, row))
+        if record["split"] in SPLITS:
+            summary.recordings[record["split"]] = record["recordings"]
+            summary.participants[record["split"]] = record["participants"]
+            summary.hours[record["split"]] = record["hours"]
+
+
+def write_split_exports(catalog: Catalog, out_dir: str | Path) -> list[Path]:
+    """Write train_split.parquet, dev_split.parquet and split_summary.json (also part of `homecat export`)."""
+    from homecat.export import EXPORTS, export
+
+    mine = [e for e in EXPORTS if e.file_name in SPLIT_EXPORT_FILES]
+    return [w.path for w in export(catalog, out_dir, mine)]

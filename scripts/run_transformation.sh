@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Transformation stage: participant-grouped splits, then the export files (train_split.parquet,
+# dev_split.parquet, split_summary.json, ...). Arguments go to `homecat split`.
+#   scripts/run_transformation.sh --seed 0          # add --reshuffle --yes to start over
+set -euo pipefail
+. "$(dirname "$0")/_setup.sh"
+homecat split "$@"
+homecat report splits
+homecat export "${EXPORT_DIR:-artifacts/export}"

@@ -1,0 +1,21 @@
+-- Queries of the crop sampler (homecat/crops.py).
+
+-- name: crop_index
+-- One row per recording of the chosen splits that can give crops: where it is, what validation
+-- read from it, and its active windows (rms_dbfs at or above its activity threshold), in rel_path order.
+-- $splits: list of split names. Recordings that became unusable since `homecat split` are left out.
+SELECT
+    s.recording_id, s.participant_id, s.split, r.rel_path, r.path, r.sample_rate, r.channels,
+    a.frames_read, a.duration_sec, a.window_sec, a.activity_threshold_dbfs,
+    coalesce(
+        (SELECT list(l.window_index ORDER BY l.window_index) FROM levels AS l
+         WHERE l.recording_id = s.recording_id AND l.rms_dbfs >= a.activity_threshold_dbfs),
+        []
+    ) AS active_windows
+FROM splits AS s
+JOIN recordings AS r USING (recording_id)
+JOIN audio_stats AS a USING (recording_id)
+WHERE list_contains($splits, s.split)
+  AND r.status = 'ok'
+  AND NOT EXISTS (SELECT 1 FROM findings AS f WHERE f.recording_id = s.recording_id AND f.severity = 'error')
+ORDER BY r.rel_path;

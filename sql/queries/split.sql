@@ -1,0 +1,60 @@
+-- Queries of `homecat split` (homecat/split.py).
+
+-- name: split_eligibility
+-- Every recording with its group key and, when it cannot be in a split, why not (NULL: a candidate).
+-- A candidate is readable (status 'ok'), validated for its current (size, mtime) and has no error finding.
+-- 'unknown' participants form one group per recording.
+SELECT
+    r.recording_id,
+    r.participant_id,
+    CASE WHEN r.participant_id = 'unknown' THEN 'unknown:' || r.recording_id ELSE r.participant_id END AS group_key,
+    coalesce(a.duration_sec, r.duration_sec, 0) AS duration_sec,
+    CASE
+        WHEN r.status <> 'ok' THEN r.status
+        WHEN a.recording_id IS NULL THEN 'not validated'
+        WHEN a.size_bytes <> r.size_bytes OR a.mtime_ns <> r.mtime_ns THEN 'changed since validation'
+        WHEN e.codes IS NOT NULL THEN 'error finding: ' || e.codes
+    END AS excluded_because
+FROM recordings AS r
+LEFT JOIN audio_stats AS a USING (recording_id)
+LEFT JOIN (
+    SELECT recording_id, string_agg(DISTINCT code, ', ' ORDER BY code) AS codes
+    FROM findings WHERE severity = 'error' GROUP BY recording_id
+) AS e USING (recording_id)
+ORDER BY r.rel_path;
+
+-- name: split_assignments
+-- The current assignment, one row per recording.
+SELECT recording_id, participant_id, split, assigned_at, seed FROM splits ORDER BY recording_id;
+
+-- name: split_memory
+-- The last split of every group that ever left one (a participant, or an 'unknown' recording), so a
+-- group whose recordings all left comes back to the same split.
+SELECT
+    CASE WHEN participant_id = 'unknown' THEN 'unknown:' || recording_id ELSE participant_id END AS group_key,
+    arg_max(split, removed_at) AS split
+FROM split_removals
+GROUP BY group_key
+ORDER BY group_key;
+
+-- name: train_split
+-- The train split's recordings: where the audio is and what validation learned (export train_split.parquet).
+SELECT
+    s.recording_id, s.participant_id, s.split, r.rel_path, r.path, r.format, r.subtype, r.sample_rate, r.channels,
+    a.frames_read, a.duration_sec, a.activity_threshold_dbfs, a.silent_fraction, a.active_sec, s.assigned_at, s.seed
+FROM splits AS s
+JOIN recordings AS r USING (recording_id)
+LEFT JOIN audio_stats AS a USING (recording_id)
+WHERE s.split = 'train'
+ORDER BY r.rel_path;
+
+-- name: dev_split
+-- The dev split's recordings: where the audio is and what validation learned (export dev_split.parquet).
+SELECT
+    s.recording_id, s.participant_id, s.split, r.rel_path, r.path, r.format, r.subtype, r.sample_rate, r.channels,
+    a.frames_read, a.duration_sec, a.activity_threshold_dbfs, a.silent_fraction, a.active_sec, s.assigned_at, s.seed
+FROM splits AS s
+JOIN recordings AS r USING (recording_id)
+LEFT JOIN audio_stats AS a USING (recording_id)
+WHERE s.split = 'dev'
+ORDER BY r.rel_path;
