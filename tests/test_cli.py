@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.main import get_command
@@ -113,3 +114,9 @@ def test_a_locked_catalog_exits_3_with_the_lock_sentence(small_tree, tmp_path):
         f"Error: The catalog {catalog} is in use by another process (PID {holder.pid}, {os.path.basename(os.path.realpath(sys.executable))}); "
         "wait for it to finish, or use another catalog with --catalog.\n"
     )
+
+
+@pytest.mark.parametrize("name", [name for name, _ in _commands(get_command(app))])
+def test_every_command_is_documented_in_the_readme(name):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert f"homecat {name}" in readme, f"'homecat {name}' is missing from README.md"
