@@ -294,16 +294,19 @@ def validate(
 def export_command(
     ctx: typer.Context,
     directory: Annotated[Path, typer.Argument(help="Folder to write the files into (created if needed).")],
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Write only these files (repeatable), e.g. audio_stats.parquet.")
+    ] = None,
 ) -> None:
-    """Write the manifest, invalid files and audio statistics as Parquet, and a summary as JSON.
+    """Write the manifest, invalid files, audio statistics and splits as Parquet, and summaries as JSON.
 
-    Example: homecat export artifacts/export
+    Example: homecat export artifacts/export --only train_split.parquet --only dev_split.parquet
     """
-    from homecat.export import export
+    from homecat.export import export, select_exports
 
     settings = _state(ctx).settings().settings
     with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
-        written = export(catalog, directory)
+        written = export(catalog, directory, select_exports(only))
     print_rows(["file", "rows", "bytes"], [(str(w.path), w.rows, w.size_bytes) for w in written], TableFormat.table)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from homecat.catalog import Catalog, named_queries
+from homecat.errors import HomecatError
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,17 @@ EXPORTS: list[Export] = [
     Export("dev_split.parquet", "queries/split.sql", "dev_split"),
     Export("split_summary.json", "reports/splits.sql", "splits"),
 ]
+
+
+def select_exports(names: list[str] | None) -> list[Export]:
+    """The exports named (all when ``names`` is empty); an unknown name is one clear error."""
+    if not names:
+        return EXPORTS
+    known = {item.file_name: item for item in EXPORTS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise HomecatError(f"Unknown export {', '.join(unknown)}; exports: {', '.join(known)}.")
+    return [known[n] for n in names]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,11 @@ fi
 # shellcheck disable=SC1091
 . .venv/bin/activate
 stamp=".venv/.homecat-installed-${SETUP_EXTRAS:-base}"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+up_to_date() { [ -f "$1" ] && ! [ pyproject.toml -nt "$1" ]; }
+# the dev install includes the base one
+if up_to_date "$stamp" || { [ -z "${SETUP_EXTRAS:-}" ] && up_to_date .venv/.homecat-installed-dev; }; then
+    :
+else
     python -m pip install -q --upgrade pip
     # torch first and pinned: on CPU machines this is the CPU build (a plain 'torch' pulls a multi-GB CUDA build);
     # on GPU clusters set TORCH_SPEC (e.g. TORCH_SPEC=torch) to get the CUDA build that suits the node.

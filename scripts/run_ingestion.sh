@@ -5,3 +5,4 @@ set -euo pipefail
 . "$(dirname "$0")/_setup.sh"
 homecat scan "$@"
 homecat report summary
+homecat export "${EXPORT_DIR:-artifacts/export}" --only raw_audio_manifest.parquet
