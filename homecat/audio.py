@@ -71,11 +71,12 @@ def iter_blocks(path: str | os.PathLike, block_frames: int) -> Iterator[np.ndarr
     """
     try:
         with sf.SoundFile(str(path)) as f:
-            as_int16 = f.subtype == "PCM_16"
+            # int16 samples land in one reused buffer; each yielded float32 block is a new array
+            int16_buffer = np.empty((block_frames, f.channels), np.int16) if f.subtype == "PCM_16" else None
             while True:
-                if as_int16:
-                    raw = f.read(block_frames, dtype="int16", always_2d=True)
-                    block = np.multiply(raw, np.float32(1.0 / 32768.0), dtype=np.float32)
+                if int16_buffer is not None:
+                    block = f.read(block_frames, dtype="int16", always_2d=True, out=int16_buffer).astype(np.float32)
+                    block *= np.float32(1.0 / 32768.0)
                 else:
                     block = f.read(block_frames, dtype="float32", always_2d=True)
                 if len(block) == 0:
