@@ -26,6 +26,11 @@ homecat split
 homecat report splits
 step "Eight training crops, drawn exactly as training would"
 homecat crops preview --n 8
+step "Training a tiny random wav2vec2 for 10 steps on CPU (checkpoint at step 5), then resuming from step 5"
+rm -rf artifacts/training/demo-tiny
+homecat --config examples/train.tiny.yaml train
+homecat --config examples/train.tiny.yaml train --resume-from artifacts/training/demo-tiny/checkpoints/step_5
+homecat report training artifacts/training/demo-tiny --last 5 --plot artifacts/training/demo-tiny/curves.png
 
 cat <<MSG
 

@@ -1,0 +1,261 @@
+"""The trainer on the real pipeline (demo corpus → scan → validate → split → crops) with a tiny random model."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from homecat.catalog import Catalog
+from homecat.cli import app
+from homecat.demo import make_demo_corpus
+from homecat.errors import HomecatError
+from homecat.scan import scan
+from homecat.settings import TrainingSettings, load_settings
+from homecat.split import assign_splits
+from homecat.train import NonFiniteLoss, gumbel_temperature, load_model, read_metrics, train
+from homecat.validate import validate
+
+TINY = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 37,
+    "conv_dim": [32, 32],
+    "conv_stride": [5, 4],
+    "conv_kernel": [10, 8],
+    "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 2,
+    "codevector_dim": 16,
+    "proj_codevector_dim": 16,
+    "num_codevectors_per_group": 8,
+}
+STATE_KEYS = {
+    "global_step", "max_steps", "train", "dev", "data", "crop_sec", "base_model", "effective_batch_crops",
+    "hardware", "mixed_precision", "homecat_version", "git_commit",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict[str, Path]:
+    """A scanned, validated, split demo corpus (built once for the module)."""
+    base = tmp_path_factory.mktemp("train_corpus")
+    make_demo_corpus(base / "raw", minutes=0.5)
+    settings = _settings(base, {}, catalog=base / "catalog.duckdb", root=base / "raw")
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan(catalog, settings.data)
+        validate(catalog, settings.validate, settings.data, workers=1)
+        assign_splits(catalog, settings.split)
+    return {"base": base, "catalog": base / "catalog.duckdb", "raw": base / "raw"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerate_state():
+    """Accelerate keeps process-wide singletons; each in-process run starts from a clean one."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    yield
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+def _config(path: Path, training: dict) -> Path:
+    data = {
+        "split": {"dev_fraction": 0.3},
+        "crops": {"crop_sec": 0.5, "crops_per_epoch": 64, "dev_crop_count": 4},
+        "training": {
+            "base_model": None,
+            "model_overrides": TINY,
+            "per_gpu_batch": 2,
+            "grad_accum_steps": 2,
+            "num_negatives": 10,
+            "num_workers": 0,
+            "max_steps": 4,
+            "save_steps": 1000,
+            "logging_steps": 1,
+            "eval_steps": 1000,
+            "warmup_steps": 2,
+            "learning_rate": 2e-3,
+            "gradient_checkpointing": False,
+            **training,
+        },
+    }
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _settings(tmp: Path, training: dict, catalog: Path | None = None, root: Path | None = None):
+    tmp.mkdir(parents=True, exist_ok=True)
+    cfg = _config(tmp / f"cfg-{len(list(tmp.glob('cfg-*')))}.yaml", training)
+    overrides = {"paths.catalog": catalog, "paths.artifacts_dir": tmp / "artifacts", "data.raw_audio_root": root}
+    return load_settings(cfg, overrides, environ={}, cwd=tmp).settings
+
+
+def _losses(run: Path) -> dict[int, float]:
+    return {r["step"]: r["loss"] for r in read_metrics(run) if r.get("split") != "dev"}
+
+
+# --------------------------------------------------------------------------- settings and pieces
+
+
+def test_training_settings_defaults_and_null_base(tmp_path):
+    t = TrainingSettings()
+    assert (t.mask_time_prob, t.mask_time_length, t.num_negatives, t.diversity_loss_weight) == (0.65, 10, 100, 0.1)
+    assert (t.per_gpu_batch, t.grad_accum_steps, t.learning_rate, t.mixed_precision) == (2, 8, 5e-5, "fp16")
+    assert t.base_model == "facebook/wav2vec2-base"
+    settings = _settings(tmp_path, {"gumbel_schedule": "restart"})
+    assert settings.training.base_model is None and settings.training.model_overrides["hidden_size"] == 32
+    # fairseq's schedule, and "continue" stays at the floor where the base checkpoint ended
+    assert gumbel_temperature(settings.training, 0, pretrained=True) == 2.0
+    assert gumbel_temperature(settings.training, 10**6, pretrained=True) == 0.5
+    auto = settings.training.model_copy(update={"gumbel_schedule": "auto"})
+    assert gumbel_temperature(auto, 0, pretrained=True) == 0.5
+    assert gumbel_temperature(auto, 0, pretrained=False) == 2.0
+    bad = settings.training.model_copy(update={"model_overrides": {"conv_dim": "x"}})
+    with pytest.raises(HomecatError):
+        load_model(bad, 16000)
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def test_cli_train_smoke_files_and_report(corpus, tmp_path):
+    """One CLI run: metrics, checkpoint folder, snapshot, provenance, final model, report and plot."""
+    cfg = _config(tmp_path / "cfg.yaml", {"max_steps": 2, "save_steps": 2, "eval_steps": 2})
+    out = tmp_path / "artifacts" / "training" / "wav2vec2-ssl"
+    env = {"HOMECAT_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
+    result = CliRunner().invoke(app, ["--config", str(cfg), "--catalog", str(corpus["catalog"]), "train"], env=env)
+    assert result.exit_code == 0, result.output
+    rows = read_metrics(out)
+    train_rows = [r for r in rows if r.get("split") != "dev"]
+    assert [r["step"] for r in train_rows] == [1, 2]
+    for key in (
+        "loss",
+        "contrastive_loss",
+        "diversity_loss",
+        "codevector_perplexity",
+        "mask_share",
+        "learning_rate",
+        "gumbel_temperature",
+        "grad_norm",
+        "crops_per_sec",
+        "data_wait_share",
+        "gpu_memory_gb",
+    ):
+        assert key in train_rows[0]
+    assert 0.3 < train_rows[0]["mask_share"] < 0.8
+    dev = [r for r in rows if r.get("split") == "dev"]
+    assert dev and 0 <= dev[0]["dev_contrastive_accuracy"] <= 1 and math.isfinite(dev[0]["dev_loss"])
+    ckpt = out / "checkpoints" / "step_2"
+    for name in ("model.safetensors", "config.json", "preprocessor_config.json", "trainer_state.json"):
+        assert (ckpt / name).is_file()
+    assert not list((out / "checkpoints").glob(".*"))  # no temp folder left
+    assert (out / "index" / "train.parquet").is_file() and (out / "index" / "dev.parquet").is_file()
+    assert "catalog" in json.loads((out / "provenance.json").read_text())
+    assert yaml.safe_load((out / "config.yaml").read_text())["training"]["mask_time_prob"] == 0.65
+
+    from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForPreTraining, Wav2Vec2Model
+
+    Wav2Vec2ForPreTraining.from_pretrained(out / "final")
+    Wav2Vec2Model.from_pretrained(out / "final")
+    assert Wav2Vec2FeatureExtractor.from_pretrained(out / "final").do_normalize
+
+    text = (out / "trainer_state.json").read_text()
+    state = json.loads(text)
+    assert set(state) == STATE_KEYS and state["global_step"] == 2 and state["effective_batch_crops"] == 4
+    assert state["data"]["train_recordings"] > 0 and state["dev"]["loss"] is not None
+    assert str(corpus["base"]) not in text and "/" not in json.dumps(state["data"])
+    for pid in ("P01", "P02", "P03", "P04", "unknown"):
+        assert pid not in text
+
+    report = CliRunner().invoke(app, ["report", "training", str(out), "--plot", str(tmp_path / "c.png")])
+    assert report.exit_code == 0, report.output
+    assert "training steps" in report.output and (tmp_path / "c.png").stat().st_size > 1000
+    report = CliRunner().invoke(app, ["report", "training", str(out), "--last", "1", "--format", "json"])
+    assert [r["step"] for r in json.loads(report.stdout)] == [2]
+
+    again = CliRunner().invoke(app, ["--config", str(cfg), "--catalog", str(corpus["catalog"]), "train"], env=env)
+    assert again.exit_code == 1 and "--resume" in again.output
+
+
+def test_loss_goes_down(corpus, tmp_path):
+    settings = _settings(tmp_path, {"max_steps": 30, "grad_accum_steps": 1, "warmup_steps": 3}, corpus["catalog"])
+    losses = list(_losses(train(settings, show_progress=False)).values())
+    assert len(losses) == 30
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.1
+
+
+def test_checkpoint_then_exact_resume(corpus, tmp_path):
+    """A run killed after its step-3 checkpoint and resumed logs the same losses as an uninterrupted run."""
+    common = {"max_steps": 6, "save_steps": 3, "layerdrop_multi_process": "zero"}
+    whole = train(_settings(tmp_path / "a", {**common, "run_name": "a"}, corpus["catalog"]), show_progress=False)
+
+    def crash(step, micro, x):
+        if step == 5:
+            raise KeyboardInterrupt("killed")
+        return x
+
+    settings = _settings(tmp_path / "b", {**common, "run_name": "b"}, corpus["catalog"])
+    with pytest.raises(KeyboardInterrupt):
+        train(settings, on_batch=crash, show_progress=False)
+    run_b = settings.paths.artifacts_dir / "training" / "b"
+    assert sorted(p.name for p in (run_b / "checkpoints").iterdir()) == ["step_3"]
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    train(settings, resume="latest", show_progress=False)
+    a, b = _losses(whole), _losses(run_b)
+    assert sorted(b) == [1, 2, 3, 4, 5, 6]  # step 4 logged before the crash was replaced, not duplicated
+    for step in (4, 5, 6):
+        assert b[step] == pytest.approx(a[step], abs=1e-5)
+    assert sorted(p.name for p in (run_b / "checkpoints").iterdir()) == ["step_3", "step_6"]
+
+
+def test_nonfinite_steps_are_skipped_then_stop(corpus, tmp_path):
+    def nan_at_2(step, micro, x):
+        return torch.full_like(x, float("nan")) if step == 2 else x
+
+    run = train(_settings(tmp_path / "a", {"max_steps": 4}, corpus["catalog"]), on_batch=nan_at_2, show_progress=False)
+    rows = {r["step"]: r for r in read_metrics(run) if r.get("split") != "dev"}
+    assert rows[1]["skipped_steps"] == 0 and rows[2]["skipped_steps"] == 1 and rows[4]["skipped_steps"] == 1
+    assert math.isfinite(rows[4]["loss"])
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    always = _settings(tmp_path / "b", {"max_steps": 10, "max_nonfinite_steps": 3}, corpus["catalog"])
+    with pytest.raises(NonFiniteLoss, match="3 optimizer steps in a row"):
+        train(always, on_batch=lambda s, m, x: x * float("inf"), show_progress=False)
+
+
+def test_two_processes_on_cpu(corpus, tmp_path):
+    """accelerate launch with 2 CPU processes (DDP over gloo): different crops per rank, one writer, layerdrop off for DDP."""
+    cfg = _config(tmp_path / "cfg.yaml", {"max_steps": 2, "save_steps": 2, "gradient_checkpointing": True})
+    env = {**os.environ, "HOMECAT_ARTIFACTS_DIR": str(tmp_path / "artifacts"), "OMP_NUM_THREADS": "1"}
+    # accelerate 1.15's `--cpu --num_processes 2` starts ONE process unless MPI is set up; `--multi_gpu` on a
+    # machine without CUDA starts 2 processes through torchrun and Accelerate picks MULTI_CPU (gloo).
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "homecat.train", "--config", str(cfg),
+           "--catalog", str(corpus["catalog"])]  # fmt: skip
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = tmp_path / "artifacts" / "training" / "wav2vec2-ssl"
+    ranks = json.loads((out / "logs" / "ranks.json").read_text())
+    assert ranks["world_size"] == 2
+    first, second = ranks["first_batch_checksums"]
+    assert first != second
+    steps = [r["step"] for r in read_metrics(out) if r.get("split") != "dev"]
+    assert steps == [1, 2]  # one writer: each step logged once
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["effective_batch_crops"] == 2 * 2 * 2 and state["global_step"] == 2
+    assert "layerdrop 0.1 set to 0" in done.stderr
+    assert (out / "checkpoints" / "step_2" / "random_states_1.pkl").is_file()
