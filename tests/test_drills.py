@@ -15,6 +15,7 @@ import soundfile as sf
 
 from homecat.catalog import Catalog
 from homecat.scan import scan
+from homecat.validate import validate
 
 TIME_COLUMNS = ("first_seen", "last_seen", "scanned_at")
 
@@ -91,7 +92,106 @@ def test_two_hundred_corrupted_headers_become_rows_not_crashes(tmp_path, setting
     with Catalog.open(settings.paths.catalog) as catalog:
         summary = scan(catalog, settings.data)
         statuses = dict(catalog.con.execute("SELECT status, count(*) FROM recordings GROUP BY 1").fetchall())
-        errors = catalog.con.execute("SELECT count(*) FROM recordings WHERE status = 'unreadable' AND error IS NULL").fetchone()
+        errors = catalog.con.execute(
+            "SELECT count(*) FROM recordings WHERE status = 'unreadable' AND error IS NULL"
+        ).fetchone()
     assert summary.new == 200 and sum(statuses.values()) == 200
     assert set(statuses) <= {"ok", "unreadable"} and statuses.get("unreadable", 0) > 0
     assert errors[0] == 0  # every unreadable file carries the reader's message
+
+
+def _varied_tree(root: Path, files: int, seconds: float) -> None:
+    """Files of quiet noise with a loud burst at a different place in each (so levels differ)."""
+    rng = np.random.default_rng(3)
+    base = (0.003 * rng.standard_normal(int(seconds * 16000))).astype(np.float32)
+    for i in range(files):
+        samples = base.copy()
+        start = (i * 16000) % (len(samples) - 16000)
+        samples[start : start + 16000] += 0.3 * np.sin(np.arange(16000, dtype=np.float32) * (0.05 + 0.001 * i))
+        path = root / f"P{i % 7}" / f"rec_{i:03d}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, samples, 16000, subtype="PCM_16")
+
+
+def _validation_tables(catalog_path: Path) -> dict[str, list[tuple]]:
+    with Catalog.open(catalog_path) as catalog:
+        return {
+            "levels": catalog.con.execute("SELECT * FROM levels ORDER BY recording_id, window_index").fetchall(),
+            "stats": catalog.con.execute(
+                "SELECT * EXCLUDE (validated_at) FROM audio_stats ORDER BY recording_id"
+            ).fetchall(),
+            "findings": catalog.con.execute(
+                "SELECT recording_id, code, severity, message FROM findings ORDER BY ALL"
+            ).fetchall(),
+        }
+
+
+def test_validation_killed_part_way_resumes_without_duplicates(tmp_path, settings_for):
+    root = tmp_path / "raw"
+    _varied_tree(root, 120, seconds=40.0)
+    killed, fresh = tmp_path / "killed.duckdb", tmp_path / "fresh.duckdb"
+    for path in (killed, fresh):
+        settings = settings_for(root, **{"paths.catalog": path})
+        with Catalog.open(path) as catalog:
+            scan(catalog, settings.data)
+
+    command = [sys.executable, "-m", "homecat", "--catalog", str(killed), "validate", "--workers", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    _kill_after_first_commit(process, killed)
+    with Catalog.open(killed) as catalog:
+        done = catalog.con.execute("SELECT count(*) FROM audio_stats").fetchone()[0]
+        duplicated = catalog.con.execute(
+            "SELECT count(*) FROM (SELECT recording_id, window_index FROM levels GROUP BY ALL HAVING count(*) > 1)"
+        ).fetchone()[0]
+    assert done < 120 and duplicated == 0
+
+    for path in (killed, fresh):  # finish the killed one; validate the other in one go
+        settings = settings_for(root, **{"paths.catalog": path})
+        with Catalog.open(path) as catalog:
+            summary = validate(catalog, settings.validate, settings.data, workers=1)
+        if path == killed:
+            assert summary.validated == 120 - done  # only what the kill left undone
+    assert _validation_tables(killed) == _validation_tables(fresh)
+
+
+def test_corrupted_headers_survive_validation_as_findings(tmp_path, settings_for):
+    rng = np.random.default_rng(11)
+    root = tmp_path / "raw"
+    tone = (0.2 * np.sin(np.linspace(0, 4000, 48000))).astype(np.float32)
+    for i in range(200):
+        path = root / f"P{i % 10}" / f"r{i:03d}.{'wav' if i % 2 else 'flac'}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, tone, 16000, subtype="PCM_16")
+        data = bytearray(path.read_bytes())
+        for offset in rng.choice(64, size=int(rng.integers(1, 8)), replace=False):
+            data[offset] = int(rng.integers(0, 256))
+        path.write_bytes(bytes(data))
+    settings = settings_for(root)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan(catalog, settings.data)
+        validate(catalog, settings.validate, settings.data, workers=1)
+        unjudged = catalog.con.execute(
+            """SELECT count(*) FROM recordings r WHERE NOT EXISTS (SELECT 1 FROM audio_stats a WHERE a.recording_id = r.recording_id)
+               AND NOT EXISTS (SELECT 1 FROM findings f WHERE f.recording_id = r.recording_id AND f.severity = 'error')"""
+        ).fetchone()[0]
+    assert unjudged == 0  # every file is either validated or excluded with a reason
+
+
+def test_config_mistakes_are_one_sentence_from_a_real_process(tmp_path):
+    cases = {
+        "wrong type": ("data:\n  min_duration_sec: two\n", "data.min_duration_sec"),
+        "unknown key": ("data:\n  raw_root: /x\n", "data.raw_root: unknown setting"),
+        "missing root": ("data:\n  raw_audio_root: /does/not/exist\n", "does not exist"),
+    }
+    for name, (text, expected) in cases.items():
+        config = tmp_path / f"{name.replace(' ', '_')}.yaml"
+        config.write_text(text)
+        result = subprocess.run(
+            [sys.executable, "-m", "homecat", "--catalog", str(tmp_path / "c.duckdb"), "--config", str(config), "scan"],
+            capture_output=True,
+            text=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("HOMECAT_")},
+        )
+        assert result.returncode == 2, name
+        assert expected in result.stderr and "Traceback" not in result.stderr, (name, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, (name, result.stderr)
