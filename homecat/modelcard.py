@@ -64,10 +64,12 @@ def model_card(
     lists the checkpoint folders pushed beside the final model. Built only from numbers and a few
     free-text fields of trainer_state.json; every missing or malformed field reads "not recorded".
     """
+    # trainer_state.json says base_model: null for a model built from random initialisation
+    random_init = "base_model" in state and state["base_model"] is None
     base_model, base_local = _base_model(state.get("base_model"), hub.card_base_model)
     tags = CARD_TAGS[:3] + [LANGUAGE_TAGS[c] for c in hub.language if c in LANGUAGE_TAGS] + CARD_TAGS[3:]
     meta = {
-        "base_model": base_model,
+        **({} if random_init else {"base_model": base_model}),
         "library_name": "transformers",
         "pipeline_tag": "feature-extraction",
         "license": hub.license,
@@ -103,6 +105,11 @@ def model_card(
     base_text = f"[{base_model}](https://huggingface.co/{base_model})"
     if base_local:
         base_text += " (loaded from a local copy)"
+    origin = (
+        "a randomly initialised model after self-supervised pretraining"
+        if random_init
+        else f"{base_text} after continued\nself-supervised pretraining"
+    )
 
     rows = [
         ("Audio, train / dev", pair("hours", ",.1f", " h")),
@@ -137,8 +144,7 @@ def model_card(
 
     body = f"""# {title}
 
-A [wav2vec 2.0](https://arxiv.org/abs/2006.11477) speech encoder: {base_text} after continued
-self-supervised pretraining (the contrastive and diversity objectives of `Wav2Vec2ForPreTraining`)
+A [wav2vec 2.0](https://arxiv.org/abs/2006.11477) speech encoder: {origin} (the contrastive and diversity objectives of `Wav2Vec2ForPreTraining`)
 on long-form home recordings of parents and infants. Language(s) of the recordings: {languages}.
 This repository holds {what}, prepared with homecat {__version__}.
 

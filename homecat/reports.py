@@ -35,7 +35,7 @@ def plot_silence(catalog: Catalog, path: str | Path, threshold_db: float | None 
         import matplotlib.pyplot as plt
         from matplotlib.colors import ListedColormap
     except ImportError:
-        raise HomecatError("Plotting needs matplotlib: pip install 'homecat[plot]'.") from None
+        raise HomecatError("Plotting needs matplotlib, which homecat depends on: reinstall homecat.") from None
     import numpy as np
 
     recordings = catalog.con.execute(

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# The main job on a synthetic demo corpus: set up, synthesize, scan, summarise.
-# Leaves only: the demo corpus folder ($DEMO_DIR, default demo_corpus/), catalog/demo.duckdb and artifacts/.
+# The main job, end to end, on a synthetic demo corpus (CPU, a few minutes on 2 cores):
+# set up, synthesize, scan, validate, silence report + plot, split, crop preview, a short training run
+# of a tiny random wav2vec2 with one checkpoint and one resume, export, and a dry-run push.
+# Leaves only: the demo corpus folder ($DEMO_DIR, default demo_corpus/), catalog/demo.duckdb, artifacts/
+# (and .venv/, made by the setup).
 set -euo pipefail
 . "$(dirname "$0")/_setup.sh"
 DEMO_DIR=${DEMO_DIR:-demo_corpus}
 export HOMECAT_CATALOG=${HOMECAT_CATALOG:-catalog/demo.duckdb}
+RUN=artifacts/training/demo-tiny
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -27,17 +31,27 @@ homecat report splits
 step "Eight training crops, drawn exactly as training would"
 homecat crops preview --n 8
 step "Training a tiny random wav2vec2 for 10 steps on CPU (checkpoint at step 5), then resuming from step 5"
-rm -rf artifacts/training/demo-tiny
+rm -rf "$RUN"
 homecat --config examples/train.tiny.yaml train
-homecat --config examples/train.tiny.yaml train --resume-from artifacts/training/demo-tiny/checkpoints/step_5
-homecat report training artifacts/training/demo-tiny --last 5 --plot artifacts/training/demo-tiny/curves.png
+homecat --config examples/train.tiny.yaml train --resume-from "$RUN/checkpoints/step_5"
+homecat report training "$RUN" --last 5 --plot "$RUN/curves.png"
+step "Exports for pandas/polars and DVC"
+homecat export artifacts/export
+step "What a push would send to the Hub (dry run: no token needed, nothing sent)"
+homecat --config examples/train.tiny.yaml push --run "$RUN" --dry-run
 
 cat <<MSG
 
 Done. Artifacts:
-  demo corpus   $DEMO_DIR/
-  catalog       $HOMECAT_CATALOG   (try: homecat --catalog $HOMECAT_CATALOG sql "SELECT * FROM recordings")
-Next, on your own data:
-  homecat --config my.yaml scan        # my.yaml sets data.raw_audio_root (see examples/config.example.yaml)
-  homecat report summary
+  demo corpus      $DEMO_DIR/
+  catalog          $HOMECAT_CATALOG   (homecat --catalog $HOMECAT_CATALOG sql "SELECT * FROM findings")
+  activity plot    artifacts/silence.png
+  exports          artifacts/export/   (raw_audio_manifest, invalid_files, audio_stats, train/dev splits)
+  training run     $RUN/   (final/ model, checkpoints/, logs/metrics.jsonl, curves.png, trainer_state.json)
+  push staging     $RUN/hub_staging/   (exactly what 'homecat push' would upload)
+Next, on your own data (see README "From your recordings to the Hub"):
+  cp examples/config.example.yaml my.yaml      # set data.raw_audio_root
+  homecat --config my.yaml scan && homecat --config my.yaml validate && homecat --config my.yaml split
+  NUM_GPUS=4 scripts/run_train_ssl.sh --config my.yaml
+  homecat --config my.yaml push --run artifacts/training/<run-name>
 MSG

@@ -410,3 +410,15 @@ def test_identifier_matching(tmp_path, make_run):
         "bad.md line 2 contains an absolute path 'C:\\Users\\lab'.",
         "bad.md line 2 contains an absolute path '~/data/x'.",
     ]
+
+
+def test_a_random_init_run_claims_no_base_model():
+    from homecat.modelcard import model_card
+    from homecat.settings import HubSettings
+
+    card = model_card({"base_model": None, "global_step": 10}, HubSettings())
+    metadata = card.split("---")[1]
+    assert "base_model" not in metadata
+    assert "randomly initialised" in card and "facebook/wav2vec2-base" not in card
+    continued = model_card({"base_model": "facebook/wav2vec2-base"}, HubSettings())
+    assert "base_model: facebook/wav2vec2-base" in continued and "after continued" in continued
