@@ -1,9 +1,12 @@
-"""Fault drills: kill stages part-way, corrupt headers, and check the catalog stays consistent."""
+"""Fault drills: kill stages part-way, corrupt headers, and check the catalog stays consistent; training
+survives a recording vanishing mid-run and resumes from its last complete checkpoint after a SIGKILL."""
 
 from __future__ import annotations
 
 import io
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,10 +14,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
+import pytest
 import soundfile as sf
 
 from homecat.catalog import Catalog
+from homecat.demo import make_demo_corpus
 from homecat.scan import scan
+from homecat.settings import load_settings
+from homecat.split import assign_splits
 from homecat.validate import validate
 
 TIME_COLUMNS = ("first_seen", "last_seen", "scanned_at")
@@ -195,3 +203,151 @@ def test_config_mistakes_are_one_sentence_from_a_real_process(tmp_path):
         assert result.returncode == 2, name
         assert expected in result.stderr and "Traceback" not in result.stderr, (name, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1, (name, result.stderr)
+
+
+# --------------------------------------------------------------------------- training drills (real processes)
+
+TRAIN_STAGE_LIMIT_SEC = 120
+
+
+def _drill_corpus(base: Path, training: dict) -> tuple[Path, Path]:
+    """The demo corpus scanned, validated and split, and a tiny-model config: (config, catalog)."""
+    from tests.test_train import _config  # the trainer tests' tiny model; imported here, so the drills above
+    # still run while homecat.train does not import
+
+    make_demo_corpus(base / "raw", minutes=0.5)
+    config = _config(base / "drill.yaml", training)
+    overrides = {"paths.catalog": base / "catalog.duckdb", "data.raw_audio_root": base / "raw"}
+    settings = load_settings(config, overrides, environ={}, cwd=base).settings
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan(catalog, settings.data)
+        validate(catalog, settings.validate, settings.data, workers=1)
+        assign_splits(catalog, settings.split)
+    return config, settings.paths.catalog
+
+
+@pytest.fixture
+def start_training():
+    """start(config, catalog, artifacts, *args): `python -m homecat.train` in its own session, one thread,
+    stdout/stderr into <artifacts>.{out,err}; whatever is still running at teardown is killed."""
+    started: list[subprocess.Popen] = []
+
+    def start(config: Path, catalog: Path, artifacts: Path, *extra: str) -> subprocess.Popen:
+        artifacts.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "HOMECAT_ARTIFACTS_DIR": str(artifacts), "OMP_NUM_THREADS": "1"}
+        command = [sys.executable, "-m", "homecat.train", "--config", str(config), "--catalog", str(catalog), *extra]
+        with open(f"{artifacts}.out", "a") as out, open(f"{artifacts}.err", "a") as err:
+            process = subprocess.Popen(command, env=env, stdout=out, stderr=err, cwd=artifacts, start_new_session=True)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _finish(process: subprocess.Popen, artifacts: Path) -> str:
+    """Wait for a training process; returns its stderr, failing with its tail if it did not exit 0."""
+    process.wait(timeout=TRAIN_STAGE_LIMIT_SEC)  # on timeout the fixture kills it
+    stderr = Path(f"{artifacts}.err").read_text()
+    assert process.returncode == 0, stderr[-4000:]
+    return stderr
+
+
+def _train_rows(run: Path) -> list[dict]:
+    """Training rows of logs/metrics.jsonl in file order (a line being written is left out)."""
+    path = run / "logs" / "metrics.jsonl"
+    rows = []
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if row.get("split") != "dev":
+            rows.append(row)
+    return rows
+
+
+def _wait_until(process: subprocess.Popen, ready, what: str) -> None:
+    """Poll (2 ms) until ready() holds; fail if the process ends first."""
+    deadline = time.monotonic() + TRAIN_STAGE_LIMIT_SEC
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        assert process.poll() is None, f"training ended (rc {process.returncode}) before {what}: give it more steps"
+        time.sleep(0.002)
+    raise AssertionError(f"no {what} after {TRAIN_STAGE_LIMIT_SEC} s")
+
+
+def _complete_checkpoints(run: Path) -> list[int]:
+    return sorted(int(p.name[5:]) for p in (run / "checkpoints").glob("step_*") if p.name[5:].isdigit())
+
+
+def test_a_train_recording_deleted_mid_run_is_skipped_once_and_training_finishes(tmp_path, start_training):
+    max_steps = 16  # one epoch of 64 crops: ~2 s of steps, most of them after the deletion
+    config, catalog = _drill_corpus(tmp_path, {"max_steps": max_steps, "save_steps": 8})
+    artifacts = tmp_path / "artifacts"
+    run = artifacts / "training" / "wav2vec2-ssl"
+    process = start_training(config, catalog, artifacts)
+    _wait_until(process, lambda: bool(_train_rows(run)), "the first metrics row")
+    # the longest train recording of the run's own snapshot: the one most crops are drawn from
+    rows = pq.read_table(run / "index" / "train.parquet", columns=["rel_path", "path", "frames", "sample_rate"])
+    rows = rows.to_pylist()
+    assert len(rows) > 1  # another recording to draw from
+    victim = max(rows, key=lambda r: r["frames"] / r["sample_rate"])
+    Path(victim["path"]).rename(f"{victim['path']}.gone")  # gone from where the index says it is
+    assert process.poll() is None, "training ended before the recording was deleted: give it more steps"
+    stderr = _finish(process, artifacts)
+
+    assert (run / "final" / "model.safetensors").is_file()
+    state = json.loads((run / "trainer_state.json").read_text())
+    assert state["global_step"] == state["max_steps"] == max_steps
+    assert [r["step"] for r in _train_rows(run)] == list(range(1, max_steps + 1))
+    mentions = [line for line in stderr.splitlines() if victim["rel_path"] in line]
+    assert len(mentions) == 1 and "WARNING" in mentions[0], (victim["rel_path"], stderr[-4000:])
+
+
+def test_a_run_killed_between_checkpoints_resumes_from_the_last_complete_one(tmp_path, start_training):
+    """SIGKILL after step_3 (before step_9), a half-written .step_N.tmp planted: --resume picks the complete
+    checkpoint and logs the same per-step losses as an uninterrupted reference run (started alongside)."""
+    max_steps, every = 9, 3
+    config, catalog = _drill_corpus(tmp_path, {"max_steps": max_steps, "save_steps": every})
+    reference = start_training(config, catalog, tmp_path / "reference")
+    killed_artifacts = tmp_path / "killed"
+    run = killed_artifacts / "training" / "wav2vec2-ssl"
+    killed = start_training(config, catalog, killed_artifacts)
+    _wait_until(
+        killed,
+        lambda: (run / "checkpoints" / f"step_{every}").is_dir() and any(r["step"] > every for r in _train_rows(run)),
+        f"checkpoint step_{every} and a later step",
+    )
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+    assert not (run / "final").exists()
+    last = _complete_checkpoints(run)[-1]
+    assert every <= last < max_steps
+
+    # what a kill during the next save leaves: a temp folder with a cut-short model and no run state
+    planted = run / "checkpoints" / f".step_{last + every}.tmp"
+    shutil.copytree(run / "checkpoints" / f"step_{last}", planted, dirs_exist_ok=True)
+    weights = planted / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    for name in ("trainer_state.json", "custom_checkpoint_2.pkl"):
+        (planted / name).unlink(missing_ok=True)
+
+    _finish(start_training(config, catalog, killed_artifacts, "--resume"), killed_artifacts)
+    _finish(reference, tmp_path / "reference")
+
+    provenance = json.loads((run / "provenance.json").read_text())
+    assert provenance["resumed_from"] == [f"step_{last}"]
+    state = json.loads((run / "trainer_state.json").read_text())
+    assert state["global_step"] == max_steps and (run / "final" / "model.safetensors").is_file()
+    assert _complete_checkpoints(run) == [3, 6, 9]
+    assert not list((run / "checkpoints").glob(".*"))  # the planted temp folder was cleared by the next save
+    resumed = _train_rows(run)
+    assert [r["step"] for r in resumed] == list(range(1, max_steps + 1))  # rows after the checkpoint not duplicated
+    whole = {r["step"]: r["loss"] for r in _train_rows(tmp_path / "reference" / "training" / "wav2vec2-ssl")}
+    for row in resumed:
+        assert row["loss"] == pytest.approx(whole[row["step"]], abs=1e-5), row["step"]
