@@ -1,16 +1,19 @@
 """Time per optimizer step of the full training loop vs a bare forward+backward+step of the same model.
 
-    python bench/bench_train.py            # prints one JSON object
+    python bench/bench_train.py               # prints one JSON object
+    python bench/bench_train.py --workers 0   # DataLoader workers (training.num_workers; default: its default)
 
 CPU only (no GPU here): a tiny model and a base-sized wav2vec2 with 2 transformer layers, on a demo
 corpus run through the real pipeline (scan, validate, split, crops). The loop's step time comes from
 timestamps of the trainer's batch hook (setup and final save excluded); the bare loop runs the same
 model on batches drawn beforehand from the same crop dataset with the same masks. Also reports the
-share of step time the loop waited for data with the default DataLoader workers (training.num_workers).
+share of step time the loop waited for data with the default DataLoader workers (training.num_workers),
+or with ``--workers N``: on a machine with few cores, workers compete with torch's threads for the CPU.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import tempfile
@@ -37,14 +40,15 @@ BASE_2L = dict(num_hidden_layers=2, feat_extract_norm="group", do_stable_layer_n
 CASES = {"tiny_1s": (TINY, 1.0, 24), "base_2layers_2s": (BASE_2L, 2.0, 5)}
 
 
-def _settings(tmp: Path, overrides: dict, crop_sec: float, steps: int, name: str):
+def _settings(tmp: Path, overrides: dict, crop_sec: float, steps: int, name: str, workers: int | None = None):
     cfg = tmp / f"{name}.yaml"
     cfg.write_text(yaml.safe_dump({
         "split": {"dev_fraction": 0.3},
         "crops": {"crop_sec": crop_sec, "crops_per_epoch": 10_000, "dev_crop_count": 0},
         "training": {"base_model": None, "model_overrides": overrides, "run_name": name, "max_steps": steps,
                      "per_gpu_batch": 2, "grad_accum_steps": 2, "save_steps": 10_000, "eval_steps": 10_000,
-                     "logging_steps": 5, "gradient_checkpointing": False},
+                     "logging_steps": 5, "gradient_checkpointing": False,
+                     **({} if workers is None else {"num_workers": workers})},
     }))  # fmt: skip
     over = {"paths.catalog": tmp / "catalog.duckdb", "paths.artifacts_dir": tmp / "artifacts",
             "data.raw_audio_root": tmp / "raw"}  # fmt: skip
@@ -69,8 +73,7 @@ def _loop(settings) -> tuple[float, float]:
 def _bare(settings, steps: int) -> float:
     t = settings.training
     torch.manual_seed(0)
-    model, extractor, _ = load_model(t, settings.data.sample_rate)
-    model.config.diversity_loss_weight = t.diversity_loss_weight
+    model, _, _ = load_model(t, settings.data.sample_rate)  # sets diversity_loss_weight as the trainer does
     model.freeze_feature_encoder()
     model.train()
     index = CropIndex.load(settings.paths.artifacts_dir / "training" / t.run_name / "index" / "train.parquet")
@@ -95,6 +98,10 @@ def _bare(settings, steps: int) -> float:
 def main() -> None:
     from accelerate.state import AcceleratorState, GradientState
 
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, help="DataLoader workers of the training loop (default: the setting's).")
+    workers = parser.parse_args().workers
+
     results: dict[str, object] = {"device": "cpu", "threads": torch.get_num_threads(),
                                   "gpu": "not measured here: no GPU lent to this machine"}  # fmt: skip
     with tempfile.TemporaryDirectory() as d:
@@ -106,7 +113,7 @@ def main() -> None:
             validate(catalog, first.validate, first.data, workers=1)
             assign_splits(catalog, first.split)
         for name, (overrides, crop_sec, steps) in CASES.items():
-            settings = _settings(tmp, overrides, crop_sec, steps, name)
+            settings = _settings(tmp, overrides, crop_sec, steps, name, workers)
             loop_sec, wait_share = _loop(settings)
             AcceleratorState._reset_state(True)
             GradientState._reset_state()

@@ -532,7 +532,7 @@ def report_training(
 
     Example: homecat report training artifacts/training/wav2vec2-ssl --last 10 --plot curves.png
     """
-    from homecat.train_report import plot_training, training_tables
+    from homecat.train.report import plot_training, training_tables
 
     tables = training_tables(run, last=last)
     columns, rows = tables["train"]

@@ -171,7 +171,7 @@ class CropSettings(_Section):
 
 
 class TrainingSettings(_Section):
-    """Continued self-supervised pretraining of wav2vec2 (homecat/train.py); see TRAINING-NOTES."""
+    """Continued self-supervised pretraining of wav2vec2 (homecat/train/); see TRAINING-NOTES."""
 
     base_model: str | None = Field(
         "facebook/wav2vec2-base",

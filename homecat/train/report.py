@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from homecat.errors import HomecatError
-from homecat.train import read_metrics
+from homecat.train.run_folder import read_metrics
 
 TRAIN_COLUMNS = [
     "step",

@@ -1,0 +1,84 @@
+"""What the model is fed: fixed-length crops from the DataLoader, epoch after epoch, normalised per crop,
+with span masks and negatives drawn by transformers' own samplers under a seed fixed by the crop's
+position, so a resumed run draws exactly what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from homecat.settings import TrainingSettings
+
+
+def normalise_crops(batch: torch.Tensor, do_normalize: bool) -> torch.Tensor:
+    """Zero mean, unit variance per crop, exactly as Wav2Vec2FeatureExtractor does (eps 1e-7)."""
+    if not do_normalize:
+        return batch
+    x = batch.double()
+    mean = x.mean(dim=1, keepdim=True)
+    var = x.var(dim=1, unbiased=False, keepdim=True)
+    return ((x - mean) / torch.sqrt(var + 1e-7)).float()
+
+
+@contextlib.contextmanager
+def _numpy_seed(entropy: list[int]) -> Iterator[None]:
+    """transformers' mask/negative samplers use numpy's global RNG: seed it here and put it back after."""
+    saved = np.random.get_state()
+    np.random.seed(np.random.SeedSequence(entropy).generate_state(1)[0])
+    try:
+        yield
+    finally:
+        np.random.set_state(saved)
+
+
+def draw_masks(
+    model: Any, t: TrainingSettings, batch_size: int, num_samples: int, entropy: list[int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mask_time_indices bool [B, T], sampled_negative_indices long [B, T, K]) for fixed-length crops."""
+    from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices, _sample_negative_indices
+
+    frames = int(model._get_feat_extract_output_lengths(num_samples))
+    with _numpy_seed(entropy):
+        mask = _compute_mask_indices(
+            (batch_size, frames), t.mask_time_prob, t.mask_time_length, min_masks=t.mask_time_min_masks
+        )
+        negatives = _sample_negative_indices((batch_size, frames), t.num_negatives, mask_time_indices=mask)
+    return torch.from_numpy(mask).bool(), torch.from_numpy(negatives).long()
+
+
+def _collate(items: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fixed-length crops stack without padding; normalisation happens in the loop (one vectorised op)."""
+    return torch.stack([i["input_values"] for i in items]), torch.tensor([bool(i["silent"]) for i in items])
+
+
+def crop_batches(dataset: Any, t: TrainingSettings) -> Iterator[tuple[torch.Tensor, int, int]]:
+    """(crops [B, L] raw float32, epoch, position of the first crop) forever, epoch after epoch.
+
+    ``dataset`` is the run's CropDataset; it is advanced here, so its checkpointed state says where to resume.
+    """
+    from torch.utils.data import DataLoader
+
+    while True:
+        loader = DataLoader(
+            dataset,
+            batch_size=t.per_gpu_batch,
+            sampler=dataset.sampler(),
+            num_workers=t.num_workers,
+            drop_last=True,
+            collate_fn=_collate,
+            # its own generator: creating the iterator must not consume the global torch RNG (exact resume)
+            generator=torch.Generator().manual_seed(t.train_seed),
+            persistent_workers=False,
+        )
+        for crops, silent in loader:
+            epoch, position = dataset.epoch, dataset.position
+            dataset.advance(len(crops))
+            if silent.any() and not silent.all():  # crops marked silent (crops.on_silent) are left out
+                crops = crops[~silent]
+            yield crops, epoch, position
+        dataset.set_epoch(dataset.epoch + 1)
