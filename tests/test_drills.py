@@ -351,3 +351,27 @@ def test_a_run_killed_between_checkpoints_resumes_from_the_last_complete_one(tmp
     whole = {r["step"]: r["loss"] for r in _train_rows(tmp_path / "reference" / "training" / "wav2vec2-ssl")}
     for row in resumed:
         assert row["loss"] == pytest.approx(whole[row["step"]], abs=1e-5), row["step"]
+
+
+def test_a_dev_recording_that_vanishes_does_not_stop_training(tmp_path, start_training):
+    """Dev evaluation skips crops it cannot read (the row counts the crops used) instead of ending the run."""
+    config, catalog = _drill_corpus(tmp_path, {"max_steps": 4, "save_steps": 4, "eval_steps": 2})
+    artifacts = tmp_path / "artifacts"
+    run = artifacts / "training" / "wav2vec2-ssl"
+    with Catalog.open(catalog) as cat:
+        dev_paths = [
+            r[0]
+            for r in cat.con.execute(
+                "SELECT r.path FROM splits s JOIN recordings r USING (recording_id) WHERE s.split = 'dev'"
+            ).fetchall()
+        ]
+    assert dev_paths
+    for path in dev_paths:  # after the split, before training reads them: every dev crop is unreadable
+        Path(path).rename(f"{path}.gone")
+    _finish(start_training(config, catalog, artifacts), artifacts)
+
+    state = json.loads((run / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+    dev_rows = [json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
+    dev_rows = [r for r in dev_rows if r.get("split") == "dev"]
+    assert dev_rows and all(r["dev_crops"] == 0 and r["dev_loss"] is None for r in dev_rows)

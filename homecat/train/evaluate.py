@@ -33,17 +33,28 @@ def evaluate(
     Every process must call it (one all-reduce).
     """
     from homecat.crops import read_crop
+    from homecat.errors import HomecatError
 
     acc = accelerator
     rank, world = acc.process_index, acc.num_processes
     model = acc.unwrap_model(model)
     model.eval()
-    sums = torch.zeros(5, dtype=torch.float64)  # loss, masked, correct, perplexity, batches
+    sums = torch.zeros(6, dtype=torch.float64)  # loss, masked, correct, perplexity, batches, crops read
     mine = specs[rank::world]
     for b in range(0, len(mine), t.per_gpu_batch):
         batch = mine[b : b + t.per_gpu_batch]
         first = rank + world * b  # position of batch[0] in the dev list: fixes its masks
-        crops = torch.from_numpy(np.stack([read_crop(dataset, s) for s in batch]))
+        readable = []
+        for spec in batch:
+            try:
+                readable.append(read_crop(dataset, spec))
+            except HomecatError:
+                # a dev recording vanished or broke mid-run: the crop sampler logged it once; the dev figures
+                # use the crops still readable (the row's dev_crops says how many) and training goes on
+                continue
+        if not readable:
+            continue
+        crops = torch.from_numpy(np.stack(readable))
         x = normalise_crops(crops, do_normalize).to(acc.device)
         mask, neg = draw_masks(model, t, len(x), x.shape[1], [t.train_seed, _EVAL_STREAM, first])
         mask, neg = mask.to(acc.device), neg.to(acc.device)
@@ -56,18 +67,19 @@ def evaluate(
                 _correct(model, out, mask, neg),
                 float(out.codevector_perplexity),
                 1,
+                len(readable),
             ]
         )
     model.train()
     sums = acc.reduce(sums.to(acc.device), reduction="sum").tolist()
-    loss, masked, correct, ppl, batches = sums
+    loss, masked, correct, ppl, batches, read = sums
     return {
         "step": step,
         "split": "dev",
-        "dev_loss": loss / max(masked, 1),
-        "dev_contrastive_accuracy": correct / max(masked, 1),
-        "dev_codevector_perplexity": ppl / max(batches, 1),
-        "dev_crops": len(specs),
+        "dev_loss": loss / masked if masked else None,
+        "dev_contrastive_accuracy": correct / masked if masked else None,
+        "dev_codevector_perplexity": ppl / batches if batches else None,
+        "dev_crops": int(read),
     }
 
 

@@ -351,7 +351,7 @@ class Trainer:
             append_metrics(self.output_dir, row)
             if self.trackers:
                 self.accelerator.log(
-                    {k.replace("dev_", "dev/"): v for k, v in row.items() if k.startswith("dev_")},
+                    {k.replace("dev_", "dev/"): v for k, v in row.items() if k.startswith("dev_") and v is not None},
                     step=self.progress.global_step,
                 )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import platform
 import subprocess
 import time
@@ -187,4 +188,6 @@ def trim_metrics(output_dir: Path, step: int) -> None:
     path = output_dir / "logs" / "metrics.jsonl"
     if path.is_file():
         keep = [r for r in read_metrics(output_dir) if r.get("step", 0) <= step]
-        path.write_text("".join(json.dumps(r) + "\n" for r in keep), encoding="utf-8")
+        partial = path.with_name(path.name + ".partial")  # a kill mid-write must not lose the history
+        partial.write_text("".join(json.dumps(r) + "\n" for r in keep), encoding="utf-8")
+        os.replace(partial, path)
