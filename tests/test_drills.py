@@ -51,6 +51,21 @@ def _kill_after_first_commit(process: subprocess.Popen, catalog: Path) -> None:
     process.wait()
 
 
+def _corrupted_tree(root: Path, seed: int, seconds: float, files: int = 200) -> Path:
+    """WAV and FLAC files of a tone, each with 1-7 random bytes of its first 64 overwritten."""
+    rng = np.random.default_rng(seed)
+    tone = (0.2 * np.sin(np.linspace(0, 1333 * seconds, int(16000 * seconds)))).astype(np.float32)
+    for i in range(files):
+        path = root / f"P{i % 10}" / f"r{i:03d}.{'wav' if i % 2 else 'flac'}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, tone, 16000, subtype="PCM_16")
+        data = bytearray(path.read_bytes())
+        for offset in rng.choice(64, size=int(rng.integers(1, 8)), replace=False):
+            data[offset] = int(rng.integers(0, 256))
+        path.write_bytes(bytes(data))
+    return root
+
+
 def _table(catalog_path: Path) -> list[tuple]:
     with Catalog.open(catalog_path) as catalog:
         columns = [r[0] for r in catalog.con.execute("DESCRIBE recordings").fetchall() if r[0] not in TIME_COLUMNS]
@@ -83,19 +98,7 @@ def test_scan_killed_part_way_leaves_a_consistent_catalog_and_a_rerun_finishes(t
 
 def test_two_hundred_corrupted_headers_become_rows_not_crashes(tmp_path, settings_for):
     """Random byte mutations in the first 64 bytes of WAV and FLAC files: scan records every file."""
-    rng = np.random.default_rng(7)
-    root = tmp_path / "raw"
-    signal_1s = (0.1 * np.sin(np.linspace(0, 2000, 16000))).astype(np.float32)
-    for i in range(200):
-        fmt = "wav" if i % 2 else "flac"
-        path = root / f"P{i % 10}" / f"r{i:03d}.{fmt}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, signal_1s, 16000, subtype="PCM_16")
-        data = bytearray(path.read_bytes())
-        for offset in rng.choice(64, size=int(rng.integers(1, 8)), replace=False):
-            data[offset] = int(rng.integers(0, 256))
-        path.write_bytes(bytes(data))
-
+    root = _corrupted_tree(tmp_path / "raw", seed=7, seconds=1.0)
     settings = settings_for(root)
     with Catalog.open(settings.paths.catalog) as catalog:
         summary = scan(catalog, settings.data)
@@ -163,17 +166,7 @@ def test_validation_killed_part_way_resumes_without_duplicates(tmp_path, setting
 
 
 def test_corrupted_headers_survive_validation_as_findings(tmp_path, settings_for):
-    rng = np.random.default_rng(11)
-    root = tmp_path / "raw"
-    tone = (0.2 * np.sin(np.linspace(0, 4000, 48000))).astype(np.float32)
-    for i in range(200):
-        path = root / f"P{i % 10}" / f"r{i:03d}.{'wav' if i % 2 else 'flac'}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, tone, 16000, subtype="PCM_16")
-        data = bytearray(path.read_bytes())
-        for offset in rng.choice(64, size=int(rng.integers(1, 8)), replace=False):
-            data[offset] = int(rng.integers(0, 256))
-        path.write_bytes(bytes(data))
+    root = _corrupted_tree(tmp_path / "raw", seed=11, seconds=3.0)
     settings = settings_for(root)
     with Catalog.open(settings.paths.catalog) as catalog:
         scan(catalog, settings.data)
