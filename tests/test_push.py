@@ -25,7 +25,7 @@ from homecat.settings import HubSettings, load_settings
 from tests.hub_server import StandInHub
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TOKEN = "hf_TESTtoken0123456789abcdefSECRET"
+TOKEN = "hf_fake-test-token-SECRET-0123"  # not a real token; distinctive so leaks are found
 REPO = "lab/wav2vec2-homes"
 PUSHED = {"README.md", "config.json", "model.safetensors", "preprocessor_config.json"}
 PARTICIPANTS = ["P01", "P02", "P03"]
