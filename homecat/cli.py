@@ -414,7 +414,9 @@ def split(
 
     settings = _state(ctx).settings(**{"split.split_seed": seed}).settings
     if reshuffle and not yes:
-        typer.confirm("Reshuffle forgets every split assignment and places all participants again. Continue?", abort=True)
+        typer.confirm(
+            "Reshuffle forgets every split assignment and places all participants again. Continue?", abort=True
+        )
     with Catalog.open(settings.paths.catalog) as catalog:
         summary = assign_splits(catalog, settings.split, reshuffle=reshuffle)
     print_rows(["what", "count"], [tuple(r.values()) for r in summary.rows()], fmt, title="split")
@@ -479,10 +481,14 @@ def config_show(
 @app.command()
 def push(
     ctx: typer.Context,
-    run: Annotated[Path | None, typer.Option(help="Run folder; pushes RUN/final (default: newest finished run).")] = None,
+    run: Annotated[
+        Path | None, typer.Option(help="Run folder; pushes RUN/final (default: newest finished run).")
+    ] = None,
     checkpoint: Annotated[Path | None, typer.Option(help="A checkpoints/step_N folder to push instead.")] = None,
     repo_id: Annotated[str | None, typer.Option(help="Hub repository namespace/name (env HF_REPO_ID).")] = None,
-    private: Annotated[bool | None, typer.Option("--private/--public", help="Visibility if created (env HF_PRIVATE).")] = None,
+    private: Annotated[
+        bool | None, typer.Option("--private/--public", help="Visibility if created (env HF_PRIVATE).")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Stage, check and list the files; send nothing.")] = False,
     include_checkpoints: Annotated[
         bool, typer.Option("--include-checkpoints", help="Also push checkpoints/step_N/ model files.")
@@ -495,7 +501,9 @@ def push(
     from homecat.hub import push as run_push
 
     settings = _state(ctx).settings(**{"hub.repo_id": repo_id, "hub.private": private}).settings
-    result = run_push(settings, run=run, checkpoint=checkpoint, dry_run=dry_run, include_checkpoints=include_checkpoints)
+    result = run_push(
+        settings, run=run, checkpoint=checkpoint, dry_run=dry_run, include_checkpoints=include_checkpoints
+    )
     print_rows(["file", "bytes"], [(f.path_in_repo, f.size_bytes) for f in result.files], TableFormat.table)
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
@@ -505,7 +513,9 @@ def push(
 @app.command()
 def train(
     ctx: typer.Context,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run from its newest complete checkpoint.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run from its newest complete checkpoint.")
+    ] = False,
     resume_from: Annotated[
         Path | None, typer.Option("--resume-from", help="Continue the run from this checkpoints/step_N folder.")
     ] = None,

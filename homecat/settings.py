@@ -145,7 +145,9 @@ class HubSettings(_Section):
 
 class SplitSettings(_Section):
     dev_fraction: float = Field(0.1, ge=0, lt=1, description="Target share of audio hours in the dev split.")
-    test_fraction: float = Field(0.0, ge=0, lt=1, description="Target share of audio hours in the test split (0: none).")
+    test_fraction: float = Field(
+        0.0, ge=0, lt=1, description="Target share of audio hours in the test split (0: none)."
+    )
     split_seed: int = Field(0, description="Seed that orders new participants when they are placed into splits.")
 
     @model_validator(mode="after")
@@ -167,7 +169,9 @@ class CropSettings(_Section):
     )
     crops_per_epoch: int = Field(10000, gt=0, description="Crops one rank draws per epoch.")
     dev_crop_count: int = Field(256, ge=0, description="Fixed crops in the dev set.")
-    crop_seed: int = Field(0, ge=0, description="Seed of the crop streams; crop k of epoch e on rank r depends only on it.")
+    crop_seed: int = Field(
+        0, ge=0, description="Seed of the crop streams; crop k of epoch e on rank r depends only on it."
+    )
 
 
 class TrainingSettings(_Section):
@@ -180,7 +184,9 @@ class TrainingSettings(_Section):
     model_overrides: dict[str, Any] = Field(
         {}, description="Wav2Vec2Config fields set on the model's config (with base_model null: the whole config)."
     )
-    run_name: str = Field("wav2vec2-ssl", description="Name of the run; the default output_dir is artifacts/training/<run_name>.")
+    run_name: str = Field(
+        "wav2vec2-ssl", description="Name of the run; the default output_dir is artifacts/training/<run_name>."
+    )
     output_dir: Path | None = Field(None, description="Run folder (null: <paths.artifacts_dir>/training/<run_name>).")
     train_seed: int = Field(0, description="Seed of weights init, dropout, Gumbel noise, masks and negatives.")
     per_gpu_batch: int = Field(2, ge=1, description="Crops per process per micro-batch.")
@@ -189,14 +195,20 @@ class TrainingSettings(_Section):
     num_train_epochs: float = Field(
         1.0, gt=0, description="Epochs of crops.crops_per_epoch crops per process, used when max_steps is null."
     )
-    learning_rate: float = Field(5e-5, gt=0, description="Peak AdamW learning rate (continued pretraining: 5e-5 to 1e-4).")
+    learning_rate: float = Field(
+        5e-5, gt=0, description="Peak AdamW learning rate (continued pretraining: 5e-5 to 1e-4)."
+    )
     warmup_steps: int = Field(500, ge=0, description="Linear warmup steps; then linear decay to 0 at the last step.")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not applied to biases and norms).")
-    max_grad_norm: float = Field(10.0, ge=0, description="Clip the gradient norm to this (0: no clipping; norm still logged).")
+    max_grad_norm: float = Field(
+        10.0, ge=0, description="Clip the gradient norm to this (0: no clipping; norm still logged)."
+    )
     mixed_precision: Literal["fp16", "bf16", "no"] = Field(
         "fp16", description="fp16 (RTX 2080 Ti), bf16 (Ampere+), or no; always fp32 where there is no CUDA."
     )
-    gradient_checkpointing: bool = Field(True, description="Recompute activations in backward (saves memory, ~30% slower).")
+    gradient_checkpointing: bool = Field(
+        True, description="Recompute activations in backward (saves memory, ~30% slower)."
+    )
     freeze_feature_encoder: bool = Field(
         True, description="Keep the CNN feature encoder fixed (transformers has no feature_grad_mult; saves memory)."
     )
@@ -204,10 +216,14 @@ class TrainingSettings(_Section):
         "zero",
         description="With several processes: set layerdrop to 0, or keep it and let DDP find unused parameters.",
     )
-    mask_time_prob: float = Field(0.65, gt=0, lt=1, description="Share of frames starting a masked span (NOT the config's 0.05).")
+    mask_time_prob: float = Field(
+        0.65, gt=0, lt=1, description="Share of frames starting a masked span (NOT the config's 0.05)."
+    )
     mask_time_length: int = Field(10, ge=1, description="Length of one masked span in frames.")
     mask_time_min_masks: int = Field(2, ge=0, description="Fewest masked spans per crop.")
-    num_negatives: int = Field(100, ge=1, description="Distractors per masked frame, from masked frames of the same crop.")
+    num_negatives: int = Field(
+        100, ge=1, description="Distractors per masked frame, from masked frames of the same crop."
+    )
     diversity_loss_weight: float = Field(0.1, ge=0, description="Weight of the codebook diversity loss.")
     gumbel_max: float = Field(2.0, gt=0, description="Gumbel softmax temperature at update 0 of the schedule.")
     gumbel_min: float = Field(0.5, gt=0, description="Floor of the Gumbel temperature.")
@@ -225,7 +241,9 @@ class TrainingSettings(_Section):
     max_nonfinite_steps: int = Field(
         50, ge=1, description="Stop when this many optimizer steps in a row had a non-finite loss or gradient."
     )
-    use_trackers: bool = Field(True, description="Also log to TensorBoard through Accelerate when tensorboard is installed.")
+    use_trackers: bool = Field(
+        True, description="Also log to TensorBoard through Accelerate when tensorboard is installed."
+    )
 
 
 # `validate` (the section) shadows pydantic's deprecated BaseModel.validate classmethod; the field is

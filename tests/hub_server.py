@@ -121,7 +121,7 @@ class _Handler(BaseHTTPRequestHandler):
         if hub.stall_sec:
             time.sleep(hub.stall_sec)
         auth = self.headers.get("Authorization") or ""
-        token = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
+        token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
         if hub.tokens and token not in hub.tokens:
             msg = "Invalid credentials in Authorization header"
             return self._json(401, {"error": msg}, {"X-Error-Message": msg})

@@ -99,7 +99,11 @@ def test_a_locked_catalog_exits_3_with_the_lock_sentence(small_tree, tmp_path):
     catalog = tmp_path / "c.duckdb"
     invoke("--catalog", str(catalog), "scan", "--root", str(small_tree))
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(catalog)!r}); print('ready', flush=True); time.sleep(60)"],
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(catalog)!r}); print('ready', flush=True); time.sleep(60)",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

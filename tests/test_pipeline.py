@@ -50,6 +50,8 @@ def test_data_stage_scripts_write_exactly_their_outs(tmp_path):
         subprocess.run(STAGES[stage]["cmd"].split(), cwd=REPO, env=env, check=True, capture_output=True)
         written = {p for p in artifacts.rglob("*") if p.is_file()} - before
         outs = {artifacts / Path(out).relative_to("artifacts") for out in _outs(stage)}
-        assert written == outs, f"stage {stage} wrote {sorted(map(str, written))}, dvc.yaml says {sorted(map(str, outs))}"
+        assert written == outs, (
+            f"stage {stage} wrote {sorted(map(str, written))}, dvc.yaml says {sorted(map(str, outs))}"
+        )
         expected |= outs
     assert all(p.stat().st_size > 0 for p in expected)
