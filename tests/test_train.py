@@ -259,3 +259,15 @@ def test_two_processes_on_cpu(corpus, tmp_path):
     assert state["effective_batch_crops"] == 2 * 2 * 2 and state["global_step"] == 2
     assert "layerdrop 0.1 set to 0" in done.stderr
     assert (out / "checkpoints" / "step_2" / "random_states_1.pkl").is_file()
+
+
+def test_no_data_is_reported_before_the_model_is_loaded(tmp_path):
+    """An empty catalog fails at once with the data sentence, not after trying to fetch the base model."""
+    from homecat.crops import NoCrops
+
+    catalog = tmp_path / "empty.duckdb"
+    Catalog.open(catalog).close()
+    settings = _settings(tmp_path, {"base_model": str(tmp_path / "no-such-model")}, catalog=catalog)
+    with pytest.raises(NoCrops, match="run 'homecat validate' and 'homecat split' first"):
+        train(settings)
+    assert not (tmp_path / "artifacts" / "training" / "wav2vec2-ssl" / "provenance.json").exists()

@@ -130,6 +130,8 @@ class Trainer:
             (self.output_dir / "logs").mkdir(parents=True, exist_ok=True)
         acc.wait_for_everyone()
         train_index, dev_index = snapshot_indexes(self.settings, self.output_dir, self.checkpoint, acc)
+        # before provenance and the model: no data is one sentence on every rank, not a download first
+        self.dataset = CropDataset(train_index, self.settings.crops, self.settings.data, rank=self.rank)
         if self.main:
             write_provenance(
                 self.settings, self.output_dir, self.checkpoint, self.world, self.precision, train_index, dev_index
@@ -140,7 +142,6 @@ class Trainer:
         saved_layerdrop = prepare_model(model, t, self.world)
         self.do_normalize = bool(getattr(extractor, "do_normalize", True))
         optimizer = make_optimizer(model, t)
-        self.dataset = CropDataset(train_index, self.settings.crops, self.settings.data, rank=self.rank)
         per_step = t.per_gpu_batch * t.grad_accum_steps
         self.steps_per_epoch = max(1, self.settings.crops.crops_per_epoch // per_step)
         self.max_steps = t.max_steps or max(1, math.ceil(t.num_train_epochs * self.steps_per_epoch))
