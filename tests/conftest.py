@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -61,3 +65,16 @@ def _no_user_environment(monkeypatch):
     for key in list(os.environ):
         if key.startswith(("HOMECAT_", "HF_TOKEN", "HF_REPO_ID", "HF_PRIVATE")):
             monkeypatch.delenv(key, raising=False)
+
+
+@contextmanager
+def catalog_held_by_another_process(path: Path) -> Iterator[subprocess.Popen]:
+    """A second process holding the catalog's write lock (a real DuckDB connection) until the block ends."""
+    code = f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('ready', flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()

@@ -13,6 +13,7 @@ import pytest
 from homecat.catalog import Catalog, latest_schema_version, named_queries, read_sql, schema_versions
 from homecat.errors import CatalogError, CatalogLocked
 from homecat.reports import report_names
+from tests.conftest import catalog_held_by_another_process
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -81,25 +82,12 @@ def test_read_only_open_of_a_missing_catalog_says_to_scan_first(tmp_path):
 def test_a_second_writer_gets_one_sentence_naming_the_catalog_and_the_holder(tmp_path):
     path = tmp_path / "c.duckdb"
     Catalog.open(path).close()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('ready', flush=True); time.sleep(60)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "ready"
+    with catalog_held_by_another_process(path) as holder:
         with pytest.raises(CatalogLocked) as info:
             Catalog.open(path)
-        message = str(info.value)
-        assert str(path) in message and f"PID {holder.pid}" in message and "\n" not in message
-        assert info.value.exit_code == 3
-    finally:
-        holder.kill()
-        holder.wait()
+    message = str(info.value)
+    assert str(path) in message and f"PID {holder.pid}" in message and "\n" not in message
+    assert info.value.exit_code == 3
 
 
 def test_report_queries_have_names_and_descriptions():

@@ -13,6 +13,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from homecat.cli import app
+from tests.conftest import catalog_held_by_another_process
 
 runner = CliRunner()
 
@@ -98,21 +99,8 @@ def test_python_dash_m_homecat_works():
 def test_a_locked_catalog_exits_3_with_the_lock_sentence(small_tree, tmp_path):
     catalog = tmp_path / "c.duckdb"
     invoke("--catalog", str(catalog), "scan", "--root", str(small_tree))
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb, time; c = duckdb.connect({str(catalog)!r}); print('ready', flush=True); time.sleep(60)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "ready"
+    with catalog_held_by_another_process(catalog) as holder:
         result = invoke("--catalog", str(catalog), "scan", "--root", str(small_tree))
-    finally:
-        holder.kill()
-        holder.wait()
     assert result.exit_code == 3
     assert result.stderr == (
         f"Error: The catalog {catalog} is in use by another process (PID {holder.pid}, {os.path.basename(os.path.realpath(sys.executable))}); "
