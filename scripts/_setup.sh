@@ -1,5 +1,5 @@
 # Sourced by the other scripts: make sure .venv exists with homecat installed, then activate it.
-# Set SETUP_EXTRAS (e.g. "dev") for optional dependencies; TORCH_SPEC picks the torch build.
+# Set SETUP_EXTRAS (e.g. "dev" or "probe,vad") for optional dependencies; TORCH_SPEC picks the torch build.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ ! -x .venv/bin/python ]; then
@@ -9,8 +9,8 @@ fi
 . .venv/bin/activate
 stamp=".venv/.homecat-installed-${SETUP_EXTRAS:-base}"
 up_to_date() { [ -f "$1" ] && ! [ pyproject.toml -nt "$1" ]; }
-# the dev install includes the base one
-if up_to_date "$stamp" || { [ -z "${SETUP_EXTRAS:-}" ] && up_to_date .venv/.homecat-installed-dev; }; then
+# the dev install includes the base one and every optional extra
+if up_to_date "$stamp" || up_to_date .venv/.homecat-installed-dev; then
     :
 else
     python -m pip install -q --upgrade pip

@@ -5,7 +5,8 @@
 # Leaves only: the demo corpus folder ($DEMO_DIR, default demo_corpus/), catalog/demo.duckdb, artifacts/
 # (and .venv/, made by the setup).
 set -euo pipefail
-. "$(dirname "$0")/_setup.sh"
+# probe: scikit-learn + opensmile for the embed/probe comparison; vad: Silero VAD on onnxruntime
+SETUP_EXTRAS=probe,vad . "$(dirname "$0")/_setup.sh"
 DEMO_DIR=${DEMO_DIR:-demo_corpus}
 export HOMECAT_CATALOG=${HOMECAT_CATALOG:-catalog/demo.duckdb}
 RUN=artifacts/training/demo-tiny
