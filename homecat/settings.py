@@ -38,7 +38,7 @@ ALIAS_ENV = {
     "HF_PRIVATE": "hub.private",
 }
 SECRET_FIELDS = {"hub.token"}
-PACKAGED_FILES = ("defaults.yaml", "data.yaml", "training.yaml")
+PACKAGED_FILES = ("defaults.yaml", "data.yaml", "training.yaml", "analysis.yaml", "vad.yaml")
 
 
 class _Section(BaseModel):
@@ -246,6 +246,18 @@ class TrainingSettings(_Section):
     )
 
 
+class EmbedSettings(_Section):
+    """`homecat embed`: one vector per annotated segment and layer."""
+
+
+class ProbeSettings(_Section):
+    """`homecat probe`: participant-grouped layer-wise probes."""
+
+
+class VadSettings(_Section):
+    """`homecat vad`: voice activity with Silero VAD."""
+
+
 # `validate` (the section) shadows pydantic's deprecated BaseModel.validate classmethod; the field is
 # what users write in YAML, and pydantic v2 itself only calls model_validate, so hide its warning.
 warnings.filterwarnings("ignore", message='Field name "validate" in "Settings" shadows', category=UserWarning)
@@ -265,6 +277,9 @@ class Settings(BaseModel):
     training: TrainingSettings = Field(
         default_factory=TrainingSettings, description="Continued self-supervised pretraining."
     )
+    embed: EmbedSettings = Field(default_factory=EmbedSettings, description="Segment embeddings (`homecat embed`).")
+    probe: ProbeSettings = Field(default_factory=ProbeSettings, description="Layer-wise probes (`homecat probe`).")
+    vad: VadSettings = Field(default_factory=VadSettings, description="Voice activity (`homecat vad`).")
 
     def to_config_dict(self) -> dict[str, Any]:
         """The settings as a config file would hold them (secrets left out)."""

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from homecat.errors import ConfigError
-from homecat.settings import SECRET_FIELDS, PathSettings, Settings, load_settings, settings_field_names
+from homecat.settings import PACKAGED_FILES, SECRET_FIELDS, PathSettings, Settings, load_settings, settings_field_names
 
 
 def _sections():
@@ -29,7 +29,7 @@ def test_setting_names_are_unique_across_sections_so_env_names_need_no_section()
 
 def test_packaged_yaml_defaults_match_the_model_defaults():
     packaged: dict = {}
-    for name in ("defaults.yaml", "data.yaml", "training.yaml"):
+    for name in PACKAGED_FILES:
         data = yaml.safe_load(resources.files("homecat.config").joinpath(name).read_text()) or {}
         for section, values in data.items():
             packaged.setdefault(section, {}).update(values)
