@@ -61,6 +61,11 @@ app.add_typer(report_app, name="report")
 app.add_typer(config_app, name="config")
 crops_app = _app("Random training crops, drawn straight from the raw files.")
 app.add_typer(crops_app, name="crops")
+# `homecat vad` runs the model itself; `vad import` / `vad export` move speech rows as RTTM.
+vad_app = typer.Typer(cls=_Group, invoke_without_command=True, add_completion=False, pretty_exceptions_enable=False)
+app.add_typer(vad_app, name="vad")
+segments_app = _app("Annotated segments (CSV/TSV, ELAN .eaf, Praat .TextGrid) for embeddings and probes.")
+app.add_typer(segments_app, name="segments")
 
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True)
@@ -422,6 +427,107 @@ def split(
     print_rows(["what", "count"], [tuple(r.values()) for r in summary.rows()], fmt, title="split")
     for note in summary.notes():
         stderr.print(f"note: {note}")
+
+
+# Shared by `segments import` and `vad import` for a ChildProject dataset's annotation sets.
+ChildProjectOpt = Annotated[
+    Path | None, typer.Option("--childproject", help="A ChildProject dataset: import one of its annotation sets.")
+]
+SetOpt = Annotated[
+    str | None, typer.Option("--set", help="With --childproject: the annotation set (annotations/SET/).")
+]
+
+
+@segments_app.command("import")
+def segments_import(
+    ctx: typer.Context,
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Annotation files: .csv/.tsv, ELAN .eaf, Praat .TextGrid (none with --childproject)."),
+    ] = None,
+    tier: Annotated[
+        list[str] | None, typer.Option("--tier", help="Import only this tier (repeatable); default: every tier.")
+    ] = None,
+    recording: Annotated[
+        str | None,
+        typer.Option(help="rel_path or recording_id the files belong to (default for .eaf/.TextGrid: the file stem)."),
+    ] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Import the valid intervals; record the others as findings.")
+    ] = False,
+    childproject: ChildProjectOpt = None,
+    set_name: SetOpt = None,
+    label_column: Annotated[
+        str, typer.Option(help="With --childproject: the label's column (speaker_type, vcm_type, addressee, ...).")
+    ] = "speaker_type",
+    fmt: FormatOpt = TableFormat.table,
+) -> None:
+    """Load annotated intervals into the catalog; importing a file of the same name again replaces its segments.
+
+    Every problem of a file is listed at once (its line, or tier and interval) and nothing from that file
+    is imported, unless --skip-invalid is given. With --childproject DIR --set NAME: an annotation set of
+    a ChildProject dataset (scanned with 'homecat scan --childproject'), only inside its annotated ranges.
+
+    Example: homecat segments import demo_corpus/annotations.csv demo_corpus/P01_day1.TextGrid --skip-invalid
+
+    Example: homecat segments import --childproject /data/my-dataset --set eaf --label-column vcm_type
+    """
+    from homecat.segments import import_files
+
+    if childproject is not None or set_name is not None:
+        _childproject_import(ctx, "segments", files, childproject, set_name, fmt, label_column, skip_invalid)
+        return
+    if not files:
+        raise HomecatError(
+            "Name at least one annotation file, or a ChildProject set with --childproject DIR --set NAME."
+        )
+    settings = _state(ctx).settings().settings
+    with Catalog.open(settings.paths.catalog) as catalog:
+        report = import_files(catalog, files, tier or (), recording, skip_invalid)
+    for result in report.results:
+        typer.echo(result.summary())
+    if any(result.skipped for result in report.results):
+        typer.echo("note: 'homecat report findings --code invalid_segment' lists the skipped intervals", err=True)
+    error = report.error()
+    if error is not None:
+        raise error
+
+
+def _childproject_import(
+    ctx: typer.Context,
+    target: str,
+    files: list[Path] | None,
+    dataset: Path | None,
+    set_name: str | None,
+    fmt: TableFormat,
+    label_column: str = "speaker_type",
+    skip_invalid: bool = False,
+) -> None:
+    """`segments import` / `vad import` of a ChildProject annotation set (homecat.childproject)."""
+    from homecat.childproject import import_segments, import_speech
+
+    if files:
+        raise HomecatError("Pass either annotation files or --childproject DIR --set NAME, not both.")
+    if dataset is None or not set_name:
+        raise HomecatError("A ChildProject import needs both --childproject DIR and --set NAME.")
+    settings = _state(ctx).settings().settings
+    with Catalog.open(settings.paths.catalog) as catalog:
+        if target == "segments":
+            result = import_segments(catalog, dataset, set_name, label_column, skip_invalid)
+        else:
+            result = import_speech(catalog, dataset, set_name)
+    print_rows(
+        ["what", "count"], [tuple(r.values()) for r in result.rows()], fmt, title=f"{target} from set {set_name}"
+    )
+
+
+@report_app.command("segments")
+def report_segments(ctx: typer.Context, fmt: FormatOpt = TableFormat.table) -> None:
+    """Imported segments and hours per tier, label and participant, with an all-participants row per label.
+
+    Example: homecat report segments --format csv
+    """
+    _run_report(ctx, "segments", fmt)
 
 
 @crops_app.command("preview")

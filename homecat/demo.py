@@ -6,7 +6,9 @@ device-specific noise floor (hiss, 50 Hz mains hum, a fan), broken up by bouts o
 infant vocalisations and household clatter; in several formats, sample rates and channel counts;
 plus the broken files every real collection has (empty, not audio, cut short by a dead battery,
 too short, digital silence, clipped). ``annotations.csv`` lists every event placed in the good
-recordings, so checks have a ground truth.
+recordings, so checks have a ground truth; the events of two recordings are also written as a Praat
+TextGrid and an ELAN .eaf file (the formats annotators use), named after their recording's stem.
+All three import as they are with ``homecat segments import``.
 
 Files are generated block by block (memory does not depend on ``minutes``) and deterministically:
 the same (minutes, seed) writes byte-identical files, because every file draws from its own
@@ -19,7 +21,7 @@ import csv
 import os
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +30,23 @@ from homecat.audio import seconds_to_frames, write_audio
 
 MARKER_NAME = "DEMO_CORPUS.txt"
 EVENTS_CSV_NAME = "annotations.csv"
+# Recordings whose events are also written as a TextGrid / an EAF file ("<stem>.TextGrid", "<stem>.eaf").
+TEXTGRID_RECORDING = "P01/P01_day1.wav"
+EAF_RECORDING = "P02/P02_day1.wav"
+EVENTS_TIER = "events"
+_EAF_DATE = "2000-01-01T00:00:00+00:00"  # ELAN stores a creation date; a fixed one keeps the bytes per seed
 _BLOCK_SEC = 5.0  # events last at most 3 s, so one spans at most two blocks
 _BOUT_EVERY_SEC = 30.0  # one bout of activity per ~30 s; the rest of the time is quiet
 _BUSY_SHARE = 0.3  # a bout fills ~30% of its slot, leaving the recording ~60-75% quiet
 _MIC_GAINS = (1.0, 0.8)  # the second microphone of a stereo recorder sits a bit further away
 _DURATION_SEC = {"adult": (0.5, 3.0), "infant": (0.3, 1.5), "noise": (0.05, 0.3)}
 _F0_HZ = {"adult": (100.0, 250.0), "infant": (300.0, 600.0)}
+# Vowel formants F1-F3 of an adult voice (/a/ /e/ /i/ /o/ /u/ /ae/) and their bandwidths.
+_VOWELS_HZ = np.array(
+    [(730, 1090, 2440), (530, 1840, 2480), (270, 2290, 3010), (570, 840, 2410), (300, 870, 2240), (660, 1720, 2410)]
+)
+_BANDWIDTHS_HZ = np.array([80.0, 100.0, 150.0])
+_FORMANT_HOP_SEC = 0.016
 _LABEL_ODDS = {"adult": 0.55, "infant": 0.35, "noise": 0.10}
 _EVENT_RMS_DBFS = (-30.0, -15.0)
 _CLIPPED_RMS_DBFS = -8.0  # speech this loud peaks past full scale: a few % of samples clip
@@ -93,6 +106,7 @@ class DemoCorpus:
     broken: dict[str, str]  # rel_path -> expected problem code
     events_csv: Path
     total_audio_sec: float  # of the good recordings only
+    annotation_files: list[Path] = field(default_factory=list)  # the CSV, the TextGrid and the EAF file
 
     @property
     def good_files(self) -> list[str]:
@@ -121,8 +135,15 @@ def make_demo_corpus(root: Path, minutes: float = 3.0, seed: int = 0, broken: bo
     events_csv = root / EVENTS_CSV_NAME
     with open(events_csv, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["recording", "start_sec", "end_sec", "label"])
-        writer.writerows((r, f"{s:.3f}", f"{e:.3f}", label) for r, s, e, label in rows)
+        writer.writerow(["recording", "start_sec", "end_sec", "label", "tier"])
+        writer.writerows((r, f"{s:.3f}", f"{e:.3f}", label, EVENTS_TIER) for r, s, e, label in rows)
+    # The same events, to the millisecond as in the CSV.
+    events_of = {
+        rel_path: [(round(s, 3), round(e, 3), label) for r, s, e, label in rows if r == rel_path]
+        for rel_path in (TEXTGRID_RECORDING, EAF_RECORDING)
+    }
+    textgrid = _write_textgrid(root, TEXTGRID_RECORDING, events_of[TEXTGRID_RECORDING], duration_sec)
+    eaf = _write_eaf(root, EAF_RECORDING, events_of[EAF_RECORDING])
     written = [rec.rel_path for rec in _GOOD] + (list(BROKEN) if broken else [])
     return DemoCorpus(
         root=root,
@@ -130,7 +151,41 @@ def make_demo_corpus(root: Path, minutes: float = 3.0, seed: int = 0, broken: bo
         broken=dict(BROKEN) if broken else {},
         events_csv=events_csv,
         total_audio_sec=total_audio_sec,
+        annotation_files=[events_csv, textgrid, eaf],
     )
+
+
+def annotation_file_names() -> list[str]:
+    """Names of the annotation files the generator writes into the corpus root."""
+    return [EVENTS_CSV_NAME, Path(TEXTGRID_RECORDING).stem + ".TextGrid", Path(EAF_RECORDING).stem + ".eaf"]
+
+
+def _write_textgrid(root: Path, rel_path: str, events: list[tuple[float, float, str]], duration_sec: float) -> Path:
+    """A Praat TextGrid with one interval tier of the events (written by praatio)."""
+    from praatio import textgrid
+    from praatio.utilities.constants import Interval
+
+    grid = textgrid.Textgrid()
+    grid.addTier(textgrid.IntervalTier(EVENTS_TIER, [Interval(*e) for e in events], 0.0, duration_sec))
+    path = root / (Path(rel_path).stem + ".TextGrid")
+    grid.save(str(path), format="long_textgrid", includeBlankSpaces=True)
+    return path
+
+
+def _write_eaf(root: Path, rel_path: str, events: list[tuple[float, float, str]]) -> Path:
+    """An ELAN .eaf file with one tier of the events (built by pympi-ling), times in milliseconds."""
+    import pympi
+
+    eaf = pympi.Elan.Eaf(author="homecat demo-corpus")
+    eaf.adocument["DATE"] = _EAF_DATE
+    eaf.add_tier(EVENTS_TIER)
+    eaf.remove_tier("default")
+    for start_sec, end_sec, label in events:
+        eaf.add_annotation(EVENTS_TIER, round(start_sec * 1000), round(end_sec * 1000), label)
+    path = root / (Path(rel_path).stem + ".eaf")
+    # Written here, not by Eaf.to_file, which would rename an existing file to .bak.
+    path.write_bytes(b'<?xml version="1.0" encoding="UTF-8"?>\n' + pympi.Elan.to_string(eaf, encoding="UTF-8"))
+    return path
 
 
 def _prepare_root(root: Path) -> None:
@@ -142,7 +197,7 @@ def _prepare_root(root: Path) -> None:
                 f"{root} is not empty and is not a demo corpus (no {MARKER_NAME}); choose a new or empty folder"
             )
         # An earlier demo run: remove only what this generator writes, never anything else.
-        for rel_path in [r.rel_path for r in _GOOD] + list(BROKEN) + [EVENTS_CSV_NAME, MARKER_NAME]:
+        for rel_path in [r.rel_path for r in _GOOD] + list(BROKEN) + annotation_file_names() + [MARKER_NAME]:
             (root / rel_path).unlink(missing_ok=True)
     root.mkdir(parents=True, exist_ok=True)
 
@@ -285,7 +340,8 @@ _DESCRIPTION = """\
 This folder is a synthetic demo corpus written by `homecat demo-corpus` (minutes={minutes}, \
 seed={seed}). Each participant folder (P01-P05) holds fake long-form home recordings: a device \
 noise floor (hiss, 50 Hz hum or a fan), long quiet stretches and bouts of adult speech-like \
-sound, infant vocalisation-like sound and short noise bursts, as listed in annotations.csv. \
+sound, infant vocalisation-like sound and short noise bursts, as listed in annotations.csv \
+(and, for P01_day1 and P02_day1, in P01_day1.TextGrid and P02_day1.eaf). \
 Some files are broken on purpose (empty, not audio, truncated, too short, silent, clipped) to \
 show what a scan reports. No real person was recorded. The generator may delete and rewrite \
 the files it wrote here; anything else in this folder is left alone.

@@ -25,6 +25,8 @@ GOOD = {
     "P04/P04_day2.wav": ("WAV", "PCM_16", 16000, 1),
     "loose_recording.wav": ("WAV", "PCM_16", 16000, 1),
 }
+# the events as CSV (all good recordings), Praat TextGrid (P01_day1) and ELAN .eaf (P02_day1)
+ANNOTATION_FILES = ["annotations.csv", "P01_day1.TextGrid", "P02_day1.eaf"]
 BROKEN = {
     "P05/empty.wav": "unreadable",
     "P05/notes.wav": "unreadable",
@@ -54,7 +56,7 @@ def _window_dbfs(path: Path, window_sec: float = 1.0) -> np.ndarray:
 
 
 def _sha1s(corpus: DemoCorpus) -> dict[str, str]:
-    names = corpus.files + ["annotations.csv", "DEMO_CORPUS.txt"]
+    names = corpus.files + ANNOTATION_FILES + ["DEMO_CORPUS.txt"]
     return {name: file_sha1(corpus.root / name) for name in names}
 
 
@@ -71,7 +73,8 @@ def test_layout_and_summary(corpus):
     assert corpus.events_csv == corpus.root / "annotations.csv"
     assert "synthetic demo corpus" in (corpus.root / "DEMO_CORPUS.txt").read_text()
     written = {p.relative_to(corpus.root).as_posix() for p in corpus.root.rglob("*") if p.is_file()}
-    assert written == set(corpus.files) | {"annotations.csv", "DEMO_CORPUS.txt"}
+    assert written == set(corpus.files) | set(ANNOTATION_FILES) | {"DEMO_CORPUS.txt"}
+    assert [p.name for p in corpus.annotation_files] == ANNOTATION_FILES
 
 
 @pytest.mark.parametrize("rel_path", sorted(GOOD))
@@ -87,7 +90,7 @@ def test_same_seed_same_bytes_other_seed_differs(corpus, tmp_path):
     assert _sha1s(again) == _sha1s(corpus)
     other = _sha1s(make_demo_corpus(tmp_path / "other", minutes=MINUTES, seed=1))
     mine = _sha1s(corpus)
-    assert all(other[name] != mine[name] for name in [*GOOD, "annotations.csv"])
+    assert all(other[name] != mine[name] for name in [*GOOD, *ANNOTATION_FILES])
 
 
 @pytest.mark.parametrize("rel_path", ["P05/empty.wav", "P05/notes.wav"])

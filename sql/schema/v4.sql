@@ -2,8 +2,11 @@
 -- `homecat embed`, `homecat probe`).
 
 -- One row per annotated interval. A source file's rows are replaced whenever it is imported again.
+-- segment_id is unique by construction (it hashes the source, and a source's rows are replaced in one
+-- transaction, deduplicated first). No PRIMARY KEY: re-importing a source deletes and re-inserts the
+-- same keys, which the key index makes ~25x slower (3 s instead of 0.1 s per 200,000 rows).
 CREATE TABLE segments (
-    segment_id   VARCHAR PRIMARY KEY,     -- stable: a hash of (source, tier, recording_id, start/end in ms), not of the label
+    segment_id   VARCHAR NOT NULL,        -- stable: a hash of (source, tier, recording_id, start/end in ms), not of the label
     recording_id VARCHAR NOT NULL,
     start_sec    DOUBLE NOT NULL,
     end_sec      DOUBLE NOT NULL,
@@ -23,8 +26,8 @@ CREATE TABLE embedding_sets (
     model_sha     VARCHAR NOT NULL,       -- hash of the model weights (or of the feature-set name and version)
     n_layers      INTEGER NOT NULL,       -- hidden states stored: layer 0 = projected CNN features
     dim           INTEGER NOT NULL,
-    settings      VARCHAR NOT NULL,       -- JSON of the embed settings that shape the vectors
-    segment_count INTEGER NOT NULL,
+    settings      VARCHAR NOT NULL,       -- JSON of the settings that shape the vectors (max_segment_sec, rate, channels, pooling)
+    segment_count INTEGER NOT NULL,       -- vectors stored (a segment removed by a re-import keeps its vector; probe skips it)
     path          VARCHAR NOT NULL,       -- folder of the Parquet parts, relative to the artifacts folder
     created_at    TIMESTAMP NOT NULL,
     updated_at    TIMESTAMP NOT NULL

@@ -1,0 +1,549 @@
+"""`homecat segments import`: annotated intervals into the catalog table ``segments``.
+
+Formats: CSV/TSV with a header (``recording`` as the catalog's rel_path or a recording_id, or
+``recording_id``; ``start_sec``, ``end_sec``, ``label``; optional ``tier``), ELAN ``.eaf`` (pympi-ling)
+and Praat ``.TextGrid`` (praatio). An EAF/TextGrid file belongs to the recording whose id or file stem
+equals the file's stem, or to the one named with ``recording=``; every non-empty interval of every
+interval tier (or of the tiers chosen) becomes a segment carrying its tier's name.
+
+All or nothing per file: every interval is checked against the catalog's recordings first and every
+problem is reported at once (the file, the CSV line or the tier and interval, the reason); with any
+problem nothing from the file is imported, unless ``skip_invalid`` imports the valid intervals and
+records each skipped one as a finding (stage 'segments', code 'invalid_segment', severity 'warning').
+
+A file's rows are identified by its name (``source``, never its path: paths can name families).
+Importing a file of the same name again replaces its rows and its findings in one transaction, and
+the same interval gets the same ``segment_id`` (a hash of source, tier, recording and the times in
+milliseconds, not of the label), so re-imports are idempotent and a corrected label keeps its id.
+
+Decisions where the format leaves room:
+- A recording's end is its header duration, or what validate could decode of the current file version
+  if that is less (sql/queries/segments.sql). An interval may end up to ``END_TOLERANCE_SEC`` (10 ms,
+  half a wav2vec2 frame) past it, as annotation tools round; it is clipped to the end. Further is an
+  error. An unreadable recording (no duration) is a problem; a 'missing' one (offline) is not.
+- Interval numbers in messages are those Praat and ELAN show (empty intervals counted, in time order),
+  with the times, so a person can find the interval; empty intervals themselves are never segments.
+- The same interval twice in one file (same tier and recording, equal to the millisecond): with the same
+  label it is kept once (counted as merged); with another label it is a problem of the later one.
+- A skipped row whose recording is unknown gets the recording_id ``UNKNOWN_RECORDING`` in ``findings``.
+- A problem of the whole file (unreadable, a missing column, no matching recording, a tier asked for
+  that it lacks) stops that file even with ``skip_invalid``: there is nothing valid to import.
+
+The ChildProject importer builds ``Candidate``s itself and reuses ``RecordingIndex``, ``check_candidates``
+and ``store_segments``. This module never imports typer.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+
+from homecat.catalog import Catalog, named_queries
+from homecat.errors import HomecatError
+
+STAGE = "segments"
+FINDING_CODE = "invalid_segment"
+UNKNOWN_RECORDING = "(unknown)"  # findings.recording_id of a skipped row whose recording is not in the catalog
+END_TOLERANCE_SEC = 0.01
+MAX_LISTED_PROBLEMS = 50  # lines of one error; the rest are counted
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+EAF_SUFFIX = ".eaf"
+TEXTGRID_SUFFIX = ".textgrid"
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    """One checked segment, ready for ``store_segments``."""
+
+    recording_id: str
+    start_sec: float
+    end_sec: float
+    label: str
+    tier: str = ""
+
+
+def segment_id(source: str, tier: str, recording_id: str, start_sec: float, end_sec: float) -> str:
+    """Stable id of an interval of a source file: the same interval gets the same id on every import."""
+    key = "\x1f".join([source, tier, recording_id, str(round(start_sec * 1000)), str(round(end_sec * 1000))])
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One interval as a file gives it, before checking; values may still be text."""
+
+    where: str  # "line 4", "tier 'events' interval 3 (1.200-1.500 s)": how a person finds it in the file
+    recording: str | None  # the catalog's rel_path or recording_id
+    start: str | float | int | None
+    end: str | float | int | None
+    label: str | None
+    tier: str = ""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why one candidate cannot be imported."""
+
+    where: str
+    reasons: tuple[str, ...]
+    recording_id: str | None  # None when the recording is not known
+
+    def message(self, source: str) -> str:
+        return f"{source}: {self.where}: {'; '.join(self.reasons)}."
+
+
+@dataclass(frozen=True)
+class RecordingInfo:
+    recording_id: str
+    rel_path: str
+    status: str
+    duration_sec: float | None  # what intervals must fit in; None when unreadable
+
+
+class RecordingIndex:
+    """The catalog's recordings, looked up by rel_path, recording_id or file stem."""
+
+    def __init__(self, recordings: Iterable[RecordingInfo]):
+        self.recordings = list(recordings)
+        self._by_rel_path = {r.rel_path: r for r in self.recordings}
+        self._by_id = {r.recording_id: r for r in self.recordings}
+
+    @classmethod
+    def load(cls, catalog: Catalog) -> RecordingIndex:
+        _, rows = catalog.rows(named_queries("queries/segments.sql")["segment_recordings"].sql)
+        return cls(RecordingInfo(*row) for row in rows)
+
+    def find(self, name: str) -> RecordingInfo | None:
+        """The recording a rel_path or recording_id names (Windows separators and a leading ./ tolerated)."""
+        for key in dict.fromkeys([name, name.replace("\\", "/").removeprefix("./")]):
+            found = self._by_rel_path.get(key) or self._by_id.get(key)
+            if found:
+                return found
+        return None
+
+    def for_annotation_file(self, path: Path, recording: str | None = None) -> RecordingInfo:
+        """The recording an EAF/TextGrid file belongs to: ``recording`` if given, else by the file's stem."""
+        if recording is not None:
+            found = self.find(recording)
+            if found is None:
+                raise HomecatError(
+                    f"{path.name}: --recording '{recording}' is not a rel_path or recording_id in the catalog."
+                )
+            return found
+        stem = path.stem
+        # Several files may share a stem (P01/day1.wav, P02/day1.wav): the one whose id kept the stem
+        # is no likelier to be meant than the others, so that is a question for the user.
+        matches = [r for r in self.recordings if r.recording_id == stem or Path(r.rel_path).stem == stem]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            ids = ", ".join(sorted(r.recording_id for r in matches))
+            raise HomecatError(
+                f"{path.name}: several recordings have the file stem '{stem}' ({ids}); choose one with --recording."
+            )
+        raise HomecatError(
+            f"{path.name}: no recording in the catalog has the id or file stem '{stem}'; "
+            "name it with --recording REL_PATH_OR_ID (or run 'homecat scan' first)."
+        )
+
+
+@dataclass
+class Checked:
+    """The outcome of checking a file's candidates."""
+
+    rows: list[SegmentRow] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    merged: int = 0  # identical duplicates kept once
+
+
+def check_candidate(candidate: Candidate, index: RecordingIndex) -> SegmentRow | Problem:
+    """Check one interval against the catalog: every reason it cannot be imported, or the row."""
+    reasons: list[str] = []
+    info = None
+    name = (candidate.recording or "").strip()
+    if not name:
+        reasons.append("no recording is given")
+    else:
+        info = index.find(name)
+        if info is None:
+            reasons.append(f"unknown recording '{name}' (neither a rel_path nor a recording_id in the catalog)")
+        elif info.duration_sec is None:
+            reasons.append(f"recording {info.rel_path} is {info.status}: it has no readable audio")
+    start = _seconds("start_sec", candidate.start, reasons)
+    end = _seconds("end_sec", candidate.end, reasons)
+    if start is not None and end is not None:
+        if end <= start:
+            reasons.append(f"end_sec {end:.3f} is not after start_sec {start:.3f}")
+        elif info is not None and info.duration_sec is not None:
+            limit = info.duration_sec
+            if end > limit + END_TOLERANCE_SEC or start >= limit:
+                reasons.append(f"end_sec {end:.3f} is past the end of {info.rel_path} ({limit:.3f} s)")
+            end = min(end, limit)  # rounding by the annotation tool, within the tolerance
+    label = (candidate.label or "").strip()
+    if not label:
+        reasons.append("the label is empty")
+    recording_id = info.recording_id if info else None
+    if reasons:
+        return Problem(candidate.where, tuple(reasons), recording_id)
+    return SegmentRow(recording_id, start, end, label, candidate.tier.strip())
+
+
+def check_candidates(candidates: Iterable[Candidate], index: RecordingIndex, source: str = "") -> Checked:
+    """Check every candidate (collecting every problem) and settle duplicates within the file.
+
+    ``source`` only shapes the duplicate key; the same interval twice is kept once when the labels
+    agree and is a problem of the later occurrence when they differ.
+    """
+    checked = Checked()
+    first: dict[str, tuple[Candidate, SegmentRow]] = {}
+    for candidate in candidates:
+        result = check_candidate(candidate, index)
+        if isinstance(result, Problem):
+            checked.problems.append(result)
+            continue
+        key = segment_id(source, result.tier, result.recording_id, result.start_sec, result.end_sec)
+        if key in first:
+            earlier, row = first[key]
+            if row.label == result.label:
+                checked.merged += 1
+            else:
+                reason = (
+                    f"the same interval as {earlier.where} (tier '{row.tier}', {row.start_sec:.3f}-{row.end_sec:.3f} s) "
+                    f"with another label ('{result.label}' here, '{row.label}' there)"
+                )
+                checked.problems.append(Problem(candidate.where, (reason,), result.recording_id))
+            continue
+        first[key] = (candidate, result)
+        checked.rows.append(result)
+    return checked
+
+
+def problem_lines(
+    source: str, problems: Sequence[Problem], noun: str = "rows", limit: int = MAX_LISTED_PROBLEMS
+) -> list[str]:
+    """The lines of the error for a file with problems: a headline, then one line per problem (capped)."""
+    head = (
+        f"{source} has {len(problems)} invalid {noun if len(problems) != 1 else noun.rstrip('s')}, so nothing "
+        "from it was imported (fix them, or pass --skip-invalid to import the valid ones):"
+    )
+    lines = [head] + [p.message(source) for p in problems[:limit]]
+    if len(problems) > limit:
+        lines.append(f"... and {len(problems) - limit} more.")
+    return lines
+
+
+def store_segments(catalog: Catalog, source: str, rows: Iterable[SegmentRow], skipped: Sequence[Problem] = ()) -> int:
+    """Replace every segment of ``source`` (a file name) by ``rows``, and its findings by ``skipped``,
+    in one transaction; return the number of segments stored.
+
+    ``rows`` must be checked already (``check_candidates``); an identical interval given twice is
+    stored once, the same interval with two labels is an error.
+    """
+    by_id: dict[str, SegmentRow] = {}
+    for row in rows:
+        key = segment_id(source, row.tier, row.recording_id, row.start_sec, row.end_sec)
+        kept = by_id.setdefault(key, row)
+        if kept.label != row.label:
+            raise HomecatError(
+                f"{source}: the interval {row.start_sec:.3f}-{row.end_sec:.3f} s of {row.recording_id} "
+                f"(tier '{row.tier}') has two labels, '{kept.label}' and '{row.label}'."
+            )
+    kept_rows = list(by_id.values())
+    table = pa.table(
+        {
+            "segment_id": pa.array(list(by_id), pa.string()),
+            "recording_id": pa.array([r.recording_id for r in kept_rows], pa.string()),
+            "start_sec": pa.array([float(r.start_sec) for r in kept_rows], pa.float64()),
+            "end_sec": pa.array([float(r.end_sec) for r in kept_rows], pa.float64()),
+            "label": pa.array([r.label for r in kept_rows], pa.string()),
+            "tier": pa.array([r.tier for r in kept_rows], pa.string()),
+        }
+    )
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    with catalog.transaction() as con:
+        con.execute("DELETE FROM segments WHERE source = ?", [source])
+        con.register("_new_segments", table)
+        try:
+            con.execute(
+                "INSERT INTO segments (segment_id, recording_id, start_sec, end_sec, label, tier, source, imported_at) "
+                "SELECT segment_id, recording_id, start_sec, end_sec, label, tier, ?, ? FROM _new_segments",
+                [source, now],
+            )
+        finally:
+            con.unregister("_new_segments")
+        # findings has no source column: this stage's messages start with "<source>: " (Problem.message).
+        con.execute(
+            "DELETE FROM findings WHERE stage = ? AND code = ? AND starts_with(message, ?)",
+            [STAGE, FINDING_CODE, f"{source}: "],
+        )
+        if skipped:
+            con.executemany(
+                "INSERT INTO findings VALUES (?, ?, 'warning', ?, ?, ?)",
+                [[p.recording_id or UNKNOWN_RECORDING, FINDING_CODE, p.message(source), STAGE, now] for p in skipped],
+            )
+    return len(kept_rows)
+
+
+# --------------------------------------------------------------------------- reading files
+
+
+def read_candidates(
+    path: Path, index: RecordingIndex, tiers: Sequence[str] = (), recording: str | None = None
+) -> tuple[list[Candidate], str]:
+    """The intervals of one annotation file and the word for them ('rows' or 'intervals')."""
+    if not path.is_file():
+        raise HomecatError(f"There is no annotation file {path}.")
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return _read_table(path, tiers, recording), "rows"
+    if suffix in (EAF_SUFFIX, TEXTGRID_SUFFIX):
+        intervals = _read_eaf(path, tiers) if suffix == EAF_SUFFIX else _read_textgrid(path, tiers)
+        recording_id = index.for_annotation_file(path, recording).recording_id  # after parsing: that error first
+        return [replace(c, recording=recording_id) for c in intervals], "intervals"
+    raise HomecatError(
+        f"{path.name}: unknown annotation format '{path.suffix}'; use .csv, .tsv, .eaf (ELAN) or .TextGrid (Praat)."
+    )
+
+
+_REQUIRED = ("start_sec", "end_sec", "label")
+
+
+def _read_table(path: Path, tiers: Sequence[str], recording: str | None) -> list[Candidate]:
+    name = path.name
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            header_line = f.readline()
+            f.seek(0)
+            reader = csv.reader(f, delimiter=_delimiter(path, header_line))
+            header = [h.strip().lower() for h in next(reader, [])]
+            records = []
+            line = reader.line_num
+            for values in reader:
+                if values and any(v.strip() for v in values):
+                    records.append((line + 1, values))
+                line = reader.line_num
+    except UnicodeDecodeError:
+        raise HomecatError(f"{name} is not UTF-8 text; save it as UTF-8 CSV.") from None
+    except csv.Error as exc:
+        raise HomecatError(f"{name}: line {reader.line_num} cannot be read as CSV ({exc}).") from None
+    if not header:
+        raise HomecatError(f"{name} is empty: it needs a header line with recording, start_sec, end_sec and label.")
+    column = {h: i for i, h in reversed(list(enumerate(header)))}  # the first of repeated names wins
+    recording_column = next((c for c in ("recording", "recording_id") if c in column), None)
+    missing = [c for c in _REQUIRED if c not in column]
+    if recording_column is None and recording is None:
+        missing.insert(0, "recording (or recording_id)")
+    if missing:
+        raise HomecatError(
+            f"{name}: line 1: the header lacks {', '.join(missing)}; it needs recording (the rel_path or "
+            f"recording_id), start_sec, end_sec and label, and may have tier (found: {', '.join(header)})."
+        )
+    if recording_column is not None and recording is not None:
+        raise HomecatError(f"{name} has a {recording_column} column: --recording is for files that name no recording.")
+    if tiers and "tier" not in column:
+        raise HomecatError(f"{name} has no tier column, so --tier cannot choose rows from it.")
+
+    def value(values: list[str], key: str) -> str | None:
+        i = column[key]
+        return values[i] if i < len(values) else None
+
+    candidates = [
+        Candidate(
+            where=f"line {line}",
+            recording=recording if recording is not None else value(values, recording_column),
+            start=value(values, "start_sec"),
+            end=value(values, "end_sec"),
+            label=value(values, "label"),
+            tier=(value(values, "tier") or "").strip() if "tier" in column else "",
+        )
+        for line, values in records
+    ]
+    if tiers:
+        _check_tiers_exist(name, tiers, {c.tier for c in candidates})
+        candidates = [c for c in candidates if c.tier in tiers]
+    return candidates
+
+
+def _delimiter(path: Path, header_line: str) -> str:
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    for delimiter in (",", "\t", ";"):  # ';' is what Excel writes in locales with a decimal comma
+        if delimiter in header_line:
+            return delimiter
+    return ","
+
+
+def _read_eaf(path: Path, tiers: Sequence[str]) -> list[Candidate]:
+    import pympi
+
+    try:
+        eaf = pympi.Elan.Eaf(str(path), suppress_version_warning=True)
+        names = list(eaf.get_tier_names())
+    except Exception as exc:  # pympi raises bare Exception, KeyError, ParseError ... on malformed files
+        raise HomecatError(f"{path.name} cannot be read as an ELAN .eaf file ({_why(exc)}).") from None
+    if tiers:
+        _check_tiers_exist(path.name, tiers, set(names))
+        names = [n for n in names if n in tiers]
+    candidates = []
+    for tier in names:
+        try:
+            # (start_ms, end_ms, value[, parent value]); a time slot without a time value gives None
+            annotations = [a[:3] for a in eaf.get_annotation_data_for_tier(tier)]
+        except Exception as exc:
+            raise HomecatError(f"{path.name}: tier '{tier}' cannot be read ({_why(exc)}).") from None
+        annotations.sort(key=lambda a: (a[0] is None, a[0] or 0, a[1] is None, a[1] or 0))  # ELAN's time order
+        for number, (start_ms, end_ms, text) in enumerate(annotations, start=1):
+            if not (text or "").strip():
+                continue  # an empty annotation is not a segment
+            start = None if start_ms is None else start_ms / 1000
+            end = None if end_ms is None else end_ms / 1000
+            where = f"tier '{tier}' annotation {number}{_span(start, end)}"
+            candidates.append(Candidate(where, None, start, end, text, tier))
+    return candidates
+
+
+def _read_textgrid(path: Path, tiers: Sequence[str]) -> list[Candidate]:
+    from praatio import textgrid
+
+    try:
+        # Empty intervals are read and skipped here rather than by praatio, so that the interval
+        # numbers in messages are the ones Praat shows.
+        grid = textgrid.openTextgrid(str(path), includeEmptyIntervals=True, reportingMode="silence")
+    except Exception as exc:  # praatio raises ParsingError, TextgridStateError, IndexError ... on malformed files
+        raise HomecatError(f"{path.name} cannot be read as a Praat TextGrid ({_why(exc)}).") from None
+    names = list(grid.tierNames)
+    if tiers:
+        _check_tiers_exist(path.name, tiers, set(names))
+        names = [n for n in names if n in tiers]
+    candidates = []
+    for tier_name in names:
+        tier = grid.getTier(tier_name)
+        if not isinstance(tier, textgrid.IntervalTier):
+            if tiers:
+                raise HomecatError(
+                    f"{path.name}: tier '{tier_name}' is a point tier; only interval tiers hold segments."
+                )
+            continue  # points have no duration
+        for number, interval in enumerate(tier.entries, start=1):
+            if not interval.label.strip():
+                continue
+            where = f"tier '{tier_name}' interval {number}{_span(interval.start, interval.end)}"
+            candidates.append(Candidate(where, None, interval.start, interval.end, interval.label, tier_name))
+    return candidates
+
+
+def _check_tiers_exist(name: str, wanted: Sequence[str], present: set[str]) -> None:
+    absent = [t for t in wanted if t not in present]
+    if absent:
+        have = ", ".join(f"'{t}'" for t in sorted(present)) or "none"
+        raise HomecatError(f"{name} has no tier {', '.join(repr(t) for t in absent)} (its tiers: {have}).")
+
+
+def _seconds(field_name: str, value: str | float | int | None, reasons: list[str]) -> float | None:
+    """A time in seconds, or None after adding why it is not one to ``reasons``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        reasons.append(f"{field_name} is missing")
+        return None
+    try:
+        seconds = float(value.strip() if isinstance(value, str) else value)
+    except ValueError:
+        reasons.append(f"{field_name} '{value}' is not a number")
+        return None
+    if not math.isfinite(seconds):
+        reasons.append(f"{field_name} '{value}' is not a number")
+        return None
+    if seconds < 0:
+        reasons.append(f"{field_name} {seconds:.3f} is negative")
+        return None
+    return seconds
+
+
+def _span(start: float | None, end: float | None) -> str:
+    return f" ({start:.3f}-{end:.3f} s)" if start is not None and end is not None else ""
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+# --------------------------------------------------------------------------- the command
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    source: str
+    imported: int
+    skipped: int
+    merged: int  # identical duplicate intervals kept once
+
+    def summary(self) -> str:
+        merged = f", {self.merged} duplicate interval{'s' * (self.merged != 1)} merged" if self.merged else ""
+        return f"imported {self.imported} segments from {self.source} ({self.skipped} skipped{merged})"
+
+
+def import_file(
+    catalog: Catalog,
+    path: str | Path,
+    tiers: Sequence[str] = (),
+    recording: str | None = None,
+    skip_invalid: bool = False,
+    index: RecordingIndex | None = None,
+) -> ImportResult:
+    """Import one annotation file, replacing its earlier import; raise with every problem found."""
+    path = Path(path)
+    source = path.name
+    index = index or RecordingIndex.load(catalog)
+    candidates, noun = read_candidates(path, index, tiers, recording)
+    checked = check_candidates(candidates, index, source)
+    if checked.problems and not skip_invalid:
+        raise HomecatError(*problem_lines(source, checked.problems, noun))
+    imported = store_segments(catalog, source, checked.rows, skipped=checked.problems)
+    return ImportResult(source, imported, len(checked.problems), checked.merged)
+
+
+@dataclass
+class ImportReport:
+    results: list[ImportResult] = field(default_factory=list)
+    errors: list[HomecatError] = field(default_factory=list)  # one per file that was not imported
+
+    def error(self) -> HomecatError | None:
+        """Every failed file's lines in one error, or None when all were imported."""
+        if not self.errors:
+            return None
+        return HomecatError(*[line for exc in self.errors for line in exc.lines])
+
+
+def import_files(
+    catalog: Catalog,
+    paths: Sequence[str | Path],
+    tiers: Sequence[str] = (),
+    recording: str | None = None,
+    skip_invalid: bool = False,
+) -> ImportReport:
+    """Import each file on its own (a bad file does not stop the others); see ``ImportReport.error``."""
+    paths = [Path(p) for p in paths]
+    names = [p.name for p in paths]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise HomecatError(
+            f"Several files are named {', '.join(twice)}: a file's name identifies its segments, so rename them "
+            "apart (nothing was imported)."
+        )
+    index = RecordingIndex.load(catalog)
+    if not index.recordings:
+        raise HomecatError(f"The catalog {catalog.path} has no recordings to annotate: run 'homecat scan' first.")
+    report = ImportReport()
+    for path in paths:
+        try:
+            report.results.append(import_file(catalog, path, tiers, recording, skip_invalid, index))
+        except HomecatError as exc:
+            report.errors.append(exc)
+    return report
