@@ -112,10 +112,9 @@ def corpus_rates(tmp: Path, crops: int) -> dict[str, object]:
         out["corpus_silent_fraction_of_windows"] = round(
             catalog.con.execute("SELECT avg(silent_fraction) FROM audio_stats").fetchone()[0], 3
         )
-    for aware in (True, False):
-        name = "activity_aware" if aware else "uniform"
+    for name in ("energy", "uniform"):  # crop_policy energy was `activity_aware: true` before crop policies
         for retries in (0, settings.crops.max_silence_retries):
-            crop_settings = settings.crops.model_copy(update={"activity_aware": aware, "max_silence_retries": retries})
+            crop_settings = settings.crops.model_copy(update={"crop_policy": name, "max_silence_retries": retries})
             dataset = CropDataset(index, crop_settings, settings.data)
             begin = time.perf_counter()
             drawn = [dataset.draw(k) for k in range(crops)]

@@ -129,6 +129,31 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     return soxr.resample(samples, from_rate, to_rate, quality="HQ").astype(np.float32, copy=False)
 
 
+def iter_mono_blocks(
+    path: str | os.PathLike, block_frames: int, channel_policy: str | int, to_rate: int
+) -> Iterator[np.ndarray]:
+    """Stream a whole file as 1-D float32 blocks at ``to_rate``: down-mixed, resampled without seams.
+
+    One soxr stream carries the filter state from block to block, so the result equals resampling
+    the whole file at once, while memory stays one block whatever the file's length.
+    """
+    from_rate = read_header(path).sample_rate
+    if from_rate == to_rate:
+        for block in iter_blocks(path, block_frames):
+            yield to_mono(block, channel_policy)
+        return
+    import soxr
+
+    stream = soxr.ResampleStream(from_rate, to_rate, 1, dtype="float32", quality="HQ")
+    for block in iter_blocks(path, block_frames):
+        out = stream.resample_chunk(np.ascontiguousarray(to_mono(block, channel_policy)))
+        if len(out):
+            yield out
+    tail = stream.resample_chunk(np.zeros(0, np.float32), last=True)
+    if len(tail):
+        yield tail
+
+
 def file_sha1(path: str | os.PathLike) -> str:
     """SHA-1 of the file's bytes, read 1 MiB at a time."""
     digest = hashlib.sha1()

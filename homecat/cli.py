@@ -539,7 +539,7 @@ def crops_preview(
     rank: Annotated[int, typer.Option(help="Process rank whose crops to draw.")] = 0,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
-    """Draw crops exactly as training would (reads only the crop windows) and show where they came from.
+    """Draw crops exactly as training would (reads only the crop windows): where from, level, speech share, policy part.
 
     Example: homecat crops preview --n 8 --split dev --format json
     """
@@ -547,7 +547,8 @@ def crops_preview(
 
     settings = _state(ctx).settings().settings
     with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
-        index = build_crop_index(catalog, [split_name], settings.crops.crop_sec)
+        c = settings.crops
+        index = build_crop_index(catalog, [split_name], c.crop_sec, c.speech_source, c.speech_labels)
     dataset = CropDataset(index, settings.crops, settings.data, rank=rank, epoch=epoch)
     preview = preview_crops(dataset, n)
     rows = preview.rows(index)
@@ -557,6 +558,154 @@ def crops_preview(
         print_rows(["total", "value"], list(totals.items()), fmt)
     else:
         stderr.print("totals: " + json.dumps(totals))
+
+
+@vad_app.callback()
+def vad(
+    ctx: typer.Context,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes running the model (default vad.vad_workers: all cores).")
+    ] = None,
+    redo_all: Annotated[
+        bool, typer.Option("--all", help="Run every usable recording again, not only new, changed or re-set ones.")
+    ] = False,
+    fmt: FormatOpt = TableFormat.table,
+) -> None:
+    """Voice activity with Silero VAD (ONNX, CPU) for every usable recording: rows of source 'silero' in `speech`.
+
+    Incremental: a recording whose file and VAD settings did not change is not opened again.
+    Subcommands move speech rows of other tools in and out as RTTM.
+
+    Example: homecat vad --workers 8
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from homecat.vad import run_vad
+
+    settings = _state(ctx).settings(**{"vad.vad_workers": workers}).settings
+    with Catalog.open(settings.paths.catalog) as catalog, _progress("voice activity", unit="h") as progress:
+        summary = run_vad(catalog, settings.vad, settings.data, redo_all=redo_all, progress=progress)
+    print_rows(["what", "count"], [tuple(r.values()) for r in summary.rows()], fmt, title="voice activity")
+    for problem in summary.problems:
+        stderr.print(f"note: {problem}")
+
+
+@vad_app.command("import")
+def vad_import(
+    ctx: typer.Context,
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="RTTM files (SPEAKER lines; file-id = recording_id or file stem); none with --childproject."
+        ),
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option(help="Source name of the rows (default: each file's name without .rttm).")
+    ] = None,
+    childproject: ChildProjectOpt = None,
+    set_name: SetOpt = None,
+    fmt: FormatOpt = TableFormat.table,
+) -> None:
+    """Load speech or voice-type turns from RTTM files (voice type classifier, pyannote) into `speech`.
+
+    Every bad line is reported with its line number and then nothing is imported. A re-import
+    replaces the source's rows of the recordings the files name. With --childproject DIR --set NAME:
+    a ChildProject annotation set (label speaker_type, source 'childproject:NAME'), replaced whole.
+
+    Example: homecat vad import vtc/all.rttm --source vtc
+
+    Example: homecat vad import --childproject /data/my-dataset --set vtc
+    """
+    from homecat.speech import import_rttm
+
+    if childproject is not None or set_name is not None:
+        if source is not None:
+            raise HomecatError("--source names RTTM imports; a ChildProject set's source is 'childproject:SET'.")
+        _childproject_import(ctx, "speech", files, childproject, set_name, fmt)
+        return
+    settings = _state(ctx).settings().settings
+    with Catalog.open(settings.paths.catalog) as catalog:
+        summary = import_rttm(catalog, files, source)
+    print_rows(["source", "rows", "recordings"], [tuple(r.values()) for r in summary.rows()], fmt, title="imported")
+    if summary.skipped_lines:
+        stderr.print(f"note: {summary.skipped_lines} lines were not turns (other RTTM types, zero duration)")
+
+
+class SpeechFormat(str, Enum):
+    rttm = "rttm"
+
+
+@vad_app.command("export")
+def vad_export(
+    ctx: typer.Context,
+    fmt: Annotated[SpeechFormat, typer.Option("--format", "-f", help="Output format.")] = SpeechFormat.rttm,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Only rows of this source (repeatable; default: all).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+) -> None:
+    """Write speech rows as RTTM, with the recording_id as the file-id (no paths).
+
+    Example: homecat vad export --format rttm --source silero -o artifacts/silero.rttm
+    """
+    from homecat.speech import export_rttm
+
+    settings = _state(ctx).settings().settings
+    with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+        if output is None:
+            export_rttm(catalog, sys.stdout, source or ())
+            return
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with open(output, "w", encoding="utf-8") as out:
+            lines = export_rttm(catalog, out, source or ())
+    typer.echo(f"Wrote {lines} lines to {output}", err=True)
+
+
+@report_app.command("activity")
+def report_activity(
+    ctx: typer.Context,
+    plot: Annotated[
+        Path | None, typer.Option(help="Also draw hours and crop shares per participant into this PNG.")
+    ] = None,
+    fmt: FormatOpt = TableFormat.table,
+) -> None:
+    """Per participant and split: hours, energy-active hours, speech by source and label, and each crop policy part's share.
+
+    Speech hours are those of crops.speech_source / crops.speech_labels; shares follow crops.crop_policy.
+
+    Example: homecat report activity --plot artifacts/activity.png
+    """
+    from homecat.reports import run_report
+    from homecat.speech import activity_params, plot_activity
+
+    settings = _state(ctx).settings().settings
+    with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+        columns, rows, doc = run_report(catalog, "activity", activity_params(settings.crops))
+    print_rows(columns, rows, fmt, title=doc)
+    if plot is not None:
+        typer.echo(f"Wrote {plot_activity(columns, rows, plot)}", err=True)
+
+
+@report_app.command("timeline")
+def report_timeline(
+    ctx: typer.Context,
+    rel_path: Annotated[str, typer.Argument(help="The recording's rel_path (or recording_id).")],
+    plot: Annotated[Path | None, typer.Option(help="Draw levels and speech over the recording into this PNG.")] = None,
+    fmt: FormatOpt = TableFormat.table,
+) -> None:
+    """One recording over its day: energy-active time and each speech source/label's turns (no audio is read).
+
+    Example: homecat report timeline P01/P01_day1.wav --plot artifacts/timeline.png
+    """
+    from homecat.speech import plot_timeline, timeline
+
+    settings = _state(ctx).settings().settings
+    with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+        line = timeline(catalog, rel_path)
+    rows = line.rows()
+    print_rows(list(rows[0]), [tuple(r.values()) for r in rows], fmt, title=f"timeline of {line.recording_id}")
+    if plot is not None:
+        typer.echo(f"Wrote {plot_timeline(line, plot)}", err=True)
 
 
 @config_app.command("show")

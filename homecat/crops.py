@@ -7,9 +7,18 @@ no DuckDB object, pickles into DataLoader workers, and saves to / loads from a P
 
 How one crop is drawn (``CropDataset.draw``):
 1. a recording, in proportion to its readable duration;
-2. a start: with ``activity_aware`` inside a window whose rms_dbfs is at or above the recording's
-   activity threshold (uniform over those windows, then within the window), else uniform; a
-   recording without active windows falls back to uniform;
+2. a start, by ``crop_policy``:
+   - ``energy`` (the default): inside a window whose rms_dbfs is at or above the recording's
+     activity threshold (uniform over those windows, then within the window); a recording without
+     active windows falls back to uniform;
+   - ``uniform``: anywhere a crop fits;
+   - ``speech``: uniform over the starts whose crop holds at least ``min_speech_share`` of speech
+     (the merged turns of ``speech_source`` with ``speech_labels``); where no start reaches that
+     share, over the starts holding the most speech there is. A recording without speech rows
+     falls back to ``energy`` (one warning says how many recordings do);
+   - ``mixture``: the crop's first random draw picks the part (speech, energy, uniform) by
+     ``policy_weights``, then that part draws the start. The recording is always chosen in
+     proportion to duration, so every policy keeps each family's share of the crops;
 3. only that window is read (``audio.read_window``: seek + read), down-mixed by
    ``data.channel_policy`` and resampled to ``data.sample_rate`` with soxr; the result is exactly
    ``seconds_to_frames(crop_sec, sample_rate)`` float32 samples;
@@ -26,8 +35,9 @@ Recordings shorter than one crop are left out of the index (counted in ``exclude
 padding them would feed the model zeros that no real input contains, and in long-form corpora
 they are a negligible share of the hours. Recordings whose threshold is unknown are never silent.
 
-Crop k of epoch e on rank r is a pure function of (crop_seed, e, r, k) and the index: its random
-generator is seeded from ``SeedSequence([crop_seed, e, r, k])``, so it does not depend on the
+Crop k of epoch e on rank r is a pure function of (crop_seed, e, r, k) and the index (its part of
+a mixture included): its random generator is seeded from ``SeedSequence([crop_seed, e, r, k])``,
+so it does not depend on the
 number of DataLoader workers, and ranks draw independent streams. ``state_dict()`` holds
 (epoch, position); ``sampler()`` yields positions from there, so a resumed run continues exactly.
 One exception: a file that vanishes or fails to read is logged once (per process) and skipped.
@@ -56,7 +66,8 @@ from homecat.settings import CropSettings, DataSettings
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # 2: speech turns; version 1 snapshots load with none
+POLICY_PARTS = ("speech", "energy", "uniform")  # the order a mixture's weights are laid out in
 _SILENCE_FLOOR_DBFS = -120.0
 _DEV_STREAM = 0xDE7  # keeps the dev crops' generators apart from every training stream
 _STR_COLUMNS = ("recording_id", "participant_id", "split", "rel_path", "path")
@@ -85,10 +96,21 @@ class CropIndex:
     crop_sec: float  # recordings shorter than this were left out
     excluded_short: int = 0
     excluded_short_sec: float = 0.0
+    # speech turns, merged (no overlaps), sorted: speech_start_sec[speech_offsets[i]:speech_offsets[i+1]]
+    speech_offsets: np.ndarray | None = None  # int64, n+1
+    speech_start_sec: np.ndarray | None = None  # float64
+    speech_end_sec: np.ndarray | None = None  # float64
+    speech_source: str | None = None  # which rows they are (None: none were loaded)
+    speech_labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.duration_sec = self.frames / np.maximum(self.sample_rate, 1)
         self.cum_duration_sec = np.cumsum(self.duration_sec)
+        if self.speech_offsets is None:
+            self.speech_offsets = np.zeros(len(self.recording_id) + 1, np.int64)
+            self.speech_start_sec = np.zeros(0, np.float64)
+            self.speech_end_sec = np.zeros(0, np.float64)
+        self.speech_labels = tuple(self.speech_labels)
 
     def __len__(self) -> int:
         return len(self.recording_id)
@@ -100,6 +122,25 @@ class CropIndex:
     def active(self, i: int) -> np.ndarray:
         return self.active_windows[self.active_offsets[i] : self.active_offsets[i + 1]]
 
+    def speech(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Recording i's merged speech turns: (start_sec, end_sec) arrays."""
+        lo, hi = self.speech_offsets[i], self.speech_offsets[i + 1]
+        return self.speech_start_sec[lo:hi], self.speech_end_sec[lo:hi]
+
+    def speech_share(self, i: int, start_sec: float, duration_sec: float) -> float:
+        """Share of [start_sec, start_sec + duration_sec] of recording i covered by its speech turns."""
+        starts, ends = self.speech(i)
+        if duration_sec <= 0 or len(starts) == 0:
+            return 0.0
+        return (
+            float(_covered(starts, ends, start_sec + duration_sec) - _covered(starts, ends, start_sec)) / duration_sec
+        )
+
+    @property
+    def without_speech(self) -> int:
+        """Recordings with no speech turns at all."""
+        return int(np.sum(np.diff(self.speech_offsets) == 0))
+
     def summary(self) -> dict[str, Any]:
         return {
             "recordings": len(self),
@@ -108,6 +149,8 @@ class CropIndex:
             "recordings_shorter_than_a_crop": self.excluded_short,
             "hours_shorter_than_a_crop": round(self.excluded_short_sec / 3600, 3),
             "crop_sec": self.crop_sec,
+            "speech_source": self.speech_source,
+            "recordings_without_speech": self.without_speech,
         }
 
     # ------------------------------------------------------------------ snapshot
@@ -127,12 +170,20 @@ class CropIndex:
             active_windows=pa.ListArray.from_arrays(
                 pa.array(self.active_offsets, pa.int32()), pa.array(self.active_windows, pa.int32())
             ),
+            speech_start_sec=pa.ListArray.from_arrays(
+                pa.array(self.speech_offsets, pa.int32()), pa.array(self.speech_start_sec, pa.float64())
+            ),
+            speech_end_sec=pa.ListArray.from_arrays(
+                pa.array(self.speech_offsets, pa.int32()), pa.array(self.speech_end_sec, pa.float64())
+            ),
         )
         meta = {
             "version": SNAPSHOT_VERSION,
             "crop_sec": self.crop_sec,
             "excluded_short": self.excluded_short,
             "excluded_short_sec": self.excluded_short_sec,
+            "speech_source": self.speech_source,
+            "speech_labels": list(self.speech_labels),
         }
         table = pa.table(columns).replace_schema_metadata({"homecat_crop_index": json.dumps(meta)})
         path = Path(path)
@@ -150,11 +201,21 @@ class CropIndex:
             meta = json.loads(table.schema.metadata[b"homecat_crop_index"])
         except (OSError, KeyError, TypeError, ValueError) as exc:
             raise HomecatError(f"{path} is not a crop index snapshot ({exc}).") from None
-        if meta.get("version") != SNAPSHOT_VERSION:
+        if meta.get("version") not in (1, SNAPSHOT_VERSION):
             raise HomecatError(
                 f"{path} is a crop index snapshot of version {meta.get('version')}, not {SNAPSHOT_VERSION}."
             )
         windows = table.column("active_windows").combine_chunks()
+        speech: dict[str, Any] = {}
+        if meta["version"] >= 2:
+            starts = table.column("speech_start_sec").combine_chunks()
+            speech = dict(
+                speech_offsets=starts.offsets.to_numpy().astype(np.int64) if len(starts) else np.zeros(1, np.int64),
+                speech_start_sec=starts.values.to_numpy().astype(np.float64),
+                speech_end_sec=table.column("speech_end_sec").combine_chunks().values.to_numpy().astype(np.float64),
+                speech_source=meta.get("speech_source"),
+                speech_labels=tuple(meta.get("speech_labels") or ()),
+            )
         return cls(
             **{name: _str_array(table.column(name).to_pylist()) for name in _STR_COLUMNS},
             sample_rate=table.column("sample_rate").to_numpy().astype(np.int32),
@@ -167,6 +228,7 @@ class CropIndex:
             crop_sec=float(meta["crop_sec"]),
             excluded_short=int(meta["excluded_short"]),
             excluded_short_sec=float(meta["excluded_short_sec"]),
+            **speech,
         )
 
 
@@ -174,14 +236,26 @@ def _str_array(values: Sequence[str]) -> np.ndarray:
     return np.array(values, dtype=str) if len(values) else np.array([], dtype="U1")
 
 
-def build_crop_index(catalog: Catalog, splits: Sequence[str] = ("train",), crop_sec: float = 8.0) -> CropIndex:
-    """The index of ``splits`` from ONE catalog query; recordings shorter than ``crop_sec`` are counted, not kept."""
+def build_crop_index(
+    catalog: Catalog,
+    splits: Sequence[str] = ("train",),
+    crop_sec: float = 8.0,
+    speech_source: str | None = None,
+    speech_labels: Sequence[str] = (),
+) -> CropIndex:
+    """The index of ``splits`` from ONE catalog query; recordings shorter than ``crop_sec`` are counted, not kept.
+
+    With ``speech_source``, each recording's turns of that source (and ``speech_labels``; all when
+    empty) come along, merged where they overlap (voice types such as FEM and KCHI often do).
+    """
     query = named_queries("queries/crops.sql")["crop_index"].sql
-    columns, rows = catalog.rows(query, {"splits": list(splits)})
+    params = {"splits": list(splits), "speech_source": speech_source, "speech_labels": list(speech_labels)}
+    columns, rows = catalog.rows(query, params)
     records = [dict(zip(columns, row)) for row in rows]
     keep = [r for r in records if (r["frames_read"] or 0) >= audio.seconds_to_frames(crop_sec, r["sample_rate"])]
     short = [r for r in records if r not in keep]
     lengths = [len(r["active_windows"]) for r in keep]
+    merged = [_merge_turns(r["speech"]) for r in keep]
     return CropIndex(
         **{name: _str_array([r[name] for r in keep]) for name in _STR_COLUMNS},
         sample_rate=np.array([r["sample_rate"] for r in keep], np.int32),
@@ -196,7 +270,72 @@ def build_crop_index(catalog: Catalog, splits: Sequence[str] = ("train",), crop_
         crop_sec=float(crop_sec),
         excluded_short=len(short),
         excluded_short_sec=float(sum(r["duration_sec"] or 0.0 for r in short)),
+        speech_offsets=np.concatenate([[0], np.cumsum([len(m[0]) for m in merged], dtype=np.int64)]).astype(np.int64),
+        speech_start_sec=np.concatenate([m[0] for m in merged] or [np.zeros(0)]).astype(np.float64),
+        speech_end_sec=np.concatenate([m[1] for m in merged] or [np.zeros(0)]).astype(np.float64),
+        speech_source=speech_source,
+        speech_labels=tuple(speech_labels),
     )
+
+
+def _merge_turns(turns: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted, non-overlapping (start_sec, end_sec) arrays covering the same time as ``turns``."""
+    pairs = np.asarray(turns, np.float64).reshape(-1, 2)
+    pairs = pairs[pairs[:, 1] > pairs[:, 0]]
+    pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]  # by start (the query sorts already: cheap)
+    if len(pairs) == 0:
+        return np.zeros(0), np.zeros(0)
+    reach = np.maximum.accumulate(pairs[:, 1])
+    new_run = np.r_[True, pairs[1:, 0] > reach[:-1]]  # touching turns join
+    run = np.cumsum(new_run) - 1
+    starts = pairs[new_run, 0]
+    ends = np.zeros(len(starts))
+    np.maximum.at(ends, run, pairs[:, 1])
+    return starts, ends
+
+
+def _covered(starts: np.ndarray, ends: np.ndarray, x: np.ndarray | float) -> np.ndarray:
+    """Seconds of the merged turns before time ``x`` (vectorised over x)."""
+    if len(starts) == 0:
+        return np.zeros_like(np.asarray(x, np.float64))
+    lengths = ends - starts
+    before = np.concatenate([[0.0], np.cumsum(lengths)])
+    j = np.searchsorted(starts, x, side="right") - 1
+    inside = np.clip(np.asarray(x) - starts[np.maximum(j, 0)], 0.0, lengths[np.maximum(j, 0)])
+    return np.where(j >= 0, before[np.maximum(j, 0)] + inside, 0.0)
+
+
+def speech_start_ranges(
+    starts: np.ndarray, ends: np.ndarray, crop_sec: float, max_start_sec: float, share: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Where a crop of ``crop_sec`` may start (``lo[j] <= s <= hi[j]``) so that at least ``share`` of it is
+    speech, or the most speech any start reaches when none gets that far; None without any speech in reach.
+
+    Exact, not on a grid: a crop's speech seconds are piecewise linear in its start, with corners
+    where either edge meets a turn's start or end, so each piece between corners is solved in closed form.
+    """
+    if len(starts) == 0 or max_start_sec < 0:
+        return None
+    corners = np.concatenate([[0.0, max_start_sec], starts, ends, starts - crop_sec, ends - crop_sec])
+    corners = np.unique(np.clip(corners, 0.0, max_start_sec))
+    speech = _covered(starts, ends, corners + crop_sec) - _covered(starts, ends, corners)
+    best = float(speech.max())
+    if best <= 1e-9:
+        return None
+    need = min(share * crop_sec, best) - 1e-9
+    if len(corners) == 1:
+        return corners, corners
+    x0, x1, v0, v1 = corners[:-1], corners[1:], speech[:-1], speech[1:]
+    slope = np.where(v1 != v0, (x1 - x0) / np.where(v1 != v0, v1 - v0, 1.0), 0.0)
+    crossing = x0 + (need - v0) * slope  # where the piece reaches `need`
+    lo = np.where(v0 >= need, x0, crossing)
+    hi = np.where(v1 >= need, x1, crossing)
+    keep = (v0 >= need) | (v1 >= need)
+    lo, hi = lo[keep], hi[keep]
+    if np.sum(hi - lo) <= 0:  # only single points reach it: keep those
+        points = corners[speech >= need]
+        return points, points
+    return lo, hi
 
 
 # --------------------------------------------------------------------------- drawing crops
@@ -214,6 +353,8 @@ class Crop:
     outcome: str  # ok, silent_accepted, silent_marked, skip_exhausted
     silent: bool  # True for outcomes the trainer should not learn from (mark, skip_exhausted)
     samples: np.ndarray | None = None  # float32 at the target rate
+    policy: str = "energy"  # the part that drew the start: speech, energy, uniform, energy_fallback (no speech)
+    speech_share: float = 0.0  # share of the crop covered by the index's speech turns
 
 
 @dataclass(frozen=True)
@@ -276,6 +417,28 @@ class CropDataset(Dataset):
         self.crop_frames = audio.seconds_to_frames(crops.crop_sec, data.sample_rate)
         self._unreadable: set[int] = set()  # per process: logged once, then never drawn again
         self._warned_exhausted = False
+        weights = crops.policy_weights if crops.crop_policy == "mixture" else {crops.crop_policy: 1.0}
+        self.parts = [part for part in POLICY_PARTS if weights.get(part, 0.0) > 0]
+        cumulative = np.cumsum([weights[part] for part in self.parts])
+        self.part_cumulative = cumulative / cumulative[-1]
+        self._speech_ranges: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray] | None] = {}  # lazily, per process
+        if "speech" in self.parts:
+            wanted = (crops.speech_source, tuple(crops.speech_labels))
+            if (index.speech_source, index.speech_labels) != wanted:
+                raise HomecatError(
+                    f"The crop index holds speech of source {index.speech_source!r} with labels "
+                    f"{list(index.speech_labels)}, not crops.speech_source {wanted[0]!r} with labels "
+                    f"{list(wanted[1])}: build it again."
+                )
+            if index.without_speech:
+                log.warning(
+                    "%d of %d recordings have no speech rows of source '%s'%s: their speech crops are drawn by "
+                    "energy instead (run 'homecat vad' or 'homecat vad import').",
+                    index.without_speech,
+                    len(index),
+                    crops.speech_source,
+                    f" with labels {', '.join(crops.speech_labels)}" if crops.speech_labels else "",
+                )
 
     def __len__(self) -> int:
         return self.crops.crops_per_epoch
@@ -324,6 +487,13 @@ class CropDataset(Dataset):
     def draw(self, k: int) -> Crop:
         """Crop k of the current epoch on this rank, with its samples."""
         rng = self.generator(k)
+        # a mixture's part is the crop's first draw; a single policy draws nothing for it (so `energy`
+        # gives the very crops it gave before policies existed)
+        part = (
+            self.parts[int(np.searchsorted(self.part_cumulative, rng.random(), side="right"))]
+            if len(self.parts) > 1
+            else self.parts[0]
+        )
         tries = self.crops.max_silence_retries + 1
         rounds = min(tries, len(self.index)) if self.crops.on_silent == "skip" else 1
         tried: set[int] = set()
@@ -335,7 +505,7 @@ class CropDataset(Dataset):
                 break
             tried.add(i)
             for _ in range(tries):
-                start_frame = self._choose_start(rng, i)
+                start_frame, policy = self._choose_start(rng, i, part)
                 samples = self._read(i, start_frame)
                 if samples is None:  # unreadable now: logged once, never drawn again; not a round
                     break
@@ -343,7 +513,8 @@ class CropDataset(Dataset):
                 level = rms_dbfs(samples)
                 threshold = float(self.index.activity_threshold_dbfs[i])
                 sr = int(self.index.sample_rate[i])
-                crop = Crop(i, start_frame, start_frame / sr, level, attempts, "ok", False, samples)
+                share = self.index.speech_share(i, start_frame / sr, self.crops.crop_sec)
+                crop = Crop(i, start_frame, start_frame / sr, level, attempts, "ok", False, samples, policy, share)
                 if math.isnan(threshold) or level >= threshold:
                     return crop
             if i not in self._unreadable:
@@ -380,9 +551,38 @@ class CropDataset(Dataset):
             return None
         return int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
 
-    def _choose_start(self, rng: np.random.Generator, i: int) -> int:
+    def _choose_start(self, rng: np.random.Generator, i: int, part: str) -> tuple[int, str]:
+        """A start frame in recording i drawn by policy ``part``, and the policy that really drew it."""
         sr = int(self.index.sample_rate[i])
-        return choose_start(self.index, i, self._source_frames(sr), self.crops.activity_aware, rng)
+        read_frames = self._source_frames(sr)
+        if part == "speech":
+            ranges = self._speech_start_ranges(i, read_frames)
+            if ranges is None:
+                return choose_start(self.index, i, read_frames, True, rng), "energy_fallback"
+            lo, hi, cumulative = ranges
+            u = rng.random() * cumulative[-1]
+            j = min(int(np.searchsorted(cumulative, u, side="right")), len(lo) - 1)
+            start_sec = lo[j] + (u - (cumulative[j - 1] if j else 0.0)) if cumulative[-1] > 0 else lo[j]
+            start_sec = min(max(start_sec, lo[j]), hi[j])
+            max_start = max(0, int(self.index.frames[i]) - read_frames)
+            return min(audio.seconds_to_frames(start_sec, sr), max_start), "speech"
+        return choose_start(self.index, i, read_frames, part == "energy", rng), part
+
+    def _speech_start_ranges(self, i: int, read_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        if i not in self._speech_ranges:
+            sr = int(self.index.sample_rate[i])
+            max_start_sec = max(0, int(self.index.frames[i]) - read_frames) / sr
+            starts, ends = self.index.speech(i)
+            found = speech_start_ranges(starts, ends, self.crops.crop_sec, max_start_sec, self.crops.min_speech_share)
+            if found is None:
+                self._speech_ranges[i] = None
+            else:
+                lo, hi = found
+                lengths = hi - lo
+                # only single points qualify: each point alike
+                weights = lengths if lengths.sum() > 0 else np.ones_like(lengths)
+                self._speech_ranges[i] = (lo, hi, np.cumsum(weights))
+        return self._speech_ranges[i]
 
     def _source_frames(self, sr: int) -> int:
         """Frames to read at rate ``sr`` so that resampling gives at least ``crop_frames`` samples."""
@@ -464,6 +664,8 @@ class Preview:
                 "rms_dbfs": round(c.rms_dbfs, 1),
                 "attempts": c.attempts,
                 "outcome": c.outcome,
+                "policy": c.policy,
+                "speech_share": round(c.speech_share, 3),
             }
             for k, c in enumerate(self.crops)
         ]
@@ -474,6 +676,12 @@ class Preview:
             "crops": n,
             "silent_rate": round(sum(c.outcome != "ok" for c in self.crops) / n, 4) if n else 0.0,
             "mean_attempts": round(sum(c.attempts for c in self.crops) / n, 3) if n else 0.0,
+            "mean_speech_share": round(sum(c.speech_share for c in self.crops) / n, 4) if n else 0.0,
+            "with_speech_rate": round(sum(c.speech_share > 0 for c in self.crops) / n, 4) if n else 0.0,
+            **{
+                f"drawn_by_{policy}": sum(c.policy == policy for c in self.crops)
+                for policy in sorted({c.policy for c in self.crops})
+            },
             "crops_per_sec": round(n / self.elapsed_sec, 2) if self.elapsed_sec > 0 else None,
         }
 

@@ -159,8 +159,24 @@ class SplitSettings(_Section):
 
 class CropSettings(_Section):
     crop_sec: float = Field(8.0, gt=0, description="Length of one training crop in seconds (at data.sample_rate).")
-    activity_aware: bool = Field(
-        True, description="Draw crop starts from windows at or above the recording's activity threshold."
+    crop_policy: Literal["uniform", "energy", "speech", "mixture"] = Field(
+        "energy",
+        description="Where crop starts are drawn: uniform; energy (windows at or above the activity threshold); "
+        "speech (crops holding min_speech_share of speech); mixture (each crop's part drawn by policy_weights).",
+    )
+    policy_weights: dict[str, float] = Field(
+        {"speech": 0.6, "energy": 0.3, "uniform": 0.1},
+        description="With crop_policy mixture: share of crops drawn by each part (speech, energy, uniform); "
+        "energy and uniform keep the infant sounds a VAD misses.",
+    )
+    speech_source: str = Field(
+        "silero", description="Rows of `speech` that count as speech: this source ('silero', or an RTTM import's)."
+    )
+    speech_labels: list[str] = Field(
+        [], description="Labels of speech_source that count as speech, e.g. [KCHI, FEM, MAL] (empty: all)."
+    )
+    min_speech_share: float = Field(
+        0.5, ge=0, le=1, description="Speech policy: share of a crop that must be speech (less where none can be)."
     )
     max_silence_retries: int = Field(10, ge=0, description="Redraws of a crop whose RMS is under the threshold.")
     on_silent: Literal["accept", "mark", "skip"] = Field(
@@ -172,6 +188,28 @@ class CropSettings(_Section):
     crop_seed: int = Field(
         0, ge=0, description="Seed of the crop streams; crop k of epoch e on rank r depends only on it."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _activity_aware(cls, data: Any) -> Any:
+        # Before crop_policy, `activity_aware: false` turned energy starts off (uniform); old configs keep
+        # working: it makes the (default) energy policy uniform and leaves any other policy as it is.
+        if isinstance(data, dict) and "activity_aware" in data:
+            data = dict(data)
+            aware = str(data.pop("activity_aware")).strip().lower() not in ("false", "0", "no", "off")
+            if not aware and data.get("crop_policy", "energy") == "energy":
+                data["crop_policy"] = "uniform"
+        return data
+
+    @field_validator("policy_weights")
+    @classmethod
+    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - {"speech", "energy", "uniform"})
+        if unknown:
+            raise ValueError(f"parts must be speech, energy or uniform (not {', '.join(unknown)})")
+        if any(w < 0 for w in value.values()) or sum(value.values()) <= 0:
+            raise ValueError("weights must be non-negative with a positive sum")
+        return value
 
 
 class TrainingSettings(_Section):
@@ -249,13 +287,64 @@ class TrainingSettings(_Section):
 class EmbedSettings(_Section):
     """`homecat embed`: one vector per annotated segment and layer."""
 
+    max_segment_sec: float = Field(
+        20.0,
+        gt=0,
+        description="Longer segments go through the model in nearly equal windows of at most this many seconds, "
+        "averaged by frame count (attention cost grows with the square of a window's length).",
+    )
+    embed_batch_size: int = Field(
+        8,
+        ge=1,
+        description="Windows per forward pass; group-norm models (wav2vec2-base) batch only windows of equal length.",
+    )
+    embed_device: str = Field("auto", description="auto (CUDA when present, else CPU), cpu, cuda or cuda:N.")
+    embed_rows_per_group: int = Field(
+        256,
+        ge=1,
+        description="Segments held before they are written as one Parquet row group "
+        "(memory: this x layers x hidden size x 4 bytes, ~10 MB for wav2vec2-base).",
+    )
+
 
 class ProbeSettings(_Section):
     """`homecat probe`: participant-grouped layer-wise probes."""
 
+    probe_folds: int = Field(5, ge=2, description="Participant-grouped stratified cross-validation folds.")
+    probe_seed: int = Field(0, description="Seed of the fold assignment (the same for every set and layer of a probe).")
+    probe_c: float = Field(1.0, gt=0, description="Inverse L2 regularisation strength C of the logistic regression.")
+    probe_max_iter: int = Field(1000, ge=1, description="Most lbfgs iterations per fit.")
+    probe_tol: float = Field(
+        1e-4,
+        gt=0,
+        description="lbfgs stopping tolerance (scikit-learn's default; 1e-3 halves the time, UAR moves ~0.01).",
+    )
+
 
 class VadSettings(_Section):
-    """`homecat vad`: voice activity with Silero VAD."""
+    """`homecat vad`: voice activity with Silero VAD (semantics of silero's get_speech_timestamps, streamed)."""
+
+    vad_threshold: float = Field(
+        0.5, gt=0, lt=1, description="A 32 ms chunk with speech probability at or above this starts speech."
+    )
+    vad_neg_threshold: float | None = Field(
+        None, gt=0, lt=1, description="Speech ends below this probability (null: vad_threshold - 0.15, at least 0.01)."
+    )
+    min_speech_sec: float = Field(0.25, ge=0, description="Speech stretches this short or shorter are dropped.")
+    min_silence_sec: float = Field(
+        0.1, ge=0, description="Silence inside speech must last this long to end the segment."
+    )
+    speech_pad_sec: float = Field(
+        0.03, ge=0, description="Seconds added to each side of a segment (halved between close ones)."
+    )
+    vad_block_sec: float = Field(
+        32.768,
+        gt=0,
+        description="Seconds of audio read, resampled and passed to the model per call (memory per worker).",
+    )
+    vad_workers: int | None = Field(
+        None, ge=1, description="Processes running the model in parallel (null: all CPU cores)."
+    )
 
 
 # `validate` (the section) shadows pydantic's deprecated BaseModel.validate classmethod; the field is
@@ -384,6 +473,8 @@ def _parse_env_value(dotted: str, value: str) -> Any:
     if typing.get_origin(annotation) is list or annotation is list:
         parsed = yaml.safe_load(value)
         return parsed if isinstance(parsed, list) else [p.strip() for p in value.split(",") if p.strip()]
+    if typing.get_origin(annotation) is dict:  # e.g. HOMECAT_POLICY_WEIGHTS='{speech: 0.7, uniform: 0.3}'
+        return yaml.safe_load(value)
     # a blank line in .env (HF_TOKEN=) means "not set", as does an explicit null
     if value.strip().lower() in ("null", "none", "") and _allows_none(annotation):
         return None

@@ -86,13 +86,13 @@ def test_silence_rejection_ends_on_an_all_silent_corpus_and_obeys_on_silent(demo
     assert len([r for r in caplog.records if "silent" in r.getMessage()]) == (1 if on_silent == "skip" else 0)
 
 
-def test_activity_aware_starts_draw_fewer_silent_crops_than_uniform(demo):
+def test_energy_starts_draw_fewer_silent_crops_than_uniform(demo):
     settings, _, index = demo
     rates = {}
-    for aware in (True, False):
-        dataset = _dataset(settings, index, activity_aware=aware, max_silence_retries=0)
-        rates[aware] = np.mean([dataset.draw(k).outcome != "ok" for k in range(40)])
-    assert rates[True] < rates[False]
+    for policy in ("energy", "uniform"):
+        dataset = _dataset(settings, index, crop_policy=policy, max_silence_retries=0)
+        rates[policy] = np.mean([dataset.draw(k).outcome != "ok" for k in range(40)])
+    assert rates["energy"] < rates["uniform"]
 
 
 def _loader_crops(dataset, workers):
@@ -224,6 +224,133 @@ def test_crops_preview_cli_reports_each_crop_and_totals(demo):
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert [r["samples"] for r in rows] == [32000] * 5
-    assert set(rows[0]) == {"k", "rel_path", "start_sec", "samples", "rms_dbfs", "attempts", "outcome"}
+    columns = {"k", "rel_path", "start_sec", "samples", "rms_dbfs", "attempts", "outcome", "policy", "speech_share"}
+    assert set(rows[0]) == columns
     totals = json.loads(result.stderr.split("totals: ", 1)[1])
     assert totals["crops"] == 5 and 0 <= totals["silent_rate"] <= 1 and totals["mean_attempts"] >= 1
+
+
+# --------------------------------------------------------------------------- crop policies (speech rows from `homecat vad`)
+
+
+@pytest.fixture(scope="module")
+def speech_demo(demo):
+    """The demo catalog with Silero's speech rows, and a train+dev index that carries them."""
+    from homecat.vad import run_vad
+
+    settings, root, _ = demo
+    with Catalog.open(settings.paths.catalog) as catalog:
+        run_vad(catalog, settings.vad, settings.data, workers=1)
+        index = build_crop_index(catalog, ["train", "dev"], CROP_SEC, "silero")
+    return settings, root, index
+
+
+def test_speech_start_ranges_are_exactly_where_a_crop_holds_the_share():
+    from homecat.crops import _covered, speech_start_ranges
+
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        starts = np.sort(rng.uniform(0, 100, 8))
+        ends = np.minimum(starts + rng.uniform(0.1, 4, 8), np.r_[starts[1:], 200])
+        crop_sec, max_start, share = 4.0, 96.0, rng.uniform(0.1, 0.9)
+        grid = np.linspace(0, max_start, 20001)
+        speech = _covered(starts, ends, grid + crop_sec) - _covered(starts, ends, grid)
+        need = min(share * crop_sec, speech.max())
+        lo, hi = speech_start_ranges(starts, ends, crop_sec, max_start, share)
+        inside = np.zeros(len(grid), bool)
+        for a, b in zip(lo, hi):
+            inside |= (grid >= a - 1e-9) & (grid <= b + 1e-9)
+        # every grid start inside a range holds the share; every one outside does not (up to the grid step)
+        assert np.all(speech[inside] >= need - 1e-6)
+        assert np.all(speech[~inside] <= need + 0.02)
+    assert speech_start_ranges(np.zeros(0), np.zeros(0), 4.0, 96.0, 0.5) is None
+
+
+def test_overlapping_and_touching_turns_are_merged_before_crops_use_them():
+    from homecat.crops import _merge_turns
+
+    starts, ends = _merge_turns([[1.0, 2.0], [1.5, 3.0], [3.0, 4.0], [5.0, 6.0], [0.5, 0.7], [7.0, 7.0]])
+    assert starts.tolist() == [0.5, 1.0, 5.0] and ends.tolist() == [0.7, 4.0, 6.0]
+
+
+def _best_share(index, i):
+    """The largest share of speech any crop of recording i holds (brute force over a fine grid of starts)."""
+    from homecat.crops import _covered
+
+    starts, ends = index.speech(i)
+    grid = np.linspace(0, index.duration_sec[i] - CROP_SEC, 20001)
+    return float(np.max(_covered(starts, ends, grid + CROP_SEC) - _covered(starts, ends, grid))) / CROP_SEC
+
+
+@pytest.mark.parametrize("policy", ["uniform", "energy", "speech", "mixture"])
+def test_each_policy_draws_as_specified_and_reports_its_part(speech_demo, policy):
+    settings, _, index = speech_demo
+    dataset = _dataset(settings, index, crop_policy=policy, max_silence_retries=0, min_speech_share=0.5)
+    crops = [dataset.draw(k) for k in range(120)]
+    parts = {c.policy for c in crops}
+    shares = np.array([c.speech_share for c in crops])
+    if policy == "mixture":
+        counts = {part: sum(c.policy == part for c in crops) / len(crops) for part in parts}
+        assert parts - {"energy_fallback"} == {"speech", "energy", "uniform"}
+        speech_part = counts["speech"] + counts.get("energy_fallback", 0)
+        assert speech_part == pytest.approx(0.6, abs=0.12) and counts["uniform"] == pytest.approx(0.1, abs=0.08)
+        # the part of crop k is a function of (seed, epoch, rank, k): a copy draws the same parts
+        copy = pickle.loads(pickle.dumps(dataset))
+        assert [copy.draw(k).policy for k in range(20)] == [c.policy for c in crops[:20]]
+        speech_crops = [c for c in crops if c.policy == "speech"]
+        assert all(c.speech_share >= min(0.5, _best_share(index, c.recording_index)) - 1e-3 for c in speech_crops)
+    elif policy == "speech":  # one demo recording has no speech rows: its crops are drawn by energy
+        assert parts == {"speech", "energy_fallback"}
+        speech_crops = [c.policy == "speech" for c in crops]
+        assert np.mean(speech_crops) > 0.7
+        # each holds at least min_speech_share of speech, or the most any crop of its recording can hold
+        assert all(c.speech_share >= min(0.5, _best_share(index, c.recording_index)) - 1e-3 for c in crops)
+        assert np.mean(shares[speech_crops] >= 0.5) > 0.8
+    else:
+        assert parts == {policy}
+    means = {}
+    for name in ("uniform", "energy", "speech"):
+        other = _dataset(settings, index, crop_policy=name, max_silence_retries=0)
+        means[name] = np.mean([other.draw(k).speech_share for k in range(120)])
+    assert means["uniform"] < means["energy"] < means["speech"]
+
+
+def test_recordings_without_speech_rows_fall_back_to_energy_with_one_warning(speech_demo, caplog):
+    from homecat.vad import SpeechRow, store_speech
+
+    settings, _, _ = speech_demo
+    with Catalog.open(settings.paths.catalog) as catalog:
+        rows = catalog.rows("SELECT recording_id, start_sec, end_sec FROM speech WHERE source = 'silero'")[1]
+        first = min(r[0] for r in rows)
+        store_speech(catalog, "one_recording", [SpeechRow(rid, s, e, "FEM") for rid, s, e in rows if rid == first])
+        index = build_crop_index(catalog, ["train", "dev"], CROP_SEC, "one_recording", ["FEM"])
+    with caplog.at_level(logging.WARNING, logger="homecat.crops"):
+        dataset = _dataset(settings, index, crop_policy="speech", speech_source="one_recording", speech_labels=["FEM"])
+        crops = [dataset.draw(k) for k in range(40)]
+    warnings = [r.getMessage() for r in caplog.records if "no speech rows" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith(f"{len(index) - 1} of {len(index)} recordings")
+    for crop in crops:
+        from_first = index.recording_id[crop.recording_index] == first
+        assert crop.policy == ("speech" if from_first else "energy_fallback")
+    with pytest.raises(Exception, match="build it again"):
+        _dataset(settings, index, crop_policy="speech")  # the index holds another source than the settings
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")
+def test_mixture_crops_are_the_same_for_0_and_2_dataloader_workers_and_survive_a_snapshot(speech_demo, tmp_path):
+    settings, _, index = speech_demo
+    dataset = _dataset(settings, index, crop_policy="mixture")
+    reference = _loader_crops(dataset, 0)
+    assert torch.equal(_loader_crops(dataset, 2), reference)
+    loaded = CropIndex.load(index.save(tmp_path / "index.parquet"))
+    assert loaded.speech_source == "silero" and np.array_equal(loaded.speech_start_sec, index.speech_start_sec)
+    assert torch.equal(_loader_crops(_dataset(settings, loaded, crop_policy="mixture"), 0), reference)
+
+
+def test_the_old_activity_aware_setting_still_means_energy_or_uniform(settings_for):
+    assert settings_for(**{"crops.activity_aware": False}).crops.crop_policy == "uniform"
+    assert settings_for(**{"crops.activity_aware": True}).crops.crop_policy == "energy"
+    from homecat.settings import CropSettings
+
+    with pytest.raises(Exception, match="speech, energy or uniform"):
+        CropSettings(policy_weights={"speech": 1.0, "music": 1.0})

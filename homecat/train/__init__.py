@@ -20,6 +20,7 @@ Run folder (``training.output_dir``)::
 
     config.yaml  provenance.json  trainer_state.json  index/{train,dev}.parquet
     logs/metrics.jsonl  logs/ranks.json  checkpoints/step_N/  final/
+    initial/  (only with training.base_model null: the random starting weights, for `homecat embed`/`evaluate`)
 
 Only the main process writes, except accelerate's per-process RNG files inside checkpoints.
 

@@ -139,6 +139,11 @@ class Trainer:
         self.train_index, self.dev_index = train_index, dev_index
 
         model, extractor, self.pretrained = load_model(t, self.settings.data.sample_rate, self.checkpoint)
+        if self.checkpoint is None and not self.pretrained and self.main:
+            # A random start has no Hub id to compare the run against: keep it, so `homecat embed`/`evaluate`
+            # can (one model folder, before any training or prepare_model change).
+            model.save_pretrained(self.output_dir / "initial", safe_serialization=True)
+            extractor.save_pretrained(self.output_dir / "initial")
         saved_layerdrop = prepare_model(model, t, self.world)
         self.do_normalize = bool(getattr(extractor, "do_normalize", True))
         optimizer = make_optimizer(model, t)

@@ -48,11 +48,12 @@ def snapshot_indexes(
             raise HomecatError(f"{snap / 'train.parquet'} is missing: the run cannot resume without its snapshot.")
         return CropIndex.load(snap / "train.parquet"), CropIndex.load(snap / "dev.parquet")
     crop_sec = settings.crops.crop_sec
+    speech = {"speech_source": settings.crops.speech_source, "speech_labels": settings.crops.speech_labels}
     if accelerator.is_main_process:
         # The only catalog connection of the run: opened, queried, closed before any DataLoader exists.
         with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
-            train = build_crop_index(catalog, ("train",), crop_sec)
-            dev = build_crop_index(catalog, ("dev",), crop_sec)
+            train = build_crop_index(catalog, ("train",), crop_sec, **speech)
+            dev = build_crop_index(catalog, ("dev",), crop_sec, **speech)
         train.save(snap / "train.parquet")
         dev.save(snap / "dev.parquet")
     accelerator.wait_for_everyone()

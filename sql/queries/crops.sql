@@ -2,7 +2,9 @@
 
 -- name: crop_index
 -- One row per recording of the chosen splits that can give crops: where it is, what validation
--- read from it, and its active windows (rms_dbfs at or above its activity threshold), in rel_path order.
+-- read from it, its active windows (rms_dbfs at or above its activity threshold) and its speech turns
+-- ([start_sec, end_sec] of `speech` rows of $speech_source whose label is in $speech_labels, all labels
+-- when that list is empty; overlaps are merged in homecat/crops.py), in rel_path order.
 -- $splits: list of split names. Recordings that became unusable since `homecat split` are left out.
 SELECT
     s.recording_id, s.participant_id, s.split, r.rel_path, r.path, r.sample_rate, r.channels,
@@ -11,7 +13,13 @@ SELECT
         (SELECT list(l.window_index ORDER BY l.window_index) FROM levels AS l
          WHERE l.recording_id = s.recording_id AND l.rms_dbfs >= a.activity_threshold_dbfs),
         []
-    ) AS active_windows
+    ) AS active_windows,
+    coalesce(
+        (SELECT list([sp.start_sec, sp.end_sec] ORDER BY sp.start_sec, sp.end_sec) FROM speech AS sp
+         WHERE sp.recording_id = s.recording_id AND sp.source = $speech_source
+           AND (len($speech_labels) = 0 OR list_contains($speech_labels, sp.label))),
+        []
+    ) AS speech
 FROM splits AS s
 JOIN recordings AS r USING (recording_id)
 JOIN audio_stats AS a USING (recording_id)

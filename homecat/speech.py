@@ -1,0 +1,337 @@
+"""Speech rows in and out: RTTM import and export, the activity report and a recording's timeline.
+
+RTTM lines are ``SPEAKER file-id channel onset duration <NA> <NA> label <NA> <NA>`` (the voice
+type classifier writes classes such as KCHI, CHI, FEM, MAL, SPEECH; pyannote writes speakers).
+On import the file-id names a recording by its ``recording_id`` or its file stem, the label becomes
+``label`` and the source is the file's stem (or ``--source``); every bad line is named with its
+number and then nothing is imported. Export writes ``recording_id`` as the file-id: no paths leave.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from homecat.catalog import Catalog, named_queries
+from homecat.errors import HomecatError
+from homecat.settings import CropSettings
+from homecat.vad import SOURCE, SpeechRow, _replace_speech
+
+_RTTM_FIELDS = "SPEAKER file-id channel onset duration <NA> <NA> label <NA> <NA>"
+
+
+@dataclass
+class ImportSummary:
+    """What one `homecat vad import` stored."""
+
+    by_source: dict[str, tuple[int, int]] = field(default_factory=dict)  # source -> (rows, recordings)
+    skipped_lines: int = 0  # other RTTM types (SPKR-INFO, …) and zero-length turns
+
+    def rows(self) -> list[dict[str, object]]:
+        out: list[dict[str, object]] = [
+            {"source": source, "rows": n, "recordings": m} for source, (n, m) in sorted(self.by_source.items())
+        ]
+        return out
+
+
+def read_rttm(path: Path, targets: dict[str, tuple[str, float | None]], stems: dict[str, list[str]]):
+    """Rows of one RTTM file and a sentence for every bad line (with its number)."""
+    rows: list[SpeechRow] = []
+    errors: list[str] = []
+    skipped = 0
+    name = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [f"{path} cannot be read as UTF-8 text ({exc})."], 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields or fields[0].startswith((";", "#")):
+            continue
+        where = f"{name}, line {number}"
+        if fields[0] != "SPEAKER":
+            skipped += 1  # SPKR-INFO, LEXEME, …: not turns
+            continue
+        if len(fields) not in (9, 10):
+            errors.append(f"{where}: expected 10 fields ({_RTTM_FIELDS}), found {len(fields)}.")
+            continue
+        file_id, onset_text, duration_text, label = fields[1], fields[3], fields[4], fields[7]
+        try:
+            onset, duration = float(onset_text), float(duration_text)
+        except ValueError:
+            errors.append(f"{where}: onset '{onset_text}' and duration '{duration_text}' must be numbers (seconds).")
+            continue
+        if not (math.isfinite(onset) and math.isfinite(duration)) or onset < 0:
+            errors.append(f"{where}: onset {onset_text} must be a finite number of seconds, not negative.")
+            continue
+        if duration < 0:
+            errors.append(f"{where}: duration {duration_text} is negative.")
+            continue
+        recording_id = _match(file_id, targets, stems)
+        if recording_id is None or recording_id.startswith("\0"):
+            why = "matches no recording" if recording_id is None else f"matches {recording_id[1:]} recordings"
+            errors.append(f"{where}: file-id '{file_id}' {why} (give a recording_id or a unique file stem).")
+            continue
+        if duration == 0:
+            skipped += 1
+            continue
+        end = round(round(onset, 3) + round(duration, 3), 3)
+        length = targets[recording_id][1]
+        if length is not None and end > length + 0.01:  # 10 ms: RTTM writers round
+            errors.append(
+                f"{where}: the turn ends at {end:.3f} s, past the end of recording {recording_id} ({length:.3f} s)."
+            )
+            continue
+        rows.append(SpeechRow(recording_id, round(onset, 3), min(end, length) if length is not None else end, label))
+    return rows, errors, skipped
+
+
+def _match(file_id: str, targets: dict[str, tuple[str, float | None]], stems: dict[str, list[str]]) -> str | None:
+    if file_id in targets:
+        return file_id
+    ids = stems.get(file_id, [])
+    if len(ids) > 1:
+        return f"\0{len(ids)}"
+    return ids[0] if ids else None
+
+
+def import_rttm(catalog: Catalog, files: Sequence[str | Path], source: str | None = None) -> ImportSummary:
+    """Load RTTM files into ``speech``: source = ``source`` or each file's stem, label = the RTTM label.
+
+    Every file is checked first; any bad line (all are named, with line numbers) means nothing is
+    imported. Then, in one transaction, each source's rows are replaced for the recordings its files name.
+    """
+    if not files:
+        raise HomecatError("Name at least one RTTM file to import.")
+    if source is not None and not source.strip():
+        raise HomecatError("--source must not be empty.")
+    _, rows = catalog.rows(named_queries("queries/vad.sql")["rttm_targets"].sql)
+    targets = {rid: (rel_path, duration) for rid, rel_path, duration in rows}
+    stems: dict[str, list[str]] = {}
+    for rid, (rel_path, _) in targets.items():
+        stems.setdefault(Path(rel_path).stem, []).append(rid)
+    by_source: dict[str, list[SpeechRow]] = {}
+    errors: list[str] = []
+    summary = ImportSummary()
+    for file in files:
+        path = Path(file)
+        if not path.is_file():
+            errors.append(f"{path} does not exist.")
+            continue
+        name = source or path.stem
+        if name == SOURCE:
+            errors.append(f"{path}: the source name '{SOURCE}' belongs to 'homecat vad'; choose another with --source.")
+            continue
+        file_rows, file_errors, skipped = read_rttm(path, targets, stems)
+        errors += file_errors
+        summary.skipped_lines += skipped
+        by_source.setdefault(name, []).extend(file_rows)
+    if errors:
+        raise HomecatError(f"Nothing was imported: {len(errors)} problem(s) in the RTTM input.", *errors)
+    with catalog.transaction() as con:
+        for name, source_rows in by_source.items():
+            ids = sorted({r.recording_id for r in source_rows})
+            _replace_speech(con, name, source_rows, ids)
+            summary.by_source[name] = (len(source_rows), len(ids))
+    return summary
+
+
+def export_rttm(catalog: Catalog, out: TextIO, sources: Sequence[str] = ()) -> int:
+    """Write speech rows as RTTM (file-id = recording_id: no paths); returns the number of lines."""
+    query = named_queries("queries/vad.sql")["speech_rows"].sql
+    _, rows = catalog.rows(query, {"sources": list(sources)})
+    for recording_id, start_sec, end_sec, _, label in rows:
+        label = re.sub(r"\s+", "_", label) or "<NA>"  # one RTTM field
+        out.write(
+            f"SPEAKER {recording_id} 1 {start_sec:.3f} {round(end_sec - start_sec, 3):.3f} <NA> <NA> {label} <NA> <NA>\n"
+        )
+    return len(rows)
+
+
+# --------------------------------------------------------------------------- activity report and plots
+
+
+def activity_params(crops: CropSettings) -> dict[str, Any]:
+    """Parameters of the ``activity`` report: the crop policy's speech rows and part weights."""
+    weights = crops.policy_weights if crops.crop_policy == "mixture" else {crops.crop_policy: 1.0}
+    total = sum(weights.values())
+    return {
+        "speech_source": crops.speech_source,
+        "speech_labels": list(crops.speech_labels),
+        "crop_sec": crops.crop_sec,
+        **{f"w_{part}": weights.get(part, 0.0) / total for part in ("speech", "energy", "uniform")},
+    }
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise HomecatError("Plotting needs matplotlib, which homecat depends on: reinstall homecat.") from None
+    return plt
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def plot_activity(columns: list[str], rows: list[tuple], path: str | Path) -> Path:
+    """Two panels per participant and split: hours (total, energy-active, speech) and the training
+    crops each policy part will draw from them."""
+    plt = _pyplot()
+    import numpy as np
+
+    if not rows:
+        raise HomecatError("There are no usable recordings to plot: run 'homecat validate' (and 'homecat vad').")
+    data = [dict(zip(columns, row)) for row in rows]
+    names = [f"{d['participant_id']} ({d['split']})" for d in data]
+    y = np.arange(len(data))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 2.4 + 0.35 * len(data)), dpi=100, sharey=True)
+    for key, colour, label, height in (
+        ("hours", "#dddddd", "all", 0.8),
+        ("active_hours", "#f4a259", "energy-active", 0.55),
+        ("speech_hours", "#3d5a80", "speech (crop policy's source)", 0.3),
+    ):
+        left.barh(y, [d[key] for d in data], height=height, color=colour, label=label)
+    left.set_xlabel("hours")
+    left.set_yticks(y, names, fontsize=8)
+    left.invert_yaxis()
+    left.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
+    left.set_title("Audio, energy-active and speech hours", fontsize=10)
+    start = np.zeros(len(data))
+    for key, colour, label in (
+        ("crops_speech", "#3d5a80", "speech"),
+        ("crops_speech_fallback", "#98c1d9", "speech → energy (no speech rows)"),
+        ("crops_energy", "#f4a259", "energy"),
+        ("crops_uniform", "#bbbbbb", "uniform"),
+    ):
+        values = np.array([100 * (d[key] or 0) for d in data])
+        right.barh(y, values, left=start, color=colour, label=label)
+        start += values
+    right.set_xlabel("% of all training crops")
+    right.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    right.set_title("Training crops each policy part will draw", fontsize=10)
+    fig.tight_layout()
+    written = _save(fig, path)
+    plt.close(fig)
+    return written
+
+
+@dataclass
+class Timeline:
+    """One recording's window levels and speech turns (all sources and labels)."""
+
+    recording_id: str
+    rel_path: str
+    duration_sec: float
+    window_sec: float
+    threshold_dbfs: float | None
+    rms_dbfs: Any  # numpy float32, one per window
+    turns: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # "source/label" -> turns
+
+    def rows(self) -> list[dict[str, object]]:
+        active = (
+            float((self.rms_dbfs >= self.threshold_dbfs).sum()) * self.window_sec
+            if self.threshold_dbfs is not None
+            else 0.0
+        )
+        out: list[dict[str, object]] = [
+            {
+                "lane": "energy-active windows",
+                "turns": None,
+                "hours": round(active / 3600, 4),
+                "share": round(active / self.duration_sec, 4) if self.duration_sec else None,
+            }
+        ]
+        for lane, turns in sorted(self.turns.items()):
+            sec = sum(e - s for s, e in turns)
+            out.append(
+                {
+                    "lane": lane,
+                    "turns": len(turns),
+                    "hours": round(sec / 3600, 4),
+                    "share": round(sec / self.duration_sec, 4) if self.duration_sec else None,
+                }
+            )
+        return out
+
+
+def timeline(catalog: Catalog, rel_path: str) -> Timeline:
+    """Levels and speech of the recording with this rel_path (or recording_id); no audio is read."""
+    queries = named_queries("queries/vad.sql")
+    _, found = catalog.rows(queries["timeline_recording"].sql, {"name": rel_path})
+    if not found:
+        raise HomecatError(
+            f"No validated recording has the rel_path or recording_id '{rel_path}' (see 'homecat report silence')."
+        )
+    recording_id, rel, duration_sec, window_sec, threshold = found[0]
+    levels = catalog.con.execute(
+        "SELECT rms_dbfs FROM levels WHERE recording_id = ? ORDER BY window_index", [recording_id]
+    ).fetchnumpy()["rms_dbfs"]
+    turns: dict[str, list[tuple[float, float]]] = {}
+    _, rows = catalog.rows(
+        "SELECT source || '/' || label, start_sec, end_sec FROM speech WHERE recording_id = ? ORDER BY ALL",
+        [recording_id],
+    )
+    for lane, start, end in rows:
+        turns.setdefault(lane, []).append((start, end))
+    return Timeline(recording_id, rel, duration_sec, window_sec, threshold, levels, turns)
+
+
+def plot_timeline(line: Timeline, path: str | Path) -> Path:
+    """Window levels (activity threshold marked) above one lane of turns per source/label, over the day."""
+    plt = _pyplot()
+    import numpy as np
+
+    hours = line.duration_sec >= 2 * 3600
+    unit_sec, unit = (3600.0, "hours") if hours else (60.0, "minutes")
+    lanes = sorted(line.turns)
+    fig, (top, bottom) = plt.subplots(
+        2,
+        1,
+        figsize=(12, 3.2 + 0.35 * max(1, len(lanes))),
+        dpi=100,
+        sharex=True,
+        gridspec_kw={"height_ratios": [3, max(1, len(lanes)) * 0.6]},
+    )
+    rms = np.asarray(line.rms_dbfs, np.float64)
+    cells = 3000  # long days are pooled to this many points (max per cell), like `report silence --plot`
+    per_cell = max(1, int(np.ceil(len(rms) / cells)))
+    pooled = np.full(int(np.ceil(len(rms) / per_cell)) * per_cell, -np.inf)
+    pooled[: len(rms)] = rms
+    pooled = pooled.reshape(-1, per_cell).max(axis=1) if len(rms) else pooled
+    t = np.arange(len(pooled)) * per_cell * line.window_sec / unit_sec
+    top.fill_between(t, -100, pooled, step="post", color="#f4a259", linewidth=0)
+    if line.threshold_dbfs is not None:
+        top.axhline(line.threshold_dbfs, color="#333333", linestyle="--", linewidth=0.8, label="activity threshold")
+        top.legend(fontsize=8, loc="upper right")
+    top.set_ylim(max(-100.0, float(np.min(rms)) - 5 if len(rms) else -100.0), 0)
+    top.set_ylabel("window RMS (dBFS)")
+    top.set_title(f"Levels and speech over the recording {line.recording_id}", fontsize=10)
+    colours = plt.get_cmap("tab10")
+    for row, lane in enumerate(lanes):
+        spans = [(s / unit_sec, (e - s) / unit_sec) for s, e in line.turns[lane]]
+        bottom.broken_barh(spans, (row - 0.4, 0.8), color=colours(row % 10))
+    bottom.set_yticks(range(len(lanes)), lanes, fontsize=8)
+    bottom.set_ylim(len(lanes) - 0.5 if lanes else 0.5, -0.5)
+    if not lanes:
+        bottom.text(
+            0.5, 0.5, "no speech rows (run 'homecat vad')", ha="center", va="center", transform=bottom.transAxes
+        )
+        bottom.set_yticks([])
+    bottom.set_xlim(0, line.duration_sec / unit_sec)
+    bottom.set_xlabel(f"time ({unit})")
+    fig.tight_layout()
+    written = _save(fig, path)
+    plt.close(fig)
+    return written

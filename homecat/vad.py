@@ -1,0 +1,447 @@
+"""`homecat vad`: voice activity with Silero VAD, stored in ``speech``; ``store_speech`` for importers.
+
+Which recordings: every usable one (readable, validated for its current version, no error finding:
+the rule splits and crops use) whose 'silero' rows do not describe its current (size_bytes,
+mtime_ns) and the current settings (``vad_state``; all of them with ``redo_all``). The others are
+not opened.
+
+How one recording is read: ``audio.iter_mono_blocks`` streams it once, down-mixed by
+``data.channel_policy`` and resampled to 16 kHz (one soxr stream, no seams between blocks); each
+block is cut into 32 ms chunks of 512 samples, each with the 64 samples before it as context, and
+goes to Silero's packaged sequence ONNX model in ONE ``InferenceSession.run`` (the LSTM state
+``h``/``c`` carried from call to call). The sequence model is silero's batched export of the same
+weights as ``silero_vad.onnx``: its probabilities equal the stateful model's chunk by chunk
+(tests/test_vad.py checks that), but a block costs one call instead of one call per chunk
+(bench/bench_vad.py measures both). Memory per worker: one block (``vad.vad_block_sec``) and the
+segments found, whatever the file's length.
+
+Chunk probabilities become segments with the rules of silero's ``get_speech_timestamps`` (no
+``max_speech_duration_s``), streamed by ``Segmenter``: speech starts at a chunk at or above
+``vad_threshold``, ends once the probability has stayed below ``vad_neg_threshold`` for
+``min_silence_sec`` (from the first such chunk), stretches of ``min_speech_sec`` or less are dropped,
+and ``speech_pad_sec`` is added on each side (half the gap when two segments are closer than two
+pads). Only the previous segment is held back, for that padding, so no per-chunk probabilities of
+a whole day are kept.
+
+Workers only compute; the main process alone writes, one transaction per recording (its 'silero'
+rows and its ``vad_state`` together), so a kill loses at most the recordings in flight.
+
+Speech rows of other tools arrive through ``store_speech`` (RTTM: homecat/speech.py). Times are
+stored rounded to the millisecond (RTTM's usual precision), so an export imported again gives the
+same rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+
+from homecat import audio
+from homecat.catalog import Catalog, named_queries
+from homecat.errors import HomecatError
+from homecat.settings import DataSettings, VadSettings
+
+SOURCE = "silero"
+LABEL = "speech"
+MODEL_FILE = "silero_vad_16k_sequence.onnx"  # silero's batched export; same weights as silero_vad.onnx
+SAMPLE_RATE = 16000
+CHUNK_SAMPLES = 512  # 32 ms: what the 16 kHz model scores at a time
+CONTEXT_SAMPLES = 64  # the end of the previous chunk, fed in front of each chunk
+_MISSING_EXTRA = "Voice activity needs silero-vad and onnxruntime: pip install 'homecat[vad]'."
+
+# (done, total) hours of audio; the CLI turns it into a bar with a rate.
+ProgressFn = Callable[[float, float], None]
+
+
+class SpeechRow(NamedTuple):
+    """One speech (or voice-type) turn of a recording, in seconds from its start."""
+
+    recording_id: str
+    start_sec: float
+    end_sec: float
+    label: str
+
+
+# --------------------------------------------------------------------------- storing
+
+
+def store_speech(
+    catalog: Catalog, source: str, rows: Iterable[SpeechRow], recording_ids: Iterable[str] | None = None
+) -> int:
+    """Replace the rows of ``source`` (only those of ``recording_ids`` when given) by ``rows``, in ONE
+    transaction; return how many were stored. Times are rounded to the millisecond."""
+    rows = list(rows)
+    with catalog.transaction() as con:
+        return _replace_speech(con, source, rows, None if recording_ids is None else list(recording_ids))
+
+
+def _replace_speech(con: Any, source: str, rows: list[SpeechRow], recording_ids: list[str] | None) -> int:
+    if recording_ids is None:
+        con.execute("DELETE FROM speech WHERE source = ?", [source])
+    else:
+        outside = {r.recording_id for r in rows} - set(recording_ids)
+        if outside:
+            raise HomecatError(
+                f"Speech rows of source '{source}' name recording {sorted(outside)[0]}, which is not among "
+                "the recordings being replaced."
+            )
+        con.register("replaced_ids", pa.table({"recording_id": pa.array(recording_ids, pa.string())}))
+        con.execute(
+            "DELETE FROM speech WHERE source = ? AND recording_id IN (SELECT recording_id FROM replaced_ids)",
+            [source],
+        )
+        con.unregister("replaced_ids")
+    if not rows:
+        return 0
+    starts = np.round(np.array([r.start_sec for r in rows], np.float64), 3)
+    ends = np.round(np.array([r.end_sec for r in rows], np.float64), 3)
+    bad = np.flatnonzero(~(np.isfinite(starts) & np.isfinite(ends) & (starts >= 0) & (ends >= starts)))
+    if len(bad):
+        row = rows[int(bad[0])]
+        raise HomecatError(
+            f"A speech row of recording {row.recording_id} runs from {row.start_sec} s to {row.end_sec} s: "
+            "times must be finite, not negative, and end at or after the start."
+        )
+    batch = pa.table(
+        {
+            "recording_id": pa.array([r.recording_id for r in rows], pa.string()),
+            "start_sec": pa.array(starts),
+            "end_sec": pa.array(ends),
+            "source": pa.array([source] * len(rows), pa.string()),
+            "label": pa.array([r.label for r in rows], pa.string()),
+        }
+    )
+    con.register("speech_batch", batch)
+    con.execute("INSERT INTO speech SELECT * FROM speech_batch ORDER BY recording_id, start_sec, end_sec, label")
+    con.unregister("speech_batch")
+    return len(rows)
+
+
+# --------------------------------------------------------------------------- segments from probabilities
+
+
+class Segmenter:
+    """Silero's ``get_speech_timestamps_from_probs`` (without max_speech_duration_s), fed chunk by chunk.
+
+    Positions are samples at 16 kHz, as in silero; ``add`` returns the segments that can no longer
+    change (padded), ``finish`` the rest. Holds only the current and the previous segment.
+    """
+
+    def __init__(self, settings: VadSettings):
+        self.threshold = settings.vad_threshold
+        neg = settings.vad_neg_threshold
+        self.neg_threshold = max(self.threshold - 0.15, 0.01) if neg is None else neg
+        self.min_speech = SAMPLE_RATE * settings.min_speech_sec
+        self.min_silence = SAMPLE_RATE * settings.min_silence_sec
+        self.pad = SAMPLE_RATE * settings.speech_pad_sec
+        self.chunks = 0
+        self.triggered = False
+        self.start = 0
+        self.temp_end = 0  # 0: no silence under way (chunk 0 can never end speech)
+        self.pending: list[int] | None = None  # the last finished segment, waiting for its right pad
+
+    def add(self, probs: Sequence[float] | np.ndarray) -> list[tuple[int, int]]:
+        done: list[tuple[int, int]] = []
+        threshold, neg = self.threshold, self.neg_threshold
+        cur = self.chunks * CHUNK_SAMPLES
+        for p in np.asarray(probs, np.float32).tolist():
+            if p >= threshold and self.temp_end:
+                self.temp_end = 0
+            if p >= threshold and not self.triggered:
+                self.triggered, self.start = True, cur
+            elif p < neg and self.triggered:
+                if not self.temp_end:
+                    self.temp_end = cur
+                if cur - self.temp_end >= self.min_silence:
+                    if self.temp_end - self.start > self.min_speech:
+                        done += self._finished(self.start, self.temp_end)
+                    self.triggered, self.temp_end = False, 0
+            cur += CHUNK_SAMPLES
+        self.chunks += len(probs)
+        return done
+
+    def finish(self, total_samples: int) -> list[tuple[int, int]]:
+        """The remaining segments; ``total_samples``: the stream's length at 16 kHz."""
+        done: list[tuple[int, int]] = []
+        if self.triggered and total_samples - self.start > self.min_speech:
+            done += self._finished(self.start, total_samples)
+        self.triggered = False
+        if self.pending is not None:
+            start, end = self.pending
+            done.append((start, int(min(total_samples, end + self.pad))))
+            self.pending = None
+        return done
+
+    def _finished(self, start: int, end: int) -> list[tuple[int, int]]:
+        if self.pending is None:  # the first segment of the stream
+            self.pending = [int(max(0, start - self.pad)), end]
+            return []
+        previous = self.pending
+        gap = start - previous[1]
+        if gap < 2 * self.pad:
+            previous[1] += int(gap // 2)
+            start = int(max(0, start - gap // 2))
+        else:
+            previous[1] = int(previous[1] + self.pad)
+            start = int(max(0, start - self.pad))
+        self.pending = [start, end]
+        return [(previous[0], previous[1])]
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def model_path() -> Path:
+    """Silero's packaged sequence model (found without importing silero_vad, which imports torch)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("silero_vad")
+    if spec is None or not spec.submodule_search_locations:
+        raise HomecatError(_MISSING_EXTRA)
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / MODEL_FILE
+    if not path.is_file():
+        raise HomecatError(f"The installed silero-vad has no {MODEL_FILE}: pip install -U 'homecat[vad]'.")
+    return path
+
+
+def new_session(path: str | Path | None = None) -> Any:
+    """An onnxruntime CPU session with one thread (parallelism comes from worker processes)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise HomecatError(_MISSING_EXTRA) from None
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path or model_path()), options, providers=["CPUExecutionProvider"])
+
+
+class ChunkScorer:
+    """Speech probability of each 512-sample chunk of one 16 kHz stream, a block of chunks per call."""
+
+    def __init__(self, session: Any):
+        self.session = session
+        self.context = np.zeros(CONTEXT_SAMPLES, np.float32)
+        self.h = np.zeros((1, 1, 128), np.float32)
+        self.c = np.zeros((1, 1, 128), np.float32)
+
+    def __call__(self, chunks: np.ndarray) -> np.ndarray:
+        """``chunks``: (n, 512) float32, consecutive; returns n probabilities."""
+        n = len(chunks)
+        if n == 0:
+            return np.zeros(0, np.float32)
+        batch = np.empty((n, CONTEXT_SAMPLES + CHUNK_SAMPLES), np.float32)
+        batch[:, CONTEXT_SAMPLES:] = chunks
+        batch[0, :CONTEXT_SAMPLES] = self.context
+        batch[1:, :CONTEXT_SAMPLES] = chunks[:-1, -CONTEXT_SAMPLES:]
+        self.context = chunks[-1, -CONTEXT_SAMPLES:].copy()
+        probs, self.h, self.c = self.session.run(
+            ["speech_probs", "hn", "cn"], {"input": batch, "h": self.h, "c": self.c}
+        )
+        return np.asarray(probs, np.float32).reshape(-1)
+
+
+def detect_speech(
+    blocks: Iterable[np.ndarray], session: Any, settings: VadSettings
+) -> tuple[list[tuple[float, float]], int]:
+    """(start_sec, end_sec) of the speech in a stream of 1-D float32 16 kHz blocks, and its length in samples."""
+    scorer = ChunkScorer(session)
+    segmenter = Segmenter(settings)
+    segments: list[tuple[int, int]] = []
+    rest = np.zeros(0, np.float32)
+    total = 0
+    for block in blocks:
+        total += len(block)
+        samples = np.concatenate([rest, block]) if len(rest) else block
+        n = len(samples) // CHUNK_SAMPLES
+        rest = samples[n * CHUNK_SAMPLES :].copy()
+        if n:
+            segments += segmenter.add(scorer(samples[: n * CHUNK_SAMPLES].reshape(n, CHUNK_SAMPLES)))
+    if len(rest):  # the last, partial chunk is zero-padded (as silero does)
+        last = np.zeros((1, CHUNK_SAMPLES), np.float32)
+        last[0, : len(rest)] = rest
+        segments += segmenter.add(scorer(last))
+    segments += segmenter.finish(total)
+    return [(start / SAMPLE_RATE, end / SAMPLE_RATE) for start, end in segments], total
+
+
+def settings_hash(settings: VadSettings, data: DataSettings) -> str:
+    """What the 'silero' rows depend on: the rules, the down-mix, the model file and silero's version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        silero_version = version("silero-vad")
+    except PackageNotFoundError:
+        silero_version = None
+    facts = settings.model_dump(mode="json", exclude={"vad_workers", "vad_block_sec"})
+    facts.update(channel_policy=data.channel_policy, model=MODEL_FILE, silero_vad=silero_version)
+    return hashlib.sha1(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- `homecat vad`
+
+
+@dataclass(frozen=True)
+class _Params:
+    settings: VadSettings
+    channel_policy: str | int
+
+
+@dataclass(frozen=True)
+class _Task:
+    recording_id: str
+    rel_path: str
+    path: str
+    size_bytes: int
+    mtime_ns: int
+    duration_sec: float  # for progress only
+
+
+@dataclass
+class _Result:
+    task: _Task
+    segments: list[tuple[float, float]] | None  # None: nothing to store
+    problem: str | None = None
+    duration_sec: float = 0.0
+
+
+@dataclass
+class VadSummary:
+    """What one `homecat vad` run did."""
+
+    processed: int = 0
+    skipped_current: int = 0
+    audio_hours: float = 0.0
+    speech_hours: float = 0.0
+    problems: list[str] = field(default_factory=list)  # one sentence per recording left for the next run
+
+    def rows(self) -> list[dict[str, object]]:
+        return [
+            {"what": "recordings run now", "count": self.processed},
+            {"what": "recordings already current (not opened)", "count": self.skipped_current},
+            {"what": "recordings left for the next run", "count": len(self.problems)},
+            {"what": "hours of audio read", "count": round(self.audio_hours, 3)},
+            {"what": "hours of speech found", "count": round(self.speech_hours, 3)},
+        ]
+
+
+_session_cache: dict[str, Any] = {}
+
+
+def vad_file(task: _Task, params: _Params) -> _Result:
+    """Run the model over one recording (in a worker process; one session per process)."""
+    name = task.rel_path
+    try:
+        before = os.stat(task.path)
+    except OSError as exc:
+        return _Result(task, None, f"{name} cannot be opened ({exc.strerror or exc}); run 'homecat scan'.")
+    if (before.st_size, before.st_mtime_ns) != (task.size_bytes, task.mtime_ns):
+        return _Result(task, None, f"{name} changed since it was validated; run 'homecat scan' and 'homecat validate'.")
+    key = str(model_path())
+    if key not in _session_cache:
+        _session_cache[key] = new_session(key)
+    try:
+        sr = audio.read_header(task.path).sample_rate
+        block_frames = audio.seconds_to_frames(params.settings.vad_block_sec, sr)
+        blocks = audio.iter_mono_blocks(task.path, block_frames, params.channel_policy, SAMPLE_RATE)
+        segments, total = detect_speech(blocks, _session_cache[key], params.settings)
+    except audio.AudioReadError as exc:
+        return _Result(task, None, f"{name} cannot be read to the end: {str(exc).rstrip('.')}.")
+    try:
+        after = os.stat(task.path)
+    except OSError:
+        after = None
+    if after is None or (after.st_size, after.st_mtime_ns) != (task.size_bytes, task.mtime_ns):
+        return _Result(task, None, f"{name} changed while it was read; run 'homecat scan' and 'homecat validate'.")
+    return _Result(task, segments, duration_sec=total / SAMPLE_RATE)
+
+
+def run_vad(
+    catalog: Catalog,
+    settings: VadSettings,
+    data: DataSettings,
+    redo_all: bool = False,
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
+) -> VadSummary:
+    """Voice activity for every usable recording that needs it; one transaction per recording."""
+    key = str(model_path())  # fail early, in one sentence, when the extra is missing
+    if key not in _session_cache:
+        _session_cache[key] = new_session(key)
+    digest = settings_hash(settings, data)
+    query = named_queries("queries/vad.sql")["vad_candidates"].sql
+    columns, rows = catalog.rows(query, {"settings_hash": digest})
+    tasks = [_Task(*row[:6]) for row in rows if redo_all or not row[6]]
+    summary = VadSummary(skipped_current=len(rows) - len(tasks))
+    params = _Params(settings, data.channel_policy)
+    total_hours = sum(t.duration_sec for t in tasks) / 3600.0
+    done_hours = 0.0
+    workers = workers or settings.vad_workers or os.cpu_count() or 1
+    for result in _run(tasks, params, workers):
+        done_hours += result.task.duration_sec / 3600.0
+        if result.segments is None:
+            summary.problems.append(result.problem or f"{result.task.rel_path} could not be run.")
+        else:
+            speech_sec = _store(catalog, result, digest)
+            summary.processed += 1
+            summary.audio_hours += result.duration_sec / 3600.0
+            summary.speech_hours += speech_sec / 3600.0
+        if progress:
+            progress(done_hours, total_hours)
+    return summary
+
+
+def _run(tasks: list[_Task], params: _Params, workers: int) -> Iterator[_Result]:
+    """Results as they finish; ``workers == 1`` runs in this process."""
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield vad_file(task, params)
+        return
+    # spawn, not fork: the parent holds a DuckDB connection and threads, which fork does not copy safely.
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context("spawn"))
+    pending: set[Future] = set()
+    queue = iter(tasks)
+    try:
+        for task in queue:  # a few tasks per worker in flight, not the whole list
+            pending.add(pool.submit(vad_file, task, params))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+                task = next(queue, None)
+                if task is not None:
+                    pending.add(pool.submit(vad_file, task, params))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _store(catalog: Catalog, result: _Result, digest: str) -> float:
+    """One recording's 'silero' rows and its vad_state, in one transaction; returns its speech seconds."""
+    task = result.task
+    rows = [SpeechRow(task.recording_id, s, e, LABEL) for s, e in result.segments or []]
+    speech_sec = float(sum(round(e, 3) - round(s, 3) for _, s, e, _ in rows))
+    with catalog.transaction() as con:
+        _replace_speech(con, SOURCE, rows, [task.recording_id])
+        con.execute("DELETE FROM vad_state WHERE recording_id = ?", [task.recording_id])
+        con.execute(
+            "INSERT INTO vad_state VALUES (?, ?, ?, ?, ?, ?)",
+            [task.recording_id, task.size_bytes, task.mtime_ns, digest, speech_sec, _now()],
+        )
+    return speech_sec
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)

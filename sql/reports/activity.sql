@@ -1,0 +1,62 @@
+-- name: activity
+-- Per participant and split: hours, energy-active and speech hours, and each crop policy part's share of training crops.
+WITH rec AS (
+-- Usable recordings only; split '(none)': not in a split. speech_hours: rows of the crop policy's
+-- source and labels; turn hours add up overlapping turns. crops_*: share of ALL training crops each
+-- policy part will draw from these recordings (crops_speech_fallback: speech-part crops drawn by energy
+-- because the recording has no speech rows). Parameters: $speech_source, $speech_labels (empty: all),
+-- $crop_sec, $w_speech, $w_energy, $w_uniform (summing to 1).
+    SELECT
+        r.recording_id,
+        r.participant_id,
+        coalesce(s.split, '(none)') AS split,
+        a.duration_sec,
+        coalesce(a.active_sec, 0) AS active_sec,
+        s.split = 'train' AND a.frames_read >= round($crop_sec * r.sample_rate) AS crops_from_it,
+        coalesce((
+            SELECT sum(sp.end_sec - sp.start_sec) FROM speech AS sp
+            WHERE sp.recording_id = r.recording_id AND sp.source = $speech_source
+              AND (len($speech_labels) = 0 OR list_contains($speech_labels, sp.label))
+        ), 0) AS policy_speech_sec
+    FROM recordings AS r
+    JOIN audio_stats AS a USING (recording_id)
+    LEFT JOIN splits AS s USING (recording_id)
+    WHERE r.status = 'ok'
+      AND a.size_bytes = r.size_bytes AND a.mtime_ns = r.mtime_ns
+      AND NOT EXISTS (SELECT 1 FROM findings AS f WHERE f.recording_id = r.recording_id AND f.severity = 'error')
+),
+by_label AS (
+    SELECT rec.participant_id, rec.split, sp.source, sp.label, sum(sp.end_sec - sp.start_sec) AS sec
+    FROM speech AS sp JOIN rec USING (recording_id)
+    GROUP BY ALL
+),
+labels AS (
+    SELECT participant_id, split,
+           string_agg(source || '/' || label || ' ' || round(sec / 3600.0, 4) || ' h', ', ' ORDER BY source, label)
+               AS speech_hours_by_source_label
+    FROM by_label GROUP BY ALL
+),
+train AS (
+    SELECT nullif(sum(duration_sec) FILTER (WHERE crops_from_it), 0) AS sec FROM rec
+)
+SELECT
+    participant_id,
+    split,
+    count(*) AS recordings,
+    round(sum(duration_sec) / 3600.0, 4) AS hours,
+    round(sum(active_sec) / 3600.0, 4) AS active_hours,
+    round(sum(policy_speech_sec) / 3600.0, 4) AS speech_hours,
+    any_value(l.speech_hours_by_source_label) AS speech_hours_by_source_label,
+    round(coalesce($w_speech * sum(duration_sec) FILTER (WHERE crops_from_it AND policy_speech_sec > 0)
+        / any_value(train.sec), 0), 4) AS crops_speech,
+    round(coalesce($w_speech * sum(duration_sec) FILTER (WHERE crops_from_it AND policy_speech_sec = 0)
+        / any_value(train.sec), 0), 4) AS crops_speech_fallback,
+    round(coalesce($w_energy * sum(duration_sec) FILTER (WHERE crops_from_it) / any_value(train.sec), 0), 4)
+        AS crops_energy,
+    round(coalesce($w_uniform * sum(duration_sec) FILTER (WHERE crops_from_it) / any_value(train.sec), 0), 4)
+        AS crops_uniform
+FROM rec
+LEFT JOIN labels AS l USING (participant_id, split)
+CROSS JOIN train
+GROUP BY participant_id, split
+ORDER BY participant_id, split;
