@@ -206,20 +206,49 @@ def scan(
         bool | None, typer.Option("--hash/--no-hash", help="Also compute SHA-1 of new/changed files.")
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Threads reading headers (default data.scan_workers).")] = None,
+    childproject: Annotated[
+        Path | None,
+        typer.Option(
+            "--childproject", help="A ChildProject dataset to scan instead of a folder (data.childproject_root)."
+        ),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            help="With a ChildProject dataset: scan recordings/converted/PROFILE/ (data.childproject_profile)."
+        ),
+    ] = None,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
-    """Catalog the audio files under the root: headers only, incremental by size and mtime.
+    """Catalog the audio files under the root, or a ChildProject dataset's recordings: headers only, incremental.
 
     Example: homecat scan --root /scratch/me/RawAudioData --hash
+
+    Example: homecat scan --childproject /data/my-childproject-dataset --profile standard
     """
     from homecat.scan import scan as run_scan
 
+    if root is not None and childproject is not None:
+        raise HomecatError(
+            "Pass either --root (a folder of audio) or --childproject (a ChildProject dataset), not both."
+        )
     loaded = _state(ctx).settings(
-        **{"data.raw_audio_root": root, "data.hash_audio": hash_audio, "data.scan_workers": workers}
+        **{
+            "data.raw_audio_root": root,
+            "data.hash_audio": hash_audio,
+            "data.scan_workers": workers,
+            "data.childproject_root": childproject,
+            "data.childproject_profile": profile,
+        }
     )
     settings = loaded.settings
+    if profile is not None and (root is not None or settings.data.childproject_root is None):
+        raise HomecatError(
+            "--profile names a converted profile of a ChildProject dataset: pass --childproject DIR too."
+        )
     with Catalog.open(settings.paths.catalog) as catalog, _progress("reading headers") as progress:
-        summary = run_scan(catalog, settings.data, progress=progress)
+        # an explicit --root scans that folder even when the config names a ChildProject dataset
+        summary = run_scan(catalog, settings.data, root=root, progress=progress)
     print_rows(["what", "count"], [tuple(r.values()) for r in summary.rows()], fmt, title=f"scan of {summary.root}")
     for stem, ids in summary.collisions.items():
         stderr.print(f"note: several files share the stem '{stem}'; their recording ids are {', '.join(ids)}")
@@ -375,6 +404,8 @@ def report_participants(ctx: typer.Context, fmt: FormatOpt = TableFormat.table) 
 @report_app.command("summary")
 def report_summary(ctx: typer.Context, fmt: FormatOpt = TableFormat.table) -> None:
     """Files, hours and participants: in total and by status, format, sample rate, channels and validation.
+
+    A ChildProject scan adds hours by the child's age band, and per child and band.
 
     Example: homecat report summary --format json
     """

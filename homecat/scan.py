@@ -29,6 +29,9 @@ from homecat.settings import DataSettings
 BATCH_FILES = 1000
 _CHUNK_FILES = 50
 UNKNOWN_PARTICIPANT = "unknown"
+# Stored as the last scan's participant regex when the labels came from metadata: it has no
+# (?P<participant>) group, so no valid setting equals it.
+NOT_A_REGEX = "(labels from metadata)"
 
 ProgressFn = Callable[[int, int], None]
 
@@ -52,9 +55,10 @@ class ScanSummary:
     ok_recordings: int = 0
     participants: int = 0
     collisions: dict[str, list[str]] = field(default_factory=dict)
+    extra: list[dict[str, object]] = field(default_factory=list)  # rows a ChildProject scan adds
 
     def rows(self) -> list[dict[str, object]]:
-        return [
+        return self.extra + [
             {"what": "new files", "count": self.new},
             {"what": "changed files (re-read)", "count": self.changed},
             {"what": "unchanged files (not opened)", "count": self.unchanged},
@@ -74,13 +78,52 @@ def scan(
     workers: int | None = None,
     progress: ProgressFn | None = None,
 ) -> ScanSummary:
-    """Bring ``recordings`` in line with the files under ``root`` (default ``data.raw_audio_root``)."""
-    root = _check_root(root or data.raw_audio_root)
-    hash_audio = data.hash_audio if hash_audio is None else hash_audio
-    participant_re = re.compile(data.participant_regex)
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    """Bring ``recordings`` in line with the files under ``root`` (default ``data.raw_audio_root``).
 
-    seen = walk_audio(root, set(data.allowed_ext))
+    Without ``root`` and with ``data.childproject_root`` set, that ChildProject dataset is scanned
+    instead: its metadata lists the recordings and names their children (homecat.childproject).
+    """
+    if root is None and data.childproject_root is not None:
+        from homecat.childproject import scan_dataset
+
+        return scan_dataset(catalog, data, hash_audio=hash_audio, workers=workers, progress=progress)
+    root = _check_root(root or data.raw_audio_root)
+    participant_re = re.compile(data.participant_regex)
+    return sync_recordings(
+        catalog,
+        root,
+        walk_audio(root, set(data.allowed_ext)),
+        participant=lambda rel_path: participant_of(rel_path, participant_re),
+        labels=data.participant_regex,
+        hash_audio=data.hash_audio if hash_audio is None else hash_audio,
+        workers=workers or data.scan_workers,
+        progress=progress,
+        finish=_forget_childproject,
+    )
+
+
+# Finishes the bookkeeping transaction of a scan: (connection, time of the scan, its summary).
+FinishFn = Callable[[object, datetime, ScanSummary], None]
+
+
+def sync_recordings(
+    catalog: Catalog,
+    root: Path,
+    seen: list[_Seen],
+    participant: Callable[[str], str],
+    labels: str | None,
+    hash_audio: bool,
+    workers: int,
+    progress: ProgressFn | None = None,
+    finish: FinishFn | None = None,
+) -> ScanSummary:
+    """Bring ``recordings`` in line with ``seen``, the files found now (any order).
+
+    ``participant`` labels a rel_path. ``labels`` names how (the participant regex): existing labels
+    are recomputed only when it differs from the last scan's, or always when it is None. ``finish``
+    runs inside the bookkeeping transaction, so what it writes commits with the statuses.
+    """
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
     seen.sort()  # by rel_path, the first element
     columns = catalog.con.execute("SELECT rel_path, size_bytes, mtime_ns, status FROM recordings").fetchnumpy()
     known = dict(
@@ -115,7 +158,7 @@ def scan(
             row = _header_row(item, hash_audio)
             row.update(
                 recording_id=recording_id,
-                participant_id=participant_of(item[0], participant_re),
+                participant_id=participant(item[0]),
                 first_seen=now,
                 last_seen=now,
                 scanned_at=now,
@@ -124,7 +167,7 @@ def scan(
         return rows
 
     if to_read:
-        with ThreadPoolExecutor(max_workers=workers or data.scan_workers) as pool:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             for start in range(0, len(to_read), BATCH_FILES):
                 batch = to_read[start : start + BATCH_FILES]
                 # one task per chunk of files: a future per file costs more than a local header read
@@ -139,13 +182,9 @@ def scan(
     seen_paths = {item[0] for item in seen}
     vanished = [p for p, values in known.items() if values[2] != "missing" and p not in seen_paths]
     relabelled: list[tuple[str, str]] = []
-    if _state(catalog, "participant_regex") != data.participant_regex:  # only then can an old label be stale
-        labels = dict(catalog.con.execute("SELECT rel_path, participant_id FROM recordings").fetchall())
-        relabelled = [
-            (rel_path, pid)
-            for rel_path, *_ in seen
-            if (pid := participant_of(rel_path, participant_re)) != labels[rel_path]
-        ]
+    if labels is None or _state(catalog, "participant_regex") != labels:  # only then can an old label be stale
+        current = dict(catalog.con.execute("SELECT rel_path, participant_id FROM recordings").fetchall())
+        relabelled = [(rel_path, pid) for rel_path, *_ in seen if (pid := participant(rel_path)) != current[rel_path]]
     with catalog.transaction() as con:
         if vanished:
             con.execute("UPDATE recordings SET status = 'missing' WHERE list_contains(?, rel_path)", [vanished])
@@ -159,7 +198,10 @@ def scan(
                 "WHERE recordings.rel_path = relabelled.rel_path"
             )
             con.unregister("relabelled")
-        con.execute("INSERT OR REPLACE INTO catalog_state VALUES ('participant_regex', ?)", [data.participant_regex])
+        # None (labels from elsewhere) is stored as a value no regex can be, so a later plain scan relabels
+        con.execute("INSERT OR REPLACE INTO catalog_state VALUES ('participant_regex', ?)", [labels or NOT_A_REGEX])
+        if finish:
+            finish(con, now, summary)
 
     totals = catalog.con.execute(
         """SELECT count(*) FILTER (WHERE status = 'missing'),
@@ -171,6 +213,13 @@ def scan(
     ).fetchone()
     summary.missing, summary.unreadable, summary.ok_recordings, summary.ok_hours, summary.participants = totals
     return summary
+
+
+def _forget_childproject(con, now: datetime, summary: ScanSummary) -> None:
+    """A plain folder scan: what a ChildProject scan stored about its metadata no longer holds."""
+    from homecat.childproject import forget_dataset
+
+    forget_dataset(con)
 
 
 def walk_audio(root: Path, extensions: set[str]) -> list[_Seen]:

@@ -69,6 +69,14 @@ class DataSettings(_Section):
     )
     scan_workers: int = Field(8, ge=1, description="Threads reading headers during scan.")
     hash_audio: bool = Field(False, description="Compute the SHA-1 of every new or changed file during scan.")
+    childproject_root: Path | None = Field(
+        None,
+        description="A ChildProject dataset (metadata/, recordings/) to scan instead of raw_audio_root; "
+        "participants are its children.",
+    )
+    childproject_profile: str | None = Field(
+        None, description="Scan recordings/converted/<profile>/ of the ChildProject dataset (null: recordings/raw/)."
+    )
 
     @field_validator("allowed_ext")
     @classmethod

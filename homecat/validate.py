@@ -289,10 +289,11 @@ def _store(catalog: Catalog, result: _Result, params: _Params, now: datetime) ->
 
 
 def _sync_scan_findings(catalog: Catalog, now: datetime) -> None:
-    """Scan's unreadable recordings become error findings (stage 'scan'); stale ones go away."""
+    """Scan's unreadable recordings become error findings (stage 'scan'); stale ones go away.
+    Other findings of the scan (a ChildProject dataset's missing files, ...) are the scan's to keep."""
     with catalog.transaction() as con:
         con.execute(
-            """DELETE FROM findings f WHERE f.stage = 'scan' AND NOT EXISTS (
+            """DELETE FROM findings f WHERE f.stage = 'scan' AND f.code = 'unreadable' AND NOT EXISTS (
                    SELECT 1 FROM recordings r WHERE r.recording_id = f.recording_id AND r.status = 'unreadable'
                    AND f.message = r.rel_path || ' cannot be read: ' || rtrim(coalesce(r.error, 'unknown error'), '.') || '.')"""
         )
@@ -302,7 +303,8 @@ def _sync_scan_findings(catalog: Catalog, now: datetime) -> None:
                       rel_path || ' cannot be read: ' || rtrim(coalesce(error, 'unknown error'), '.') || '.', 'scan', ?
                FROM recordings r
                WHERE status = 'unreadable'
-                 AND NOT EXISTS (SELECT 1 FROM findings f WHERE f.recording_id = r.recording_id AND f.stage = 'scan')
+                 AND NOT EXISTS (SELECT 1 FROM findings f WHERE f.recording_id = r.recording_id AND f.stage = 'scan'
+                                 AND f.code = 'unreadable')
                ORDER BY rel_path""",
             [now],
         )

@@ -3,6 +3,8 @@
 -- Hours count only readable recordings (status 'ok'); unreadable and missing files count as files.
 -- validation: 'with errors' (an error finding, or unreadable), 'validated' (current stats, no error),
 -- 'needs validation' (readable, never validated or changed since), 'missing'.
+-- age_band and child_age_band (hours per band, and per child and band) only where the metadata of a
+-- ChildProject scan gives the child's age at the recording (bands of months: 00-06, 06-12, ..., 36+).
 SELECT
     CASE
         WHEN GROUPING(status) = 0 THEN 'status'
@@ -10,6 +12,8 @@ SELECT
         WHEN GROUPING(sample_rate) = 0 THEN 'sample_rate'
         WHEN GROUPING(channels) = 0 THEN 'channels'
         WHEN GROUPING(validation) = 0 THEN 'validation'
+        WHEN GROUPING(participant_id) = 0 THEN 'child_age_band'
+        WHEN GROUPING(age_band) = 0 THEN 'age_band'
         ELSE 'total'
     END AS dimension,
     CASE
@@ -18,6 +22,8 @@ SELECT
         WHEN GROUPING(sample_rate) = 0 THEN coalesce(CAST(sample_rate AS VARCHAR), '(no header)')
         WHEN GROUPING(channels) = 0 THEN coalesce(CAST(channels AS VARCHAR), '(no header)')
         WHEN GROUPING(validation) = 0 THEN validation
+        WHEN GROUPING(participant_id) = 0 THEN participant_id || ' ' || age_band
+        WHEN GROUPING(age_band) = 0 THEN age_band
         ELSE 'all'
     END AS value,
     count(*) AS files,
@@ -32,10 +38,23 @@ FROM (
                 THEN 'with errors'
             WHEN a.size_bytes = r.size_bytes AND a.mtime_ns = r.mtime_ns THEN 'validated'
             ELSE 'needs validation'
-        END AS validation
-    FROM recordings r LEFT JOIN audio_stats a USING (recording_id)
+        END AS validation,
+        CASE  -- zero-padded, so the bands sort in order
+            WHEN m.age_months < 6 THEN '00-06 months'
+            WHEN m.age_months < 12 THEN '06-12 months'
+            WHEN m.age_months < 18 THEN '12-18 months'
+            WHEN m.age_months < 24 THEN '18-24 months'
+            WHEN m.age_months < 36 THEN '24-36 months'
+            WHEN m.age_months >= 36 THEN '36+ months'
+        END AS age_band
+    FROM recordings r LEFT JOIN audio_stats a USING (recording_id) LEFT JOIN recording_meta m USING (recording_id)
 )
-GROUP BY GROUPING SETS ((), (status), (format), (sample_rate), (channels), (validation))
+GROUP BY GROUPING SETS (
+    (), (status), (format), (sample_rate), (channels), (validation), (age_band), (participant_id, age_band)
+)
+HAVING GROUPING(age_band) = 1 OR age_band IS NOT NULL  -- no age rows for recordings of unknown age
 ORDER BY
-    list_position(['total', 'status', 'format', 'sample_rate', 'channels', 'validation'], dimension),
+    list_position(
+        ['total', 'status', 'format', 'sample_rate', 'channels', 'validation', 'age_band', 'child_age_band'], dimension
+    ),
     value;

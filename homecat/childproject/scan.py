@@ -1,0 +1,253 @@
+"""`homecat scan` of a ChildProject dataset: its listed recordings through the normal scan.
+
+The rows of recordings.csv (not discarded) are the recordings and their child_id the participant.
+The audio is ``homecat.scan.sync_recordings``: headers only, incremental by (size, mtime), batched.
+What the folder holds against the metadata (missing, not fetched, unreferenced, discarded) becomes
+findings of stage 'scan', rewritten by every such scan in its bookkeeping transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from stat import S_ISLNK, S_ISREG
+
+import pyarrow as pa
+
+from homecat.catalog import Catalog
+from homecat.childproject.metadata import (
+    CONVERTED,
+    METADATA,
+    RAW,
+    Listed,
+    MetadataError,
+    _known,
+    check_dataset,
+    read_metadata,
+)
+from homecat.errors import ConfigError
+from homecat.scan import NOT_A_REGEX, ProgressFn, ScanSummary, _unique_id, sync_recordings, walk_audio
+from homecat.settings import DataSettings
+
+# Finding codes a ChildProject scan owns (stage 'scan'): all replaced by each scan, dropped by a plain one.
+FINDING_CODES = ("missing", "not_fetched", "unreferenced", "discarded")
+UNREFERENCED_PREFIX = "unreferenced:"  # recording_id of an unreferenced file's finding: it is no recording
+
+
+@dataclass(frozen=True)
+class _Absent:
+    listed: Listed
+    rel_path: str
+    path: str
+    code: str  # 'missing' or 'not_fetched'
+
+
+def scan_dataset(
+    catalog: Catalog,
+    data: DataSettings,
+    dataset: Path | None = None,
+    profile: str | None = None,
+    hash_audio: bool | None = None,
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
+) -> ScanSummary:
+    """``homecat scan`` of a ChildProject dataset (default ``data.childproject_root``)."""
+    dataset = check_dataset(dataset or data.childproject_root)
+    profile = profile if profile is not None else data.childproject_profile
+    meta = read_metadata(dataset)  # every check before the first write
+    audio_root, rel_of = _audio_names(
+        dataset, profile, [r.recording_filename for r in meta.recordings] + meta.discarded
+    )
+
+    found = {item[0]: item for item in walk_audio(audio_root, set(data.allowed_ext))} if audio_root.is_dir() else {}
+    seen = []
+    absent: list[_Absent] = []
+    child_of: dict[str, str] = {}
+    for listed in meta.recordings:
+        rel_path = rel_of[listed.recording_filename]
+        child_of[rel_path] = listed.child_id
+        item = found.get(rel_path) or _stat(audio_root, rel_path)
+        if isinstance(item, str):
+            absent.append(_Absent(listed, rel_path, str(audio_root / rel_path), item))
+        else:
+            seen.append(item)
+    referenced = set(rel_of.values())
+    unreferenced = sorted(p for p in found if p not in referenced)
+    discarded = sorted({rel_of[name] for name in meta.discarded} - set(child_of))  # a name may also be kept
+    shown_root = audio_root.relative_to(dataset).as_posix()
+
+    def finish(con, now: datetime, summary: ScanSummary) -> None:
+        _store(con, now, summary, meta, rel_of, absent, unreferenced, discarded, shown_root, dataset, profile)
+
+    summary = sync_recordings(
+        catalog,
+        audio_root,
+        seen,
+        participant=child_of.__getitem__,
+        # children come from the metadata: `finish` relabels every listed recording whose child_id changed
+        labels=NOT_A_REGEX,
+        hash_audio=data.hash_audio if hash_audio is None else hash_audio,
+        workers=workers or data.scan_workers,
+        progress=progress,
+        finish=finish,
+    )
+    summary.root = str(dataset)
+    not_fetched = sum(a.code == "not_fetched" for a in absent)
+    summary.extra = [
+        {"what": "listed recordings (metadata/recordings.csv)", "count": len(meta.recordings)},
+        {"what": "discarded rows (discard = 1, skipped)", "count": len(meta.discarded)},
+        *(
+            [{"what": "rows without a recording_filename (NA, skipped)", "count": meta.without_file}]
+            if meta.without_file
+            else []
+        ),
+        {"what": "listed but absent (missing)", "count": len(absent) - not_fetched},
+        {"what": "listed but not fetched (git-annex; see report findings)", "count": not_fetched},
+        {"what": "unreferenced audio files (not catalogued)", "count": len(unreferenced)},
+    ]
+    return summary
+
+
+def _audio_names(dataset: Path, profile: str | None, names: list[str]) -> tuple[Path, dict[str, str]]:
+    """The audio folder scanned and, for each recording_filename, its path relative to that folder.
+
+    A converted profile keeps the name but may change the extension: its recordings.csv
+    (original_filename, converted_filename) says so; without one, the same name is expected.
+    """
+    if not profile:
+        return dataset / RAW, {name: name for name in names}
+    root = dataset / CONVERTED / profile
+    if not root.is_dir():
+        available = sorted(p.name for p in (dataset / CONVERTED).glob("*") if p.is_dir())
+        raise ConfigError(
+            f"The ChildProject dataset {dataset} has no profile '{profile}' under recordings/converted/ "
+            f"(profiles: {', '.join(available) or 'none'})."
+        )
+    mapping_path = root / "recordings.csv"
+    converted: dict[str, str] = {}
+    if mapping_path.is_file():
+        with open(mapping_path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            for column in ("original_filename", "converted_filename"):
+                if column not in (reader.fieldnames or []):
+                    raise MetadataError(
+                        f"{mapping_path}: line 1 (the header) has no column '{column}'; nothing was written."
+                    )
+            for row in reader:
+                target = _known((row["converted_filename"] or "").strip())
+                if target:
+                    converted[(row["original_filename"] or "").strip()] = target
+    return root, {name: converted.get(name, name) for name in names}
+
+
+def _stat(root: Path, rel_path: str) -> tuple[str, str, int, int] | str:
+    """A listed file the walk did not return (hidden folder, other extension, or not there):
+    the scan's (rel_path, path, size, mtime), else 'not_fetched' (a dangling link) or 'missing'."""
+    path = os.path.join(root, rel_path)
+    try:
+        info = os.stat(path)
+    except OSError:
+        try:
+            return "not_fetched" if S_ISLNK(os.lstat(path).st_mode) else "missing"
+        except OSError:
+            return "missing"
+    return (rel_path, path, info.st_size, info.st_mtime_ns) if S_ISREG(info.st_mode) else "missing"
+
+
+_META_TYPES = {
+    "recording_id": pa.string(),
+    "recording_filename": pa.string(),
+    "experiment": pa.string(),
+    "child_id": pa.string(),
+    "date_iso": pa.date32(),
+    "start_time": pa.string(),
+    "recording_device_type": pa.string(),
+    "session_id": pa.string(),
+    "child_dob": pa.date32(),
+    "age_months": pa.float64(),
+}
+
+
+def _store(con, now, summary, meta, rel_of, absent, unreferenced, discarded, shown_root, dataset, profile) -> None:
+    """Inside the scan's bookkeeping transaction: rows for listed files never seen, the metadata
+    table and the children as participants (only when the metadata changed), this scan's findings."""
+    key = _metadata_key(dataset, profile)
+    stored = con.execute("SELECT value FROM catalog_state WHERE key = 'childproject_metadata'").fetchone()
+    rewrite = stored is None or stored[0] != key
+    wanted = [a.rel_path for a in absent] + discarded  # the ids the findings need
+    query = "SELECT rel_path, recording_id FROM recordings"
+    ids = dict(con.execute(query + " WHERE list_contains(?, rel_path)", [wanted]).fetchall())
+    fresh = [a for a in absent if a.rel_path not in ids]  # listed, never seen: a row, so reports show it
+    if fresh or rewrite:  # a new id is placed among all of them; the metadata table needs every id
+        rewrite = True
+        ids = dict(con.execute(query).fetchall())
+    if fresh:
+        taken = set(ids.values())
+        rows = []
+        for a in fresh:
+            ids[a.rel_path] = _unique_id(a.rel_path, taken, summary.collisions)
+            rows.append([a.rel_path, a.path, ids[a.rel_path], a.listed.child_id, now, now, now])
+        con.executemany(
+            "INSERT INTO recordings (rel_path, path, recording_id, participant_id, size_bytes, mtime_ns, status, "
+            "first_seen, last_seen, scanned_at) VALUES (?, ?, ?, ?, 0, 0, 'missing', ?, ?, ?)",
+            rows,
+        )
+    if rewrite:
+        columns = {c: [getattr(r, c, None) for r in meta.recordings] for c in _META_TYPES if c != "recording_id"}
+        columns["recording_id"] = [ids[rel_of[r.recording_filename]] for r in meta.recordings]
+        table = pa.table({c: pa.array(columns[c], type=t) for c, t in _META_TYPES.items()})
+        con.execute("DELETE FROM recording_meta")
+        con.register("meta_batch", table)
+        con.execute(f"INSERT INTO recording_meta ({', '.join(_META_TYPES)}) SELECT * FROM meta_batch")
+        con.unregister("meta_batch")
+        con.execute(
+            "UPDATE recordings SET participant_id = m.child_id FROM recording_meta m "
+            "WHERE recordings.recording_id = m.recording_id AND recordings.participant_id <> m.child_id"
+        )
+        con.execute("INSERT OR REPLACE INTO catalog_state VALUES ('childproject_metadata', ?)", [key])
+
+    findings = []
+    for a in absent:
+        where = f"{shown_root}/{a.rel_path}"
+        if a.code == "not_fetched":
+            message = (
+                f"{where} (metadata/recordings.csv line {a.listed.line}) is a git-annex link whose content is not "
+                f"here: in {dataset} run 'datalad get {where}' (or 'git annex get {where}'), then scan again."
+            )
+        else:
+            message = f"{where} is listed in metadata/recordings.csv (line {a.listed.line}) but the file is absent."
+        findings.append([ids[a.rel_path], a.code, "error", message])
+    for rel_path in unreferenced:
+        message = f"{shown_root}/{rel_path} is listed by no row of metadata/recordings.csv: it is not catalogued."
+        findings.append([UNREFERENCED_PREFIX + rel_path, "unreferenced", "warning", message])
+    for rel_path in discarded:
+        if rel_path in ids:  # catalogued by an earlier scan, now discarded: kept as 'missing'
+            message = f"{shown_root}/{rel_path} has discard = 1 in metadata/recordings.csv: it is kept as 'missing'."
+            findings.append([ids[rel_path], "discarded", "info", message])
+    con.execute("DELETE FROM findings WHERE stage = 'scan' AND list_contains(?, code)", [list(FINDING_CODES)])
+    if findings:
+        con.executemany("INSERT INTO findings VALUES (?, ?, ?, ?, 'scan', ?)", [[*f, now] for f in sorted(findings)])
+    con.execute("INSERT OR REPLACE INTO catalog_state VALUES ('childproject_root', ?)", [str(dataset)])
+    con.execute("INSERT OR REPLACE INTO catalog_state VALUES ('childproject_profile', ?)", [profile or ""])
+
+
+def forget_dataset(con) -> None:
+    """A plain folder scan: the ChildProject metadata and findings no longer describe the catalog."""
+    con.execute("DELETE FROM recording_meta")
+    con.execute("DELETE FROM findings WHERE stage = 'scan' AND list_contains(?, code)", [list(FINDING_CODES)])
+    con.execute("DELETE FROM catalog_state WHERE starts_with(key, 'childproject_')")
+
+
+def _metadata_key(dataset: Path, profile: str | None) -> str:
+    """Digest of what recording_meta is made of: unchanged, a rescan need not rewrite the table."""
+    digest = hashlib.sha1(f"{dataset}\0{profile or ''}".encode())
+    files = [dataset / METADATA / "recordings.csv", dataset / METADATA / "children.csv"]
+    if profile:
+        files.append(dataset / CONVERTED / profile / "recordings.csv")
+    for path in files:
+        digest.update(path.read_bytes() if path.is_file() else b"\0absent")
+    return digest.hexdigest()
