@@ -840,6 +840,123 @@ def report_training(
         typer.echo(f"Plot: {plot_training(run, plot)}", err=True)
 
 
+class Features(str, Enum):
+    egemaps = "egemaps"
+
+
+@app.command()
+def embed(
+    ctx: typer.Context,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="A model folder (a run's final/, checkpoints/step_N/) or Hub id; repeatable."),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Name of the embedding set (default: from the model name, never a path).")
+    ] = None,
+    features: Annotated[
+        list[Features] | None, typer.Option("--features", help="Also the handcrafted baseline: egemaps (opensmile).")
+    ] = None,
+    label: Annotated[
+        list[str] | None, typer.Option("--label", help="Embed only segments with this label (repeatable).")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Windows per forward pass (default embed.embed_batch_size).")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N (default embed.embed_device).")] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a set computed with other weights or settings.")
+    ] = False,
+    fmt: FormatOpt = TableFormat.table,
+) -> None:
+    """One vector per imported segment and layer (mean over frames), stored as an embedding set.
+
+    Reads only each segment; a rerun computes only segments new since. Sets live in
+    artifacts/embeddings/<set>/ (Parquet) and the catalog table embedding_sets.
+
+    Example: homecat embed --model facebook/wav2vec2-base --model artifacts/training/run1/final --features egemaps
+    """
+    from homecat.embed import embed as run_embed
+
+    overrides = {"embed.embed_batch_size": batch_size, "embed.embed_device": device}
+    settings = _state(ctx).settings(**overrides).settings
+    with _progress("embedding segments", unit="segments") as progress:
+        summaries = run_embed(
+            settings,
+            models=model or (),
+            features=[f.value for f in features or ()],
+            name=name,
+            labels=label or (),
+            overwrite=overwrite,
+            progress=progress,
+        )
+    rows = [s.row() for s in summaries]
+    print_rows(list(rows[0]), [tuple(r.values()) for r in rows], fmt, title="embedding sets")
+    problems = sum(s.too_short + s.unreadable for s in summaries)
+    if problems:
+        stderr.print(f"note: {problems} segments were not embedded; 'homecat report findings --code segment_too_short'")
+
+
+@app.command()
+def probe(
+    ctx: typer.Context,
+    set_name: Annotated[
+        list[str] | None, typer.Option("--set", help="Embedding set to probe (repeatable; default: every set).")
+    ] = None,
+    labels: Annotated[
+        str | None, typer.Option(help="Comma-separated labels to classify (default: every label embedded).")
+    ] = None,
+    folds: Annotated[
+        int | None, typer.Option(min=2, help="Participant-grouped folds (default probe.probe_folds).")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Also draw UAR by layer, with eGeMAPS and chance lines, into this PNG.")
+    ] = None,
+    fmt: FormatOpt = TableFormat.table,
+) -> None:
+    """Layer-wise linear probes of the embedding sets under participant-grouped cross-validation: UAR, macro-F1.
+
+    Example: homecat probe --labels adult,infant,noise --folds 5 --plot artifacts/probe.png
+    """
+    from homecat.probe import plot_probe
+    from homecat.probe import probe as run_probe
+
+    settings = _state(ctx).settings().settings
+    wanted = [x.strip() for x in (labels or "").split(",") if x.strip()]
+    result = run_probe(settings, sets=set_name or (), labels=wanted, folds=folds)
+    columns, rows = result.table()
+    title = (
+        f"probe {result.probe_id}: {', '.join(result.labels)}; {result.n_segments} segments, "
+        f"{result.n_participants} participants, {result.n_folds} folds (UAR = balanced accuracy)"
+    )
+    print_rows(columns, rows, fmt, title=title)
+    if result.not_converged:
+        stderr.print(f"note: {result.not_converged} fits stopped at probe.probe_max_iter before converging")
+    if plot is not None:
+        typer.echo(f"Wrote {plot_probe(result, plot)}", err=True)
+
+
+@app.command()
+def evaluate(
+    ctx: typer.Context,
+    model: Annotated[
+        list[str], typer.Option("--model", help="A model with pretraining heads (folder or Hub id); repeatable.")
+    ],
+    fmt: FormatOpt = TableFormat.table,
+) -> None:
+    """The trainer's dev metrics for each model on the same fixed dev crops, masks and negatives (no labels).
+
+    Example: homecat --config my.yaml evaluate --model facebook/wav2vec2-base --model artifacts/training/run1/final
+    """
+    from homecat.evaluate import COLUMNS, evaluate_models
+
+    settings = _state(ctx).settings().settings
+    rows = evaluate_models(settings, model)
+    print_rows(
+        COLUMNS, [tuple(r[c] for c in COLUMNS) for r in rows], fmt, title="dev metrics (same crops, masks, negatives)"
+    )
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job, end to end, on a synthetic demo corpus (CPU, a few minutes on 2 cores):
-# set up, synthesize, scan, validate, silence report + plot, split, crop preview, a short training run
-# of a tiny random wav2vec2 with one checkpoint and one resume, export, and a dry-run push.
+# set up, synthesize, scan, validate, silence report + plot, split, vad + activity report, segments import,
+# crop preview, a short training run
+# of a tiny random wav2vec2 with one checkpoint and one resume, export, a dry-run push, and embed + probe +
+# evaluate of the run's random start against the trained run and eGeMAPS.
 # Leaves only: the demo corpus folder ($DEMO_DIR, default demo_corpus/), catalog/demo.duckdb, artifacts/
 # (and .venv/, made by the setup).
 set -euo pipefail
@@ -29,8 +31,16 @@ homecat report silence --plot artifacts/silence.png
 step "Participant-grouped splits (existing assignments never move)"
 homecat split
 homecat report splits
-step "Eight training crops, drawn exactly as training would"
-homecat crops preview --n 8
+step "Voice activity with Silero VAD (incremental; picture of hours, speech and crop shares: artifacts/activity.png)"
+homecat vad
+homecat --config examples/train.tiny.yaml report activity --plot artifacts/activity.png
+step "Annotated segments: the events the generator placed (re-importing a file replaces its rows)"
+# P01_day1.TextGrid and P02_day1.eaf hold the same events of two recordings as Praat and ELAN files;
+# 'homecat segments import' reads them the same way (not here: their events would count twice).
+homecat segments import "$DEMO_DIR/annotations.csv"
+homecat report segments
+step "Eight training crops, drawn exactly as training would (mixture policy: each crop's part and speech share)"
+homecat --config examples/train.tiny.yaml crops preview --n 8
 step "Training a tiny random wav2vec2 for 10 steps on CPU (checkpoint at step 5), then resuming from step 5"
 rm -rf "$RUN"
 homecat --config examples/train.tiny.yaml train
@@ -40,16 +50,23 @@ step "Exports for pandas/polars and DVC"
 homecat export artifacts/export
 step "What a push would send to the Hub (dry run: no token needed, nothing sent)"
 homecat --config examples/train.tiny.yaml push --run "$RUN" --dry-run
+step "Did pretraining help? The run's random start vs the trained run vs eGeMAPS, probed on the annotations"
+# initial/ holds the run's starting weights (training.base_model is null); a real run compares against the base id.
+# --overwrite: the run was retrained above; unchanged weights keep their vectors, changed ones are recomputed.
+homecat embed --model "$RUN/initial" --model "$RUN/final" --features egemaps --overwrite
+homecat probe --plot artifacts/probe.png
+homecat --config examples/train.tiny.yaml evaluate --model "$RUN/initial" --model "$RUN/final"
 
 cat <<MSG
 
 Done. Artifacts:
   demo corpus      $DEMO_DIR/
   catalog          $HOMECAT_CATALOG   (homecat --catalog $HOMECAT_CATALOG sql "SELECT * FROM findings")
-  activity plot    artifacts/silence.png
+  activity plots   artifacts/silence.png, artifacts/activity.png (speech and crop-policy shares)
   exports          artifacts/export/   (raw_audio_manifest, invalid_files, audio_stats, train/dev splits)
   training run     $RUN/   (final/ model, checkpoints/, logs/metrics.jsonl, curves.png, trainer_state.json)
   push staging     $RUN/hub_staging/   (exactly what 'homecat push' would upload)
+  embeddings       artifacts/embeddings/   (demo-tiny-initial, demo-tiny, egemaps); probe plot artifacts/probe.png
 Next, on your own data (see README "From your recordings to the Hub"):
   cp examples/config.example.yaml my.yaml      # set data.raw_audio_root
   homecat --config my.yaml scan && homecat --config my.yaml validate && homecat --config my.yaml split

@@ -1,0 +1,286 @@
+"""`homecat probe`: how well a linear classifier reads the segment labels off each layer of each embedding set.
+
+For every chosen set and every layer: ``StandardScaler`` + ``LogisticRegression(class_weight='balanced')``
+(scikit-learn, lbfgs) under participant-grouped stratified K-fold cross-validation
+(``StratifiedGroupKFold``; a participant's segments are all in one fold, so no family is ever in both the
+training and the test part of a fold; participant 'unknown' counts each recording as its own group, as
+``homecat split`` does). The folds are computed ONCE per probe, from the segments every chosen set holds,
+so every set and layer is judged on exactly the same splits. Reported per (set, layer): UAR (balanced
+accuracy, the mean over folds and its sample standard deviation), macro-F1 (mean over folds) and chance
+(1 / number of classes: the UAR of any constant or random guess).
+
+The probe is stored in the catalog under ``probe_id`` (a short hash of the sets and their weights, the labels,
+the folds and the seed): ``probe_folds`` (the fold of every segment) and ``probe_results``; running the same
+probe again replaces its rows. The catalog is read, closed while the classifiers fit (minutes for large
+sets), and opened again to store the results. Vectors are read one layer at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from homecat.catalog import Catalog, named_queries
+from homecat.embed import EGEMAPS, part_files, read_layer, stored_ids
+from homecat.errors import HomecatError
+from homecat.settings import Settings
+
+_QUERIES = "queries/embed.sql"
+COLUMNS = [
+    "set", "layer", "uar", "uar_sd", "macro_f1", "chance", "n_segments", "n_participants", "n_folds",
+]  # fmt: skip
+
+
+@dataclass
+class ProbeRun:
+    """One probe: its id, the per-(set, layer) rows, and what it was computed on."""
+
+    probe_id: str
+    rows: list[dict[str, Any]]
+    kinds: dict[str, str]  # set name -> kind ('wav2vec2' or 'egemaps')
+    labels: list[str]
+    n_segments: int
+    n_participants: int
+    n_folds: int
+    not_converged: int  # fits that stopped at probe_max_iter
+
+    def table(self) -> tuple[list[str], list[tuple]]:
+        return COLUMNS, [tuple(r[c] for c in COLUMNS) for r in self.rows]
+
+
+def _sklearn():
+    try:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import balanced_accuracy_score, f1_score
+        from sklearn.model_selection import StratifiedGroupKFold
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+    except ImportError:
+        raise HomecatError("homecat probe needs scikit-learn: pip install 'homecat[probe]'.") from None
+    return {
+        "ConvergenceWarning": ConvergenceWarning,
+        "LogisticRegression": LogisticRegression,
+        "balanced_accuracy_score": balanced_accuracy_score,
+        "f1_score": f1_score,
+        "StratifiedGroupKFold": StratifiedGroupKFold,
+        "make_pipeline": make_pipeline,
+        "StandardScaler": StandardScaler,
+    }
+
+
+def probe(
+    settings: Settings,
+    sets: Sequence[str] = (),
+    labels: Sequence[str] = (),
+    folds: int | None = None,
+    seed: int | None = None,
+) -> ProbeRun:
+    """Probe every layer of ``sets`` (default: every set) on ``labels`` (default: every label embedded)."""
+    sk = _sklearn()
+    p = settings.probe
+    n_folds = folds if folds is not None else p.probe_folds
+    seed = p.probe_seed if seed is None else seed
+    if n_folds < 2:
+        raise HomecatError(f"--folds must be at least 2, got {n_folds}.")
+    queries = named_queries(_QUERIES)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        columns, rows = catalog.rows(queries["embedding_sets"].sql)
+        known = {r["set_name"]: r for r in (dict(zip(columns, row)) for row in rows)}
+        columns, rows = catalog.rows(queries["probe_segments"].sql)
+    segments = {r[0]: dict(zip(columns, r)) for r in rows}
+    if not known:
+        raise HomecatError("There are no embedding sets: run 'homecat embed --model ...' first.")
+    chosen = list(dict.fromkeys(sets)) or sorted(known)
+    missing = [s for s in chosen if s not in known]
+    if missing:
+        raise HomecatError(f"There is no embedding set '{missing[0]}'; sets: {', '.join(sorted(known))}.")
+    folders = {s: Path(settings.paths.artifacts_dir) / known[s]["path"] for s in chosen}
+    empty = [s for s in chosen if not part_files(folders[s])]
+    if empty:
+        raise HomecatError(
+            f"The embedding set '{empty[0]}' has no vectors in {folders[empty[0]]} (another paths.artifacts_dir?): "
+            "run 'homecat embed' again."
+        )
+
+    # The segments every chosen set holds and the catalog still has (rows removed by a re-import drop out).
+    common = set(segments)
+    for s in chosen:
+        common &= set(stored_ids(folders[s]))
+    wanted = list(dict.fromkeys(labels))
+    if wanted:
+        present = {segments[sid]["label"] for sid in common}
+        absent = [label for label in wanted if label not in present]
+        if absent:
+            raise HomecatError(
+                f"No segment labelled '{absent[0]}' is in every chosen set; embedded labels: {', '.join(sorted(present))}."
+            )
+        common = {sid for sid in common if segments[sid]["label"] in wanted}
+    ids = sorted(common)
+    y = np.array([segments[sid]["label"] for sid in ids])
+    groups = np.array([segments[sid]["group_key"] for sid in ids])
+    classes = sorted(set(y.tolist()))
+    if len(classes) < 2:
+        raise HomecatError(
+            f"A probe needs segments of at least 2 labels in every chosen set; found {len(classes)} "
+            f"({', '.join(classes) or 'none'}) in {len(ids)} segments."
+        )
+    n_groups = len(set(groups.tolist()))
+    if n_groups < n_folds:
+        raise HomecatError(
+            f"The {len(ids)} segments come from {n_groups} participants, fewer than the {n_folds} folds: "
+            f"use --folds {n_groups} or fewer (at least 2), or annotate more families."
+        )
+    for label in classes:
+        families = sorted(set(groups[y == label].tolist()))
+        if len(families) < 2:
+            raise HomecatError(
+                f"The label '{label}' occurs in only one family ({families[0]}): a participant-grouped probe cannot "
+                "test it; leave it out with --labels."
+            )
+
+    splitter = sk["StratifiedGroupKFold"](n_splits=n_folds, shuffle=True, random_state=seed)
+    fold_of = np.empty(len(ids), dtype=np.int64)
+    for k, (_, test) in enumerate(splitter.split(np.zeros(len(ids)), y, groups)):
+        fold_of[test] = k
+    probe_id = hashlib.sha1(
+        json.dumps(
+            {"sets": {s: known[s]["model_sha"] for s in chosen}, "labels": classes, "folds": n_folds, "seed": seed},
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:12]
+
+    rows_out: list[dict[str, Any]] = []
+    not_converged = 0
+    position = {sid: i for i, sid in enumerate(ids)}
+    for s in chosen:
+        for layer in range(int(known[s]["n_layers"])):
+            X = read_layer(folders[s], layer, position)
+            uars, f1s, stalled = _cross_validate(sk, X, y, fold_of, n_folds, settings)
+            not_converged += stalled
+            rows_out.append(
+                {
+                    "set": s,
+                    "layer": layer,
+                    "uar": float(np.mean(uars)),
+                    "uar_sd": float(np.std(uars, ddof=1)),
+                    "macro_f1": float(np.mean(f1s)),
+                    "chance": 1.0 / len(classes),
+                    "n_segments": len(ids),
+                    "n_participants": n_groups,
+                    "n_folds": n_folds,
+                }
+            )
+    run = ProbeRun(
+        probe_id, rows_out, {s: known[s]["kind"] for s in chosen}, classes, len(ids), n_groups, n_folds, not_converged
+    )
+    _store(settings, run, ids, fold_of, seed)
+    return run
+
+
+def _cross_validate(
+    sk: dict, X: np.ndarray, y: np.ndarray, fold_of: np.ndarray, n_folds: int, settings: Settings
+) -> tuple[list[float], list[float], int]:
+    """UAR and macro-F1 of every fold, and how many fits stopped at max_iter."""
+    p = settings.probe
+    uars, f1s, stalled = [], [], 0
+    for k in range(n_folds):
+        test = fold_of == k
+        model = sk["make_pipeline"](
+            sk["StandardScaler"](),
+            sk["LogisticRegression"](C=p.probe_c, class_weight="balanced", max_iter=p.probe_max_iter, tol=p.probe_tol),
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(X[~test], y[~test])
+            predicted = model.predict(X[test])
+            # a class absent from this test fold but predicted: scikit-learn warns; UAR is over the classes present
+            uars.append(float(sk["balanced_accuracy_score"](y[test], predicted)))
+            f1s.append(float(sk["f1_score"](y[test], predicted, average="macro", zero_division=0)))
+        stalled += any(issubclass(w.category, sk["ConvergenceWarning"]) for w in caught)
+    return uars, f1s, stalled
+
+
+def _store(settings: Settings, run: ProbeRun, ids: list[str], fold_of: np.ndarray, seed: int) -> None:
+    import pyarrow as pa
+
+    folds_table = pa.table({"segment_id": ids, "fold": fold_of.astype(np.int32)})
+    labels = ",".join(run.labels)
+    with Catalog.open(settings.paths.catalog) as catalog, catalog.transaction() as con:
+        con.execute("DELETE FROM probe_folds WHERE probe_id = ?", [run.probe_id])
+        con.execute("DELETE FROM probe_results WHERE probe_id = ?", [run.probe_id])
+        con.register("new_probe_folds", folds_table)
+        con.execute("INSERT INTO probe_folds SELECT ?, segment_id, fold FROM new_probe_folds", [run.probe_id])
+        con.unregister("new_probe_folds")
+        for r in run.rows:
+            con.execute(
+                "INSERT INTO probe_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+                [
+                    run.probe_id,
+                    r["set"],
+                    r["layer"],
+                    r["uar"],
+                    r["uar_sd"],
+                    r["macro_f1"],
+                    r["chance"],
+                    r["n_segments"],
+                    r["n_participants"],
+                    r["n_folds"],
+                    labels,
+                    seed,
+                ],  # fmt: skip
+            )
+
+
+def plot_probe(run: ProbeRun, path: str | Path) -> Path:
+    """UAR by layer, one line per wav2vec2 set (band: ±1 sd over folds); eGeMAPS sets and chance as horizontal lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.8), dpi=110)
+    by_set: dict[str, list[dict[str, Any]]] = {}
+    for r in run.rows:
+        by_set.setdefault(r["set"], []).append(r)
+    max_layer = max(r["layer"] for r in run.rows)
+    for s, rows in by_set.items():
+        uar = np.array([r["uar"] for r in rows])
+        sd = np.array([r["uar_sd"] for r in rows])
+        if run.kinds.get(s) == EGEMAPS or len(rows) == 1:
+            # the handcrafted baseline: black dashes, apart from the model lines' colour cycle
+            ax.axhline(uar[0], color="black", linestyle="--", linewidth=1.6, label=f"{s} (single layer): {uar[0]:.3f}")
+            ax.axhspan(uar[0] - sd[0], uar[0] + sd[0], color="black", alpha=0.06)
+            continue
+        layers = np.array([r["layer"] for r in rows])
+        line = ax.plot(
+            layers, uar, marker="o", linewidth=1.8, label=f"{s} (best {uar.max():.3f} at layer {layers[uar.argmax()]})"
+        )
+        ax.fill_between(layers, uar - sd, uar + sd, color=line[0].get_color(), alpha=0.15)
+    chance = run.rows[0]["chance"]
+    ax.axhline(chance, color="grey", linestyle=":", linewidth=1.4, label=f"chance: {chance:.3f}")
+    ax.set_xlim(-0.3, max(max_layer, 1) + 0.3)
+    ax.set_xticks(range(0, max_layer + 1))
+    ax.set_ylim(0, 1.02)  # a UAR of 1 stays visible
+    ax.set_xlabel("layer (0 = CNN features + position embedding, input of the transformer)")
+    ax.set_ylabel("UAR (balanced accuracy), mean ± sd over folds")
+    ax.set_title(
+        f"Probe {run.probe_id}: {', '.join(run.labels)} — {run.n_segments} segments, "
+        f"{run.n_participants} participants, {run.n_folds} grouped folds",
+        fontsize=9,
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

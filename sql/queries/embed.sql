@@ -1,0 +1,56 @@
+-- Queries of `homecat embed` and `homecat probe` (homecat/embed.py, homecat/probe.py).
+
+-- name: embed_segments
+-- Every imported segment with what reading it needs: the recording's path, rate, channels and readable frames
+-- (validation's count when there is one, else the header's). `readable` is false for recordings that are
+-- missing or unreadable. $labels: the labels to keep (an empty list keeps all).
+SELECT
+    s.segment_id,
+    s.recording_id,
+    s.start_sec,
+    s.end_sec,
+    s.label,
+    r.rel_path,
+    r.path,
+    r.sample_rate,
+    r.channels,
+    coalesce(a.frames_read, r.frames) AS frames,
+    r.status = 'ok' AND r.sample_rate IS NOT NULL AS readable
+FROM segments AS s
+JOIN recordings AS r USING (recording_id)
+LEFT JOIN audio_stats AS a USING (recording_id)
+WHERE len($labels) = 0 OR list_contains($labels, s.label)
+ORDER BY s.segment_id;
+
+-- name: embedding_set
+-- One embedding set's catalog row (none when the set is new).
+SELECT set_name, kind, model, model_sha, n_layers, dim, settings, segment_count, path, created_at, updated_at
+FROM embedding_sets WHERE set_name = $set_name;
+
+-- name: upsert_embedding_set
+-- Insert or refresh an embedding set's row; created_at stays that of the first run.
+INSERT INTO embedding_sets
+    (set_name, kind, model, model_sha, n_layers, dim, settings, segment_count, path, created_at, updated_at)
+VALUES ($set_name, $kind, $model, $model_sha, $n_layers, $dim, $settings, $segment_count, $path, now(), now())
+ON CONFLICT (set_name) DO UPDATE SET
+    kind = excluded.kind, model = excluded.model, model_sha = excluded.model_sha, n_layers = excluded.n_layers,
+    dim = excluded.dim, settings = excluded.settings, segment_count = excluded.segment_count, path = excluded.path,
+    updated_at = excluded.updated_at;
+
+-- name: embedding_sets
+-- Every embedding set, by name.
+SELECT set_name, kind, model, model_sha, n_layers, dim, settings, segment_count, path, created_at, updated_at
+FROM embedding_sets ORDER BY set_name;
+
+-- name: probe_segments
+-- Every imported segment with its label and its group for the folds: the participant, or the recording for
+-- participant 'unknown' (one group per recording, as in `homecat split`).
+SELECT
+    s.segment_id,
+    s.label,
+    s.recording_id,
+    r.participant_id,
+    CASE WHEN r.participant_id = 'unknown' THEN 'unknown:' || r.recording_id ELSE r.participant_id END AS group_key
+FROM segments AS s
+JOIN recordings AS r USING (recording_id)
+ORDER BY s.segment_id;

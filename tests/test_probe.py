@@ -1,0 +1,217 @@
+"""`homecat probe` and `homecat evaluate` on the demo corpus (real audio, real catalog, tiny random models)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from homecat.catalog import Catalog
+from homecat.cli import app
+from homecat.demo import make_demo_corpus
+from homecat.embed import embed
+from homecat.errors import HomecatError
+from homecat.evaluate import evaluate_models
+from homecat.probe import plot_probe, probe
+from homecat.scan import scan
+from homecat.settings import load_settings
+from homecat.split import assign_splits
+from homecat.validate import validate
+from tests.test_embed import add_segments, save_tiny_model
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> dict:
+    """The demo corpus scanned, validated and split, its annotations.csv as segments, embedded once with a tiny
+    random model and eGeMAPS. 5 families: P01-P04 and the 'unknown' participant's one recording."""
+    base = tmp_path_factory.mktemp("probe")
+    corpus = make_demo_corpus(base / "raw", minutes=1.0)
+    settings = _settings(base)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan(catalog, settings.data)
+        validate(catalog, settings.validate, settings.data, workers=1)
+        assign_splits(catalog, settings.split)
+        ids = dict(catalog.con.execute("SELECT rel_path, recording_id FROM recordings").fetchall())
+    with open(corpus.events_csv, newline="") as f:
+        events = list(csv.DictReader(f))
+    rows = [
+        (hashlib.sha1(f"{e['recording']}|{e['start_sec']}".encode()).hexdigest()[:16], ids[e["recording"]],
+         float(e["start_sec"]), float(e["end_sec"]), e["label"])
+        for e in events
+    ]  # fmt: skip
+    add_segments(settings.paths.catalog, rows)
+    models = {
+        "base": save_tiny_model(base / "models" / "base", seed=0),
+        "run": save_tiny_model(base / "models" / "run", seed=1),
+    }
+    embed(settings, models=[str(models["base"])], features=["egemaps"])
+    return {"base": base, "settings": settings, "models": models, "n_segments": len(rows)}
+
+
+def _settings(base: Path, **overrides):
+    values = {
+        "paths.catalog": base / "catalog.duckdb",
+        "paths.artifacts_dir": base / "artifacts",
+        "data.raw_audio_root": base / "raw",
+        "split.dev_fraction": 0.3,
+        "crops.crop_sec": 0.5,
+        "crops.dev_crop_count": 6,
+        "training.num_negatives": 10,
+        **overrides,
+    }
+    return load_settings(overrides=values, environ={}, cwd=base).settings
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerate_state():
+    """Accelerate keeps process-wide singletons; each in-process evaluation starts from a clean one."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    yield
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+def test_probe_far_above_chance_on_the_demo_labels_and_folds_never_split_a_family(demo, tmp_path):
+    settings = demo["settings"]
+    run = probe(settings)
+    assert run.labels == ["adult", "infant", "noise"] and run.n_participants == 5 and run.n_folds == 5
+    by_set = {(r["set"], r["layer"]): r for r in run.rows}
+    assert set(by_set) == {("base", 0), ("base", 1), ("base", 2), ("egemaps", 0)}
+    chance = 1 / 3
+    assert by_set["egemaps", 0]["uar"] > 0.8
+    assert max(by_set["base", k]["uar"] for k in range(3)) > 0.6  # even a random tiny model hears pitch
+    for r in run.rows:
+        assert r["chance"] == pytest.approx(chance) and r["n_segments"] == run.n_segments <= demo["n_segments"]
+        assert 0 <= r["uar_sd"] < 0.5 and 0 <= r["macro_f1"] <= 1
+
+    with Catalog.open(settings.paths.catalog) as catalog:
+        straddling = catalog.con.execute(
+            """SELECT r.participant_id, count(DISTINCT f.fold) FROM probe_folds f
+               JOIN segments s USING (segment_id) JOIN recordings r USING (recording_id)
+               WHERE f.probe_id = ? GROUP BY 1 HAVING count(DISTINCT f.fold) > 1""",
+            [run.probe_id],
+        ).fetchall()
+        n_folds_rows = catalog.con.execute(
+            "SELECT count(*) FROM probe_folds WHERE probe_id = ?", [run.probe_id]
+        ).fetchone()
+        n_results = catalog.con.execute(
+            "SELECT count(*) FROM probe_results WHERE probe_id = ?", [run.probe_id]
+        ).fetchone()
+    assert straddling == [] and n_folds_rows == (run.n_segments,) and n_results == (4,)
+
+    again = probe(settings)  # the same probe again replaces its rows, with the same numbers
+    assert again.probe_id == run.probe_id and again.rows == run.rows
+    with Catalog.open(settings.paths.catalog) as catalog:
+        assert catalog.con.execute("SELECT count(*) FROM probe_results").fetchone() == (4,)
+    png = plot_probe(run, tmp_path / "probe.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_probe_clear_errors(demo):
+    settings = demo["settings"]
+    with pytest.raises(HomecatError, match=r"from 5 participants, fewer than the 6 folds: use --folds 5"):
+        probe(settings, folds=6)
+    with pytest.raises(HomecatError, match="at least 2 labels.*found 1 \\(adult\\)"):
+        probe(settings, labels=["adult"])
+    with pytest.raises(HomecatError, match="There is no embedding set 'nope'; sets: base, egemaps"):
+        probe(settings, sets=["nope"])
+    with pytest.raises(HomecatError, match="No segment labelled 'cry'"):
+        probe(settings, labels=["adult", "cry"])
+
+
+def test_a_label_of_one_family_is_named(tmp_path, settings_for):
+    """Extra segments labelled 'cry' only in P01's recording: one sentence naming the label and the family."""
+    from tests.conftest import write_tone
+
+    root = tmp_path / "raw"
+    for p in ("P01", "P02", "P03"):
+        write_tone(root / p / f"{p}.wav", 8.0)
+    settings = settings_for(root, **{"paths.artifacts_dir": tmp_path / "artifacts"})
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan(catalog, settings.data)
+    rows = [
+        (f"{p}-{i}", p, i * 0.5, i * 0.5 + 0.4, "talk" if i % 2 else "quiet")
+        for p in ("P01", "P02", "P03")
+        for i in range(8)
+    ]
+    rows += [("P01-cry", "P01", 5.0, 6.0, "cry")]
+    add_segments(settings.paths.catalog, rows)
+    embed(settings, features=["egemaps"])
+    with pytest.raises(HomecatError, match=r"The label 'cry' occurs in only one family \(P01\).*--labels"):
+        probe(settings, folds=3)
+    run = probe(settings, labels=["talk", "quiet"], folds=3)
+    assert run.n_segments == 24 and run.n_participants == 3
+
+
+def test_cli_probe_json_records_and_plot(demo, tmp_path):
+    settings = demo["settings"]
+    env = {"HOMECAT_ARTIFACTS_DIR": str(settings.paths.artifacts_dir)}
+    png = tmp_path / "p.png"
+    args = ["--catalog", str(settings.paths.catalog), "probe", "--set", "egemaps", "--labels", "adult,infant"]
+    result = CliRunner().invoke(app, [*args, "--folds", "3", "--plot", str(png), "--format", "json"], env=env)
+    assert result.exit_code == 0, result.output
+    [record] = json.loads(result.stdout)
+    assert {"set", "layer", "uar", "uar_sd", "macro_f1", "n_segments", "n_participants", "n_folds", "chance"} <= set(
+        record
+    )
+    assert (record["set"], record["n_folds"], record["chance"]) == ("egemaps", 3, 0.5) and png.stat().st_size > 0
+    result = CliRunner().invoke(app, [*args, "--folds", "9"], env=env)
+    assert (
+        result.exit_code == 1
+        and len(result.stderr.strip().splitlines()) == 1
+        and "fewer than the 9 folds" in result.stderr
+    )
+
+
+def test_evaluate_same_model_same_numbers_other_model_other_numbers(demo, tmp_path):
+    from transformers import Wav2Vec2Model
+
+    settings = demo["settings"]
+    base, other = str(demo["models"]["base"]), str(demo["models"]["run"])
+    rows = evaluate_models(settings, [base, other, base])
+    assert [r["model"] for r in rows] == [base, other, base]
+    assert rows[0] == rows[2] and rows[0]["dev_crops"] == 6
+    assert rows[0]["loss_per_masked_frame"] != rows[1]["loss_per_masked_frame"]
+    for r in rows:
+        assert r["loss_per_masked_frame"] > 0 and 0 <= r["contrastive_accuracy"] <= 1 and r["codevector_perplexity"] > 1
+
+    bare = tmp_path / "bare"
+    Wav2Vec2Model.from_pretrained(base).save_pretrained(bare)  # the encoder only: no quantizer, no projections
+    with pytest.raises(HomecatError, match="has no pretraining heads \\(project_hid, project_q, quantizer missing\\)"):
+        evaluate_models(settings, [str(bare)])
+    result = CliRunner().invoke(
+        app, ["--catalog", str(settings.paths.catalog), "evaluate", "--model", base, "--format", "csv"],
+        env={"HOMECAT_CROP_SEC": "0.5", "HOMECAT_DEV_CROP_COUNT": "6", "HOMECAT_NUM_NEGATIVES": "10"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    header, line = result.stdout.strip().splitlines()
+    assert header == "model,loss_per_masked_frame,contrastive_accuracy,codevector_perplexity,dev_crops"
+    assert float(line.split(",")[1]) == pytest.approx(rows[0]["loss_per_masked_frame"])
+
+
+def test_a_random_init_run_keeps_its_start_for_embed_and_evaluate(demo):
+    """training.base_model null: the run folder holds initial/ (the seeded random start) beside final/."""
+    from homecat.embed import default_set_name
+    from homecat.train import train
+    from tests.test_embed import TINY
+
+    settings = demo["settings"]
+    t = settings.training.model_copy(
+        update={"base_model": None, "model_overrides": TINY, "run_name": "tiny-run", "max_steps": 2,
+                "per_gpu_batch": 2, "grad_accum_steps": 1, "num_workers": 0, "save_steps": 100, "eval_steps": 100,
+                "warmup_steps": 1, "learning_rate": 5e-3, "gradient_checkpointing": False, "use_trackers": False}
+    )  # fmt: skip
+    run = train(settings.model_copy(update={"training": t}), show_progress=False)
+    initial, final = run / "initial", run / "final"
+    assert (initial / "model.safetensors").is_file() and (initial / "preprocessor_config.json").is_file()
+    assert (default_set_name(str(initial)), default_set_name(str(final))) == ("tiny-run-initial", "tiny-run")
+    rows = evaluate_models(settings, [str(initial), str(final)])
+    assert rows[0]["loss_per_masked_frame"] != rows[1]["loss_per_masked_frame"]
+    summaries = embed(settings, models=[str(initial), str(final)], labels=["infant"])
+    assert [s.set_name for s in summaries] == ["tiny-run-initial", "tiny-run"]
+    assert summaries[0].segments == summaries[1].segments > 0
