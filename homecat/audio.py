@@ -91,6 +91,8 @@ def read_window(path: str | os.PathLike, start_frame: int, num_frames: int) -> n
 
     Only that window is read (``SoundFile.seek`` + ``read``), for WAV and FLAC alike.
     """
+    if num_frames < 0:  # soundfile reads a negative count as "to the end of the file": hours of audio
+        raise ValueError(f"read_window of {path}: num_frames must not be negative, got {num_frames}")
     try:
         with sf.SoundFile(str(path)) as f:
             f.seek(start_frame)

@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from homecat.errors import CatalogError, CatalogLocked
+from homecat.errors import CatalogError, CatalogLocked, first_line
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 
@@ -96,7 +96,7 @@ class Catalog:
         except duckdb.IOException as exc:
             raise _lock_error(path, exc) from None
         except duckdb.Error as exc:
-            raise CatalogError(f"The catalog {path} cannot be opened: {_first_line(exc)}") from None
+            raise CatalogError(f"The catalog {path} cannot be opened: {first_line(exc)}") from None
         catalog = cls(con, path, read_only)
         try:
             catalog._migrate(upto_version)
@@ -166,13 +166,9 @@ class Catalog:
 def _lock_error(path: Path, exc: duckdb.IOException) -> Exception:
     match = _LOCK_HOLDER.search(str(exc))
     if not match:
-        return CatalogError(f"The catalog {path} cannot be opened: {_first_line(exc)}")
+        return CatalogError(f"The catalog {path} cannot be opened: {first_line(exc)}")
     program = Path(match["program"]).name
     return CatalogLocked(
         f"The catalog {path} is in use by another process (PID {match['pid']}, {program}); "
         "wait for it to finish, or use another catalog with --catalog."
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -27,7 +27,7 @@ from rich.text import Text
 
 from homecat import __version__
 from homecat.catalog import Catalog
-from homecat.errors import HomecatError
+from homecat.errors import HomecatError, first_line
 from homecat.settings import LoadedSettings, load_settings
 
 
@@ -271,7 +271,7 @@ def sql_command(
         try:
             columns, rows = catalog.rows(query)
         except duckdb.Error as exc:
-            raise HomecatError(f"The query failed: {str(exc).splitlines()[0]}") from None
+            raise HomecatError(f"The query failed: {first_line(exc)}") from None
     print_rows(columns, rows, fmt)
 
 
@@ -892,9 +892,12 @@ def embed(
         )
     rows = [s.row() for s in summaries]
     print_rows(list(rows[0]), [tuple(r.values()) for r in rows], fmt, title="embedding sets")
-    problems = sum(s.too_short + s.unreadable for s in summaries)
-    if problems:
-        stderr.print(f"note: {problems} segments were not embedded; 'homecat report findings --code segment_too_short'")
+    for code, count in (
+        ("segment_too_short", sum(s.too_short for s in summaries)),
+        ("segment_unreadable", sum(s.unreadable for s in summaries)),
+    ):
+        if count:
+            stderr.print(f"note: {count} segments were not embedded: 'homecat report findings --code {code}'")
 
 
 @app.command()

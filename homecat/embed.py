@@ -57,7 +57,7 @@ import numpy as np
 
 from homecat import audio
 from homecat.catalog import Catalog, named_queries
-from homecat.errors import HomecatError
+from homecat.errors import HomecatError, first_line
 from homecat.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -271,7 +271,7 @@ class _Wav2Vec2:
             model, info = Wav2Vec2Model.from_pretrained(model_id, output_loading_info=True)
         except (OSError, ValueError) as exc:
             raise HomecatError(
-                f"Cannot load the model {model_id!r} ({_first_line(exc)}); offline, pass a local model folder."
+                f"Cannot load the model {model_id!r} ({first_line(exc)}); offline, pass a local model folder."
             ) from None
         finally:
             hf_logging.set_verbosity(verbosity)
@@ -576,11 +576,13 @@ def _embed_set(
     summary.elapsed_sec = time.perf_counter() - start
     summary.segments = len(stored_ids(folder))
     with Catalog.open(settings.paths.catalog) as catalog, catalog.transaction() as con:
+        # Every segment of this run was retried: its earlier findings for this set go (as do those of segments
+        # a re-import removed); what failed again is recorded anew.
+        con.execute(
+            named_queries(_QUERIES)["forget_embed_findings"].sql,
+            {"stage": STAGE, "suffix": _finding_suffix(set_name), "segment_ids": [t.segment_id for t in todo]},
+        )
         for recording_id, code, message in summary.findings:
-            con.execute(
-                "DELETE FROM findings WHERE stage = ? AND recording_id = ? AND message = ?",
-                [STAGE, recording_id, message],
-            )
             con.execute(
                 "INSERT INTO findings VALUES (?, ?, 'warning', ?, ?, now())", [recording_id, code, message, STAGE]
             )
@@ -618,9 +620,7 @@ def _run(
         nonlocal finished
         segment = todo[i]
         open_segments.pop(i, None)
-        summary.findings.append(
-            (segment.recording_id, code, f"{segment.where()} {reason}; not in the set '{set_name}'.")
-        )
+        summary.findings.append((segment.recording_id, code, f"{segment.where()} {reason}{_finding_suffix(set_name)}"))
         if code == "segment_too_short":
             summary.too_short += 1
         else:
@@ -667,6 +667,11 @@ def _run(
         num_frames = audio.seconds_to_frames(segment.end_sec, segment.sample_rate) - start_frame
         if segment.frames is not None:
             num_frames = min(num_frames, int(segment.frames) - start_frame)
+            if num_frames <= 0:  # the file was replaced by a shorter one, or validate found it truncated
+                fail(
+                    i, "segment_unreadable", f"starts past the readable end of its recording ({segment.frames} frames)"
+                )
+                continue
         max_frames = audio.seconds_to_frames(settings.embed.max_segment_sec, segment.sample_rate)
         spans = windows(num_frames, max_frames)
         open_segments[i] = [None, 0, len(spans)]
@@ -694,6 +699,11 @@ def _run(
     run_batch()
 
 
+def _finding_suffix(set_name: str) -> str:
+    """How an embed finding ends; it names the set, so a rerun can replace exactly that set's findings."""
+    return f"; not in the set '{set_name}'."
+
+
 def _device(setting: str) -> str:
     import torch
 
@@ -702,8 +712,3 @@ def _device(setting: str) -> str:
     if setting.startswith("cuda") and not torch.cuda.is_available():
         raise HomecatError(f"embed.embed_device is {setting!r} but this machine has no CUDA GPU: use auto or cpu.")
     return setting
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

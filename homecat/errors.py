@@ -28,3 +28,9 @@ class CatalogLocked(HomecatError):
 
 class CatalogError(HomecatError):
     """The catalog file cannot be used as it is."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (libraries add pages of context below it), or its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from homecat.catalog import Catalog
-from homecat.errors import HomecatError
+from homecat.errors import HomecatError, first_line
 from homecat.settings import Settings
 
 COLUMNS = ["model", "loss_per_masked_frame", "contrastive_accuracy", "codevector_perplexity", "dev_crops"]
@@ -75,8 +75,9 @@ def _load(name: str, settings: Settings) -> tuple[Any, bool]:
     try:
         model, info = Wav2Vec2ForPreTraining.from_pretrained(name, output_loading_info=True)
     except (OSError, ValueError) as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise HomecatError(f"Cannot load the model {name!r} ({text}); offline, pass a local model folder.") from None
+        raise HomecatError(
+            f"Cannot load the model {name!r} ({first_line(exc)}); offline, pass a local model folder."
+        ) from None
     finally:
         hf_logging.set_verbosity(verbosity)
         hf_logging.enable_progress_bar()
@@ -87,9 +88,16 @@ def _load(name: str, settings: Settings) -> tuple[Any, bool]:
             "be computed; evaluate a checkpoint saved by 'homecat train' or facebook/wav2vec2-base."
         )
     try:
-        do_normalize = bool(Wav2Vec2FeatureExtractor.from_pretrained(name).do_normalize)
-    except OSError:
+        extractor = Wav2Vec2FeatureExtractor.from_pretrained(name)
+    except OSError:  # no preprocessor_config.json: wav2vec2's convention
         do_normalize = True
+    else:
+        if extractor.sampling_rate != settings.data.sample_rate:
+            raise HomecatError(
+                f"The model {name!r} expects {extractor.sampling_rate} Hz audio but data.sample_rate is "
+                f"{settings.data.sample_rate}: its dev metrics would be measured on audio at the wrong rate."
+            )
+        do_normalize = bool(extractor.do_normalize)
     model.config.diversity_loss_weight = settings.training.diversity_loss_weight  # as the trainer sets it
     model.eval()
     return model, do_normalize

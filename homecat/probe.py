@@ -7,7 +7,9 @@ training and the test part of a fold; participant 'unknown' counts each recordin
 ``homecat split`` does). The folds are computed ONCE per probe, from the segments every chosen set holds,
 so every set and layer is judged on exactly the same splits. Reported per (set, layer): UAR (balanced
 accuracy, the mean over folds and its sample standard deviation), macro-F1 (mean over folds) and chance
-(1 / number of classes: the UAR of any constant or random guess).
+(the UAR of any constant or random guess: 1 / number of classes in a fold's test part, averaged over folds;
+UAR and macro-F1 average over the classes a test part holds, since a rare label can be absent from a fold).
+A fold with no segment, or whose training part lacks a label, is an error, not a number.
 
 The probe is stored in the catalog under ``probe_id`` (a short hash of the sets and their weights, the labels,
 the folds and the seed): ``probe_folds`` (the fold of every segment) and ``probe_results``; running the same
@@ -148,8 +150,14 @@ def probe(
 
     splitter = sk["StratifiedGroupKFold"](n_splits=n_folds, shuffle=True, random_state=seed)
     fold_of = np.empty(len(ids), dtype=np.int64)
-    for k, (_, test) in enumerate(splitter.split(np.zeros(len(ids)), y, groups)):
-        fold_of[test] = k
+    with warnings.catch_warnings():
+        # "The least populated class in y has only N members": _check_folds says what that means, or passes
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        for k, (_, test) in enumerate(splitter.split(np.zeros(len(ids)), y, groups)):
+            fold_of[test] = k
+    _check_folds(y, fold_of, n_folds, classes)
+    # Chance is what a constant guess scores on each fold's test part (UAR averages over the classes it holds).
+    chance = float(np.mean([1.0 / len(set(y[fold_of == k].tolist())) for k in range(n_folds)]))
     probe_id = hashlib.sha1(
         json.dumps(
             {"sets": {s: known[s]["model_sha"] for s in chosen}, "labels": classes, "folds": n_folds, "seed": seed},
@@ -172,7 +180,7 @@ def probe(
                     "uar": float(np.mean(uars)),
                     "uar_sd": float(np.std(uars, ddof=1)),
                     "macro_f1": float(np.mean(f1s)),
-                    "chance": 1.0 / len(classes),
+                    "chance": chance,
                     "n_segments": len(ids),
                     "n_participants": n_groups,
                     "n_folds": n_folds,
@@ -183,6 +191,24 @@ def probe(
     )
     _store(settings, run, ids, fold_of, seed)
     return run
+
+
+def _check_folds(y: np.ndarray, fold_of: np.ndarray, n_folds: int, classes: list[str]) -> None:
+    """One sentence instead of a scikit-learn traceback when the grouped folds cannot test every label."""
+    for k in range(n_folds):
+        test = fold_of == k
+        if not test.any():
+            raise HomecatError(
+                f"Participant-grouped fold {k + 1} of {n_folds} holds no segment (a few large families fill the "
+                "others): use fewer --folds."
+            )
+        lacking = [label for label in classes if not (y[~test] == label).any()]
+        if lacking:
+            raise HomecatError(
+                f"Every family with the label '{lacking[0]}' is in the test part of fold {k + 1} of {n_folds}, so "
+                "that fold cannot learn it: use fewer --folds, leave the label out with --labels, or annotate it "
+                "in more families."
+            )
 
 
 def _cross_validate(
@@ -201,9 +227,11 @@ def _cross_validate(
             warnings.simplefilter("always")
             model.fit(X[~test], y[~test])
             predicted = model.predict(X[test])
-            # a class absent from this test fold but predicted: scikit-learn warns; UAR is over the classes present
+            # Both averaged over the classes this test part holds (a label can be absent from a fold): UAR
+            # and macro-F1 count the same classes, and chance is computed per fold to match.
+            present = sorted(set(y[test].tolist()))
             uars.append(float(sk["balanced_accuracy_score"](y[test], predicted)))
-            f1s.append(float(sk["f1_score"](y[test], predicted, average="macro", zero_division=0)))
+            f1s.append(float(sk["f1_score"](y[test], predicted, labels=present, average="macro", zero_division=0)))
         stalled += any(issubclass(w.category, sk["ConvergenceWarning"]) for w in caught)
     return uars, f1s, stalled
 

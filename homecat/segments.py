@@ -46,7 +46,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from homecat.catalog import Catalog, named_queries
-from homecat.errors import HomecatError
+from homecat.errors import HomecatError, first_line
 
 STAGE = "segments"
 FINDING_CODE = "invalid_segment"
@@ -387,7 +387,7 @@ def _read_eaf(path: Path, tiers: Sequence[str]) -> list[Candidate]:
         eaf = pympi.Elan.Eaf(str(path), suppress_version_warning=True)
         names = list(eaf.get_tier_names())
     except Exception as exc:  # pympi raises bare Exception, KeyError, ParseError ... on malformed files
-        raise HomecatError(f"{path.name} cannot be read as an ELAN .eaf file ({_why(exc)}).") from None
+        raise HomecatError(f"{path.name} cannot be read as an ELAN .eaf file ({first_line(exc)}).") from None
     if tiers:
         _check_tiers_exist(path.name, tiers, set(names))
         names = [n for n in names if n in tiers]
@@ -397,7 +397,7 @@ def _read_eaf(path: Path, tiers: Sequence[str]) -> list[Candidate]:
             # (start_ms, end_ms, value[, parent value]); a time slot without a time value gives None
             annotations = [a[:3] for a in eaf.get_annotation_data_for_tier(tier)]
         except Exception as exc:
-            raise HomecatError(f"{path.name}: tier '{tier}' cannot be read ({_why(exc)}).") from None
+            raise HomecatError(f"{path.name}: tier '{tier}' cannot be read ({first_line(exc)}).") from None
         annotations.sort(key=lambda a: (a[0] is None, a[0] or 0, a[1] is None, a[1] or 0))  # ELAN's time order
         for number, (start_ms, end_ms, text) in enumerate(annotations, start=1):
             if not (text or "").strip():
@@ -417,7 +417,7 @@ def _read_textgrid(path: Path, tiers: Sequence[str]) -> list[Candidate]:
         # numbers in messages are the ones Praat shows.
         grid = textgrid.openTextgrid(str(path), includeEmptyIntervals=True, reportingMode="silence")
     except Exception as exc:  # praatio raises ParsingError, TextgridStateError, IndexError ... on malformed files
-        raise HomecatError(f"{path.name} cannot be read as a Praat TextGrid ({_why(exc)}).") from None
+        raise HomecatError(f"{path.name} cannot be read as a Praat TextGrid ({first_line(exc)}).") from None
     names = list(grid.tierNames)
     if tiers:
         _check_tiers_exist(path.name, tiers, set(names))
@@ -467,11 +467,6 @@ def _seconds(field_name: str, value: str | float | int | None, reasons: list[str
 
 def _span(start: float | None, end: float | None) -> str:
     return f" ({start:.3f}-{end:.3f} s)" if start is not None and end is not None else ""
-
-
-def _why(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 # --------------------------------------------------------------------------- the command

@@ -122,7 +122,7 @@ def _expected(model_dir: Path, samples: np.ndarray, spans: list[tuple[int, int]]
     return sums / frames
 
 
-def test_layers_and_long_segments_pooled_by_frame_count(tmp_path, settings_for, tiny):
+def test_layers_and_long_segments_in_windows(tmp_path, settings_for, tiny):
     root = tmp_path / "raw"
     write_tone(root / "P01" / "a.wav", 4.0, freq_hz=330.0)
     settings = scanned(settings_for, root, **{"embed.max_segment_sec": 1.0})
@@ -146,6 +146,45 @@ def test_layers_and_long_segments_pooled_by_frame_count(tmp_path, settings_for, 
     with Catalog.open(settings.paths.catalog) as catalog:
         row = catalog.con.execute("SELECT kind, n_layers, dim, segment_count, path FROM embedding_sets").fetchone()
     assert row == ("wav2vec2", 3, 32, 1, "embeddings/tiny")
+
+
+class _RampPool:
+    """An extractor whose 'frames' depend on the window's content (its mean level), so that weighting by
+    frames and a plain mean of the window means give clearly different vectors."""
+
+    kind, n_layers, dim, min_samples, batch_size, padded = "test", 1, 1, 1, 1, False
+
+    def fits(self, batch, x):
+        return not batch
+
+    def pool(self, xs):
+        out = []
+        for x in xs:
+            frames = 1 + int(abs(float(x.mean())) * 100)
+            out.append((np.full((1, 1), float(x.mean()) * frames), frames))
+        return out
+
+
+def test_windows_of_a_long_segment_are_combined_weighted_by_their_frames(tmp_path, settings_for):
+    from homecat.embed import Segment, SetSummary, _PartWriter, _run
+
+    root = tmp_path / "raw"
+    ramp = np.linspace(0.0, 0.9, 48000, dtype=np.float32)[:, None]  # 3 s rising from silence to loud
+    audio.write_audio(root / "P01" / "ramp.wav", iter([ramp]), 16000, 1, subtype="FLOAT")
+    settings = scanned(settings_for, root, **{"embed.max_segment_sec": 1.0})
+    segment = Segment("s", "ramp", "P01/ramp.wav", str(root / "P01" / "ramp.wav"), 16000, 1, 48000, 0.0, 3.0, "x")
+    folder = tmp_path / "set"
+    folder.mkdir()
+    writer = _PartWriter(folder, 1, 1, rows_per_group=4)
+    summary = SetSummary("set", "test")
+    _run(settings, _RampPool(), "set", [segment], writer, summary, None)
+    writer.close()
+    means = [float(ramp[o : o + n].mean()) for o, n in windows(48000, 16000)]
+    frames = [1 + int(abs(m) * 100) for m in means]
+    weighted = sum(m * f for m, f in zip(means, frames)) / sum(frames)
+    got = read_layer(folder, 0, {"s": 0})[0, 0]
+    assert got == pytest.approx(weighted, rel=1e-5)
+    assert abs(weighted - np.mean(means)) > 0.05  # the plain mean of window means would fail the line above
 
 
 def test_padded_batches_of_layer_norm_models_equal_one_window_at_a_time(tmp_path, settings_for):

@@ -7,6 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -16,7 +17,7 @@ from homecat.demo import make_demo_corpus
 from homecat.embed import embed
 from homecat.errors import HomecatError
 from homecat.evaluate import evaluate_models
-from homecat.probe import plot_probe, probe
+from homecat.probe import _check_folds, plot_probe, probe
 from homecat.scan import scan
 from homecat.settings import load_settings
 from homecat.split import assign_splits
@@ -82,7 +83,15 @@ def test_probe_far_above_chance_on_the_demo_labels_and_folds_never_split_a_famil
     assert run.labels == ["adult", "infant", "noise"] and run.n_participants == 5 and run.n_folds == 5
     by_set = {(r["set"], r["layer"]): r for r in run.rows}
     assert set(by_set) == {("base", 0), ("base", 1), ("base", 2), ("egemaps", 0)}
-    chance = 1 / 3
+    with Catalog.open(settings.paths.catalog) as catalog:
+        labels_per_fold = catalog.con.execute(
+            """SELECT count(DISTINCT s.label) FROM probe_folds f JOIN segments s USING (segment_id)
+               WHERE f.probe_id = ? GROUP BY f.fold""",
+            [run.probe_id],
+        ).fetchall()
+    # what a constant guess scores, fold by fold: 1/3, or 1/2 where a fold's families made no noise
+    chance = float(np.mean([1 / n for (n,) in labels_per_fold]))
+    assert len(labels_per_fold) == 5 and 1 / 3 <= chance < 0.5
     assert by_set["egemaps", 0]["uar"] > 0.8
     assert max(by_set["base", k]["uar"] for k in range(3)) > 0.6  # even a random tiny model hears pitch
     for r in run.rows:
@@ -146,6 +155,22 @@ def test_a_label_of_one_family_is_named(tmp_path, settings_for):
         probe(settings, folds=3)
     run = probe(settings, labels=["talk", "quiet"], folds=3)
     assert run.n_segments == 24 and run.n_participants == 3
+
+    # 'cry' in two of three families: with one family per fold, P03's test part has no cry, so a constant guess
+    # scores 1/2 there and 1/3 in the other folds; chance must say so, not 1/3.
+    add_segments(settings.paths.catalog, [("P02-cry", "P02", 5.0, 6.0, "cry")])
+    embed(settings, features=["egemaps"])
+    run = probe(settings, folds=3)
+    assert run.rows[0]["chance"] == pytest.approx((1 / 3 + 1 / 3 + 1 / 2) / 3)
+
+
+def test_a_fold_that_cannot_learn_a_label_or_holds_nothing_is_one_sentence():
+    y = np.array(["a", "a", "b", "b", "c", "c"])
+    with pytest.raises(HomecatError, match=r"Every family with the label 'c' is in the test part of fold 2 of 2"):
+        _check_folds(y, np.array([0, 1, 0, 1, 1, 1]), 2, ["a", "b", "c"])
+    with pytest.raises(HomecatError, match=r"fold 3 of 3 holds no segment.*fewer --folds"):
+        _check_folds(y, np.array([0, 1, 0, 1, 0, 1]), 3, ["a", "b", "c"])
+    _check_folds(y, np.array([0, 1, 0, 1, 0, 1]), 2, ["a", "b", "c"])  # every fold can learn every label
 
 
 def test_cli_probe_json_records_and_plot(demo, tmp_path):

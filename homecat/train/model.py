@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from homecat.errors import HomecatError
+from homecat.errors import HomecatError, first_line
 from homecat.settings import TrainingSettings
 
 log = logging.getLogger("homecat.train")  # one logger name for the whole trainer
@@ -61,7 +61,7 @@ def load_model(t: TrainingSettings, sample_rate: int, checkpoint: Path | None = 
             extractor = Wav2Vec2FeatureExtractor.from_pretrained(t.base_model)
         except OSError as exc:
             raise HomecatError(
-                f"Cannot load training.base_model {t.base_model!r} ({str(exc).splitlines()[0]}). Offline, point it "
+                f"Cannot load training.base_model {t.base_model!r} ({first_line(exc)}). Offline, point it "
                 "at a local copy, or set it to null to train a random model built from training.model_overrides."
             ) from None
         fresh = [k for k in info.get("missing_keys", ()) if not any(c in k for c in _COSMETIC_NEW)]

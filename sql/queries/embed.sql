@@ -2,8 +2,9 @@
 
 -- name: embed_segments
 -- Every imported segment with what reading it needs: the recording's path, rate, channels and readable frames
--- (validation's count when there is one, else the header's). `readable` is false for recordings that are
--- missing or unreadable. $labels: the labels to keep (an empty list keeps all).
+-- (validation's decoded count for the current file version when it has one, else the header's: stale stats of
+-- a replaced file must not shorten or lengthen a read). `readable` is false for recordings that are missing or
+-- unreadable. $labels: the labels to keep (an empty list keeps all).
 SELECT
     s.segment_id,
     s.recording_id,
@@ -14,13 +15,27 @@ SELECT
     r.path,
     r.sample_rate,
     r.channels,
-    coalesce(a.frames_read, r.frames) AS frames,
+    CASE
+        WHEN a.size_bytes = r.size_bytes AND a.mtime_ns = r.mtime_ns THEN least(coalesce(r.frames, a.frames_read), a.frames_read)
+        ELSE r.frames
+    END AS frames,
     r.status = 'ok' AND r.sample_rate IS NOT NULL AS readable
 FROM segments AS s
 JOIN recordings AS r USING (recording_id)
 LEFT JOIN audio_stats AS a USING (recording_id)
 WHERE len($labels) = 0 OR list_contains($labels, s.label)
 ORDER BY s.segment_id;
+
+-- name: forget_embed_findings
+-- The findings of one embedding set (messages end with $suffix, they start "Segment <segment_id> of ...") for
+-- the segments a run retried ($segment_ids) and for segments no longer in the catalog.
+DELETE FROM findings
+WHERE stage = $stage
+    AND ends_with(message, $suffix)
+    AND (
+        list_contains($segment_ids, split_part(message, ' ', 2))
+        OR split_part(message, ' ', 2) NOT IN (SELECT segment_id FROM segments)
+    );
 
 -- name: embedding_set
 -- One embedding set's catalog row (none when the set is new).
