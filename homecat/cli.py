@@ -581,6 +581,7 @@ def crops_preview(
         c = settings.crops
         index = build_crop_index(catalog, [split_name], c.crop_sec, c.speech_source, c.speech_labels)
     dataset = CropDataset(index, settings.crops, settings.data, rank=rank, epoch=epoch)
+    dataset.check_speech_rows()
     preview = preview_crops(dataset, n)
     rows = preview.rows(index)
     print_rows(list(rows[0]), [tuple(r.values()) for r in rows], fmt, title=f"{n} crops of epoch {epoch}, rank {rank}")

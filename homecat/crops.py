@@ -430,15 +430,30 @@ class CropDataset(Dataset):
                     f"{list(index.speech_labels)}, not crops.speech_source {wanted[0]!r} with labels "
                     f"{list(wanted[1])}: build it again."
                 )
-            if index.without_speech:
-                log.warning(
-                    "%d of %d recordings have no speech rows of source '%s'%s: their speech crops are drawn by "
-                    "energy instead (run 'homecat vad' or 'homecat vad import').",
-                    index.without_speech,
-                    len(index),
-                    crops.speech_source,
-                    f" with labels {', '.join(crops.speech_labels)}" if crops.speech_labels else "",
-                )
+
+    def check_speech_rows(self) -> None:
+        """Before drawing training crops: recordings without speech rows fall back to energy with a warning;
+        when none has any, the speech part would silently be energy (a wrong source or label list, or no
+        `homecat vad` yet), so that is an error."""
+        if "speech" not in self.parts or not self.index.without_speech:
+            return
+        c = self.crops
+        which = f"source '{c.speech_source}'" + (
+            f" with labels {', '.join(c.speech_labels)}" if c.speech_labels else ""
+        )
+        if self.index.without_speech == len(self.index):
+            raise HomecatError(
+                f"crops.crop_policy '{c.crop_policy}' draws crops from speech, but none of the {len(self.index)} "
+                f"recordings has speech rows of {which}: run 'homecat vad' (or 'homecat vad import'), check "
+                "crops.speech_source and crops.speech_labels ('homecat report activity'), or use crop_policy energy."
+            )
+        log.warning(
+            "%d of %d recordings have no speech rows of %s: their speech crops are drawn by energy instead "
+            "(run 'homecat vad' or 'homecat vad import').",
+            self.index.without_speech,
+            len(self.index),
+            which,
+        )
 
     def __len__(self) -> int:
         return self.crops.crops_per_epoch

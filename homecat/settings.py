@@ -181,7 +181,9 @@ class CropSettings(_Section):
         "silero", description="Rows of `speech` that count as speech: this source ('silero', or an RTTM import's)."
     )
     speech_labels: list[str] = Field(
-        [], description="Labels of speech_source that count as speech, e.g. [KCHI, FEM, MAL] (empty: all)."
+        [],
+        description="Labels of speech_source that count as speech, e.g. [KCHI, FEM, MAL] from voice type "
+        "classifier RTTM, [CHI, FEM, MAL] from a ChildProject vtc set (empty: all).",
     )
     min_speech_share: float = Field(
         0.5, ge=0, le=1, description="Speech policy: share of a crop that must be speech (less where none can be)."

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from homecat.catalog import Catalog
 from homecat.cli import app
 from homecat.crops import CropDataset, CropIndex, NoCrops, build_crop_index, dev_crops, read_crop
+from homecat.errors import HomecatError
 from homecat.split import assign_splits
 from tests.catalog_helpers import demo_catalog, scan_and_validate
 from tests.conftest import write_tone
@@ -326,6 +327,7 @@ def test_recordings_without_speech_rows_fall_back_to_energy_with_one_warning(spe
         index = build_crop_index(catalog, ["train", "dev"], CROP_SEC, "one_recording", ["FEM"])
     with caplog.at_level(logging.WARNING, logger="homecat.crops"):
         dataset = _dataset(settings, index, crop_policy="speech", speech_source="one_recording", speech_labels=["FEM"])
+        dataset.check_speech_rows()  # what training and `crops preview` call before drawing
         crops = [dataset.draw(k) for k in range(40)]
     warnings = [r.getMessage() for r in caplog.records if "no speech rows" in r.getMessage()]
     assert len(warnings) == 1 and warnings[0].startswith(f"{len(index) - 1} of {len(index)} recordings")
@@ -334,6 +336,41 @@ def test_recordings_without_speech_rows_fall_back_to_energy_with_one_warning(spe
         assert crop.policy == ("speech" if from_first else "energy_fallback")
     with pytest.raises(Exception, match="build it again"):
         _dataset(settings, index, crop_policy="speech")  # the index holds another source than the settings
+
+    # labels that match nothing (KCHI where the rows say FEM): not all crops silently by energy, one sentence
+    with Catalog.open(settings.paths.catalog) as catalog:
+        index = build_crop_index(catalog, ["train", "dev"], CROP_SEC, "one_recording", ["KCHI"])
+    dataset = _dataset(settings, index, crop_policy="mixture", speech_source="one_recording", speech_labels=["KCHI"])
+    with pytest.raises(
+        HomecatError, match=r"none of the \d+ recordings has speech rows of source 'one_recording' with labels KCHI"
+    ):
+        dataset.check_speech_rows()
+
+
+def test_silero_rows_of_a_changed_file_steer_nothing_until_vad_runs_again(tmp_path, settings_for):
+    from homecat.vad import SpeechRow, run_vad, store_speech
+
+    root = tmp_path / "raw"
+    for name in ("P01/a.wav", "P02/b.wav"):
+        write_tone(root / name, 12.0)
+    settings = settings_for(root)
+    scan_and_validate(settings)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        assign_splits(catalog, settings.split.model_copy(update={"dev_fraction": 0.0}))
+        run_vad(catalog, settings.vad, settings.data, workers=1)  # tones: no speech, but vad_state is current
+        store_speech(catalog, "silero", [SpeechRow("a", 1.0, 5.0, "speech"), SpeechRow("b", 1.0, 5.0, "speech")])
+        current = "SELECT recording_id FROM current_speech ORDER BY 1"
+        assert catalog.rows(current)[1] == [("a",), ("b",)]
+
+    write_tone(root / "P01" / "a.wav", 10.0, freq_hz=300.0)  # replaced by another take
+    scan_and_validate(settings)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        assert catalog.rows(current)[1] == [("b",)]  # a's old turns describe the old file
+        index = build_crop_index(catalog, ["train"], CROP_SEC, "silero")
+        assert {rid: len(index.speech(i)[0]) for i, rid in enumerate(index.recording_id)} == {"a": 0, "b": 1}
+        run_vad(catalog, settings.vad, settings.data, workers=1)
+        assert catalog.rows(current)[1] == [("b",)]  # a was run again (a tone: no speech), b was not
+        assert catalog.rows("SELECT count(*) FROM speech WHERE recording_id = 'b'")[1] == [(1,)]
 
 
 @pytest.mark.filterwarnings("ignore:This DataLoader will create")

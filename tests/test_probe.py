@@ -204,6 +204,9 @@ def test_evaluate_same_model_same_numbers_other_model_other_numbers(demo, tmp_pa
     assert rows[0]["loss_per_masked_frame"] != rows[1]["loss_per_masked_frame"]
     for r in rows:
         assert r["loss_per_masked_frame"] > 0 and 0 <= r["contrastive_accuracy"] <= 1 and r["codevector_perplexity"] > 1
+    # a training config with a speech crop policy (as the demo's) evaluates on the same fixed dev crops
+    mixture = settings.model_copy(update={"crops": settings.crops.model_copy(update={"crop_policy": "mixture"})})
+    assert evaluate_models(mixture, [base]) == rows[:1]
 
     bare = tmp_path / "bare"
     Wav2Vec2Model.from_pretrained(base).save_pretrained(bare)  # the encoder only: no quantizer, no projections

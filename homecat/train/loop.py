@@ -132,6 +132,7 @@ class Trainer:
         train_index, dev_index = snapshot_indexes(self.settings, self.output_dir, self.checkpoint, acc)
         # before provenance and the model: no data is one sentence on every rank, not a download first
         self.dataset = CropDataset(train_index, self.settings.crops, self.settings.data, rank=self.rank)
+        self.dataset.check_speech_rows()
         if self.main:
             write_provenance(
                 self.settings, self.output_dir, self.checkpoint, self.world, self.precision, train_index, dev_index

@@ -5,7 +5,8 @@
 -- read from it, its active windows (rms_dbfs at or above its activity threshold) and its speech turns
 -- ([start_sec, end_sec] of `speech` rows of $speech_source whose label is in $speech_labels, all labels
 -- when that list is empty; overlaps are merged in homecat/crops.py), in rel_path order.
--- $splits: list of split names. Recordings that became unusable since `homecat split` are left out.
+-- $splits: list of split names. Recordings that became unusable since `homecat split` are left out, as are
+-- recordings changed since `homecat validate` (their levels and decodable length describe the old file).
 SELECT
     s.recording_id, s.participant_id, s.split, r.rel_path, r.path, r.sample_rate, r.channels,
     a.frames_read, a.duration_sec, a.window_sec, a.activity_threshold_dbfs,
@@ -15,7 +16,7 @@ SELECT
         []
     ) AS active_windows,
     coalesce(
-        (SELECT list([sp.start_sec, sp.end_sec] ORDER BY sp.start_sec, sp.end_sec) FROM speech AS sp
+        (SELECT list([sp.start_sec, sp.end_sec] ORDER BY sp.start_sec, sp.end_sec) FROM current_speech AS sp
          WHERE sp.recording_id = s.recording_id AND sp.source = $speech_source
            AND (len($speech_labels) = 0 OR list_contains($speech_labels, sp.label))),
         []
@@ -25,5 +26,6 @@ JOIN recordings AS r USING (recording_id)
 JOIN audio_stats AS a USING (recording_id)
 WHERE list_contains($splits, s.split)
   AND r.status = 'ok'
+  AND a.size_bytes = r.size_bytes AND a.mtime_ns = r.mtime_ns
   AND NOT EXISTS (SELECT 1 FROM findings AS f WHERE f.recording_id = s.recording_id AND f.severity = 'error')
 ORDER BY r.rel_path;

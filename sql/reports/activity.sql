@@ -14,7 +14,7 @@ WITH rec AS (
         coalesce(a.active_sec, 0) AS active_sec,
         s.split = 'train' AND a.frames_read >= round($crop_sec * r.sample_rate) AS crops_from_it,
         coalesce((
-            SELECT sum(sp.end_sec - sp.start_sec) FROM speech AS sp
+            SELECT sum(sp.end_sec - sp.start_sec) FROM current_speech AS sp
             WHERE sp.recording_id = r.recording_id AND sp.source = $speech_source
               AND (len($speech_labels) = 0 OR list_contains($speech_labels, sp.label))
         ), 0) AS policy_speech_sec
@@ -27,7 +27,7 @@ WITH rec AS (
 ),
 by_label AS (
     SELECT rec.participant_id, rec.split, sp.source, sp.label, sum(sp.end_sec - sp.start_sec) AS sec
-    FROM speech AS sp JOIN rec USING (recording_id)
+    FROM current_speech AS sp JOIN rec USING (recording_id)
     GROUP BY ALL
 ),
 labels AS (

@@ -21,3 +21,15 @@ CREATE TABLE vad_state (
     speech_sec    DOUBLE NOT NULL,
     processed_at  TIMESTAMP NOT NULL
 );
+
+-- The speech rows that describe the files as they are now: 'silero' rows only while vad_state matches the
+-- recording's current size and mtime (a replaced file keeps its old rows until `homecat vad` runs again,
+-- and they must not steer crops or reports meanwhile). Imported rows carry no file version: all kept.
+CREATE VIEW current_speech AS
+SELECT sp.*
+FROM speech AS sp
+WHERE sp.source <> 'silero'
+   OR EXISTS (
+       SELECT 1 FROM vad_state AS v JOIN recordings AS r USING (recording_id)
+       WHERE v.recording_id = sp.recording_id AND v.size_bytes = r.size_bytes AND v.mtime_ns = r.mtime_ns
+   );
