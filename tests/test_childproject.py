@@ -115,10 +115,10 @@ ANNOTATIONS = [
 ]
 
 
-def write_annotations(dataset: Path) -> None:
+def write_annotations(dataset: Path, annotations: list[tuple] = ANNOTATIONS) -> None:
     """metadata/annotations.csv and the converted CSVs of two sets, as ChildProject's importer writes them."""
     index = []
-    for set_name, recording, onset, offset, converted, segments in ANNOTATIONS:
+    for set_name, recording, onset, offset, converted, segments in annotations:
         index.append(
             {
                 "set": set_name,
@@ -551,3 +551,134 @@ def test_cli_vad_import_of_a_set(dataset, tmp_path):
         assert opened.con.execute("SELECT DISTINCT source FROM speech").fetchall() == [("childproject:vtc",)]
     result = runner.invoke(app, [*args, "--source", "vtc"], env={})
     assert result.exit_code == 1 and "a ChildProject set's source is 'childproject:SET'" in result.stderr
+
+
+def test_a_file_not_in_utf8_or_not_csv_is_one_sentence_and_nothing_is_written(dataset, settings_for, tmp_path):
+    settings = settings_for(None)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan_dataset(catalog, settings.data, dataset)
+        before = (_recordings(catalog), catalog.rows("SELECT * FROM recording_meta ORDER BY 1")[1], _findings(catalog))
+    recordings_csv = dataset / "metadata" / "recordings.csv"
+    rows = _recording_rows()
+    rows[2]["session_id"] = "C02-été"  # line 4, saved by Excel as "CSV" (cp1252)
+    _write_csv(recordings_csv, rows)
+    recordings_csv.write_bytes(recordings_csv.read_text(encoding="utf-8").encode("cp1252"))
+
+    result = CliRunner().invoke(
+        app, ["--catalog", str(settings.paths.catalog), "scan", "--childproject", str(dataset)], env={}
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {dataset.resolve()}/metadata/recordings.csv line 4: byte 0xe9 is not UTF-8 (the file was saved "
+        "in another encoding: save it as CSV UTF-8); nothing was written."
+    ]
+
+    # a row the csv module cannot read (a field over its size limit) names the file and line too
+    children = [dict(c) for c in CHILDREN]
+    children[2]["child_sex"] = "m" * (csv.field_size_limit() + 1)
+    _write_csv(dataset / "metadata" / "children.csv", children)
+    _write_csv(recordings_csv, _recording_rows())
+    with Catalog.open(settings.paths.catalog) as catalog:
+        with pytest.raises(MetadataError) as caught:
+            scan_dataset(catalog, settings.data, dataset)
+        after = (_recordings(catalog), catalog.rows("SELECT * FROM recording_meta ORDER BY 1")[1], _findings(catalog))
+    assert str(caught.value).startswith(f"{dataset.resolve()}/metadata/children.csv line 4: not a readable CSV row")
+    assert str(caught.value).endswith("nothing was written.")
+    assert after == before
+
+    # a converted annotation file in cp1252 stops the import the same way
+    _write_csv(dataset / "metadata" / "children.csv", CHILDREN)
+    write_annotations(dataset)
+    converted = dataset / "annotations" / "vtc" / "converted" / "C02" / "rec3_0_2500.csv"
+    converted.write_bytes(converted.read_text().replace("OCH", "OCH\u00e9").encode("cp1252"))
+    with Catalog.open(settings.paths.catalog) as catalog:
+        with pytest.raises(
+            MetadataError, match=r"rec3_0_2500.csv line 3: byte 0xe9 is not UTF-8.*nothing was imported"
+        ):
+            import_speech(catalog, dataset, "vtc")
+        assert _speech(catalog) == [] and _ranges(catalog) == []
+
+
+def test_the_metadata_stored_is_the_metadata_read_even_if_the_file_changes_during_the_scan(dataset, settings_for):
+    settings = settings_for(None)
+    rows = _recording_rows()
+    rows[2]["child_id"] = "C01"  # rec3 moves to C01 while the first scan reads audio
+
+    def edit_once(done: int, total: int) -> None:
+        if rows[2]["child_id"] == "C01":
+            _write_csv(dataset / "metadata" / "recordings.csv", rows)
+            rows[2]["child_id"] = "edited"
+
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan_dataset(catalog, settings.data, dataset, progress=edit_once)
+        assert rows[2]["child_id"] == "edited"  # the edit came after the metadata was read
+        child = "SELECT child_id FROM recording_meta WHERE recording_filename = 'C02/rec3.wav'"
+        assert catalog.con.execute(child).fetchone() == ("C02",)  # what this scan read
+
+        scan_dataset(catalog, settings.data, dataset)  # the next scan sees the edit
+        assert catalog.con.execute(child).fetchone() == ("C01",)
+        assert _recordings(catalog)["C02/rec3.wav"]["participant_id"] == "C01"
+
+
+def test_a_range_starting_at_or_after_the_recordings_end_is_skipped_and_counted(dataset, settings_for):
+    past_end = [
+        ("vtc", "C01/rec1.wav", 3000, 4000, "C01/rec1_3000_4000.csv", [(3100, 3500, "CHI", "")]),  # rec1 is 3 s
+        ("vtc", "C01/rec2.wav", 2500, 9000, "C01/rec2_2500_9000.csv", [(2600, 2900, "FEM", "")]),  # rec2 is 2 s
+    ]
+    write_annotations(dataset, ANNOTATIONS + past_end)
+    settings = settings_for(None)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan_dataset(catalog, settings.data, dataset)
+        speech = import_speech(catalog, dataset, "vtc")
+        segments = import_segments(catalog, dataset, "vtc")
+        ranges = _ranges(catalog)
+        stored = _speech(catalog)
+    assert all(end > start for *_, start, end in ranges)
+    assert sorted(r[2:] for r in ranges if r[0] == "speech") == [("rec1", 0.0, 3.0), ("rec3", 0.0, 2.5)]
+    assert len(stored) == 5 and all(r[2] <= 3.0 for r in stored)
+    for result in (speech, segments):
+        counts = {r["what"]: r["count"] for r in result.rows()}
+        assert counts["files whose range starts at or after the recording's end (skipped)"] == 2
+        assert counts["annotation files (rows of metadata/annotations.csv)"] == 7
+        assert counts["annotated hours (range_onset to range_offset)"] == round(5.5 / 3600, 3)
+
+
+def test_a_discarded_child_is_not_checked_and_its_recordings_are_discarded(dataset, settings_for):
+    children = [
+        *CHILDREN,
+        {"experiment": "test", "child_id": "C04", "child_dob": "", "discard": "1"},  # empty dob: not checked
+        {"experiment": "test", "child_id": "C01", "child_dob": "soon", "discard": "1"},  # C01 is also kept
+    ]
+    _write_csv(dataset / "metadata" / "children.csv", children, [*CHILDREN[0], "discard"])
+    rows = _recording_rows()
+    rows.append(
+        {
+            "experiment": "test",
+            "child_id": "C04",
+            "date_iso": "soon",  # bad values of a discarded child's recording are not checked either
+            "start_time": "",
+            "recording_device_type": "",
+            "recording_filename": "C04/rec5.wav",
+            "discard": "0",
+        }
+    )
+    _write_csv(dataset / "metadata" / "recordings.csv", rows)
+    write_tone(dataset / "recordings" / "raw" / "C04" / "rec5.wav", 2.0)
+    settings = settings_for(None)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        summary = scan_dataset(catalog, settings.data, dataset)
+        recordings = _recordings(catalog)
+        children_of = dict(catalog.con.execute("SELECT recording_filename, child_id FROM recording_meta").fetchall())
+        findings = _findings(catalog)
+    assert "C04/rec5.wav" not in recordings and "C04/rec5.wav" not in children_of
+    assert not any("rec5" in key for key in findings)  # discarded, not unreferenced
+    assert children_of["C01/rec1.wav"] == "C01"  # the kept C01's recordings stay
+    counts = {r["what"]: r["count"] for r in summary.rows()}
+    assert counts["discarded rows (discard = 1, skipped)"] == 2  # old.wav and C04's rec5.wav
+    assert counts["listed recordings (metadata/recordings.csv)"] == 6
+
+    # a kept child is still checked
+    children[0] = {**CHILDREN[0], "child_dob": ""}
+    _write_csv(dataset / "metadata" / "children.csv", children, [*CHILDREN[0], "discard"])
+    with pytest.raises(MetadataError, match=r"children.csv line 2, column child_dob: the value is empty"):
+        read_metadata(dataset)

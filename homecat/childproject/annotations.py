@@ -9,13 +9,23 @@ rows outside it are dropped, rows across its edge clipped, and the ranges stored
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
 from homecat.catalog import Catalog, named_queries
-from homecat.childproject.metadata import METADATA, MetadataError, _at, _known, _rows, check_dataset
+from homecat.childproject.metadata import (
+    METADATA,
+    MetadataError,
+    _at,
+    _csv_error,
+    _known,
+    _not_utf8,
+    _rows,
+    check_dataset,
+)
 from homecat.errors import ConfigError, HomecatError
 
 ANNOTATIONS_REQUIRED = ("set", "recording_filename", "range_onset", "range_offset", "annotation_filename")
@@ -49,6 +59,7 @@ class AnnotationImport:
     not_catalogued: int = 0  # annotation rows of recordings the catalog does not list (discarded, ...)
     no_audio: int = 0  # annotation rows of recordings without readable audio (missing, not fetched, ...)
     not_converted: int = 0  # annotation rows ChildProject failed to import (no annotation_filename)
+    range_past_end: int = 0  # annotation rows whose range_onset is at or past the end of the recording's audio
     skipped_invalid: int = 0
     label_column: str = SPEECH_LABEL_COLUMN
     turns: list[_Turn] = field(default_factory=list, repr=False)
@@ -74,6 +85,16 @@ class AnnotationImport:
                 "what": "files ChildProject did not convert (no annotation_filename; skipped)",
                 "count": self.not_converted,
             },
+            *(
+                [
+                    {
+                        "what": "files whose range starts at or after the recording's end (skipped)",
+                        "count": self.range_past_end,
+                    }
+                ]
+                if self.range_past_end
+                else []
+            ),
             *(
                 [{"what": "invalid rows (skipped, see report findings)", "count": self.skipped_invalid}]
                 if self.skipped_invalid
@@ -168,6 +189,9 @@ def _read_set(
         if offset <= onset:
             problems.append(_at(index_path, line, "range_offset", f"{offset} ms is not after range_onset {onset} ms"))
             continue
+        if onset / 1000 >= duration:  # annotates audio that is not there (a shorter file than annotated)
+            result.range_past_end += 1
+            continue
         # an annotated range cannot cover audio that is not there
         result.ranges.append((recording_id, onset / 1000, min(offset / 1000, duration)))
         converted = converted_root / row["annotation_filename"]
@@ -218,8 +242,14 @@ def _read_converted(
         else:
             problems.append(f"{path} does not exist (metadata/annotations.csv names it)")
         return
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)  # not DictReader: a dict per row is most of the cost of a large set
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        problems.append(_not_utf8(path, data, error))
+        return
+    reader = csv.reader(io.StringIO(text, newline=""))  # not DictReader: a dict per row is most of the cost
+    try:
         columns = [c.strip() for c in next(reader, [])]
         missing = [c for c in (*SEGMENTS_REQUIRED, label_column) if c not in columns]
         if missing:
@@ -264,6 +294,8 @@ def _read_converted(
                     continue
                 end_sec = min(end_sec, duration)
             result.turns.append(_Turn(recording_id, start_sec, end_sec, label, file, line))
+    except csv.Error as error:
+        problems.append(_csv_error(path, reader.line_num, error))
 
 
 def _milliseconds(value: str, path: Path, line: int, column: str, problems: list[str]) -> int | None:

@@ -8,6 +8,8 @@ before the child's birth. The first problem becomes one sentence naming the file
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -58,8 +60,9 @@ class Metadata:
     """What metadata/recordings.csv and children.csv say, checked."""
 
     recordings: list[Listed] = field(default_factory=list)
-    discarded: list[str] = field(default_factory=list)  # recording_filename of rows with discard = 1
+    discarded: list[str] = field(default_factory=list)  # recording_filename: discard = 1, or a discarded child
     without_file: int = 0  # rows whose recording_filename is NA
+    digest: str = ""  # of the bytes of children.csv and recordings.csv that were read
 
 
 # --------------------------------------------------------------------------- metadata
@@ -69,8 +72,14 @@ def read_metadata(dataset: Path) -> Metadata:
     """Read and check children.csv and recordings.csv; raise ``MetadataError`` naming the first problem."""
     problems: list[str] = []
     children_path = dataset / METADATA / "children.csv"
-    children: dict[str, tuple[int, date | None, bool]] = {}  # child_id -> (line, dob, discarded)
-    for line, row in _rows(children_path, CHILDREN_REQUIRED):
+    children: dict[str, tuple[int, date | None]] = {}  # child_id -> (line, dob)
+    discarded_children: set[str] = set()
+    digest = hashlib.sha1()
+    for line, row in _rows(children_path, CHILDREN_REQUIRED, digest):
+        if _discarded(row):  # not checked further: ChildProject drops discarded children first
+            if row["child_id"] not in _EMPTY:
+                discarded_children.add(row["child_id"])
+            continue
         if not _filled(row, CHILDREN_REQUIRED, children_path, line, problems):
             continue
         child_id = row["child_id"]
@@ -80,17 +89,19 @@ def read_metadata(dataset: Path) -> Metadata:
             )
             continue
         dob = _date(row["child_dob"], children_path, line, "child_dob", problems)
-        children[child_id] = (line, dob, _discarded(row))
+        children[child_id] = (line, dob)
+    discarded_children -= children.keys()  # a child_id also kept is the kept child's
 
     recordings_path = dataset / METADATA / "recordings.csv"
     out = Metadata()
     lines_of: dict[str, int] = {}
-    for line, row in _rows(recordings_path, RECORDINGS_REQUIRED):
+    for line, row in _rows(recordings_path, RECORDINGS_REQUIRED, digest):
         name = row["recording_filename"]
         if name == NA:
             out.without_file += 1
             continue
-        if _discarded(row):  # discarded rows are not checked further (ChildProject drops them first)
+        # discarded rows, and rows of a discarded child, are not checked further (ChildProject drops them first)
+        if _discarded(row) or row["child_id"] in discarded_children:
             if name:
                 out.discarded.append(name)
             continue
@@ -126,9 +137,6 @@ def read_metadata(dataset: Path) -> Metadata:
                         f"{when} is before the child's date of birth {child[1]} ({children_path} line {child[0]})",
                     )
                 )
-        if child[2]:  # a discarded child's recordings are discarded too
-            out.discarded.append(name)
-            continue
         out.recordings.append(
             Listed(
                 line=line,
@@ -146,15 +154,19 @@ def read_metadata(dataset: Path) -> Metadata:
     if problems:
         more = f" ({len(problems) - 1} more problems after this one)" if len(problems) > 1 else ""
         raise MetadataError(f"{problems[0]}{more}; nothing was written.")
+    out.digest = digest.hexdigest()
     return out
 
 
-def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number in the file, row with stripped values) of a metadata CSV with the required columns."""
+def _rows(
+    path: Path, required: tuple[str, ...], digest: hashlib._Hash | None = None
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number in the file, row with stripped values) of a metadata CSV with the required columns;
+    ``digest`` is updated with the digest of the bytes read."""
     if not path.is_file():
         raise ConfigError(f"{path} does not exist: the dataset is not a ChildProject dataset.")
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
+    reader = csv.DictReader(_text(path, digest))
+    try:
         columns = [c.strip() for c in reader.fieldnames or []]
         missing = [c for c in required if c not in columns]
         if missing:
@@ -167,6 +179,31 @@ def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str
             values = {k: (v or "").strip() for k, v in row.items() if k is not None}
             if any(values.values()):  # not a blank line
                 yield reader.line_num, values
+    except csv.Error as error:  # the csv reader's line_num: DictReader's is still the last good row's
+        raise MetadataError(f"{_csv_error(path, reader.reader.line_num, error)}; nothing was written.") from None
+
+
+def _text(path: Path, digest: hashlib._Hash | None = None) -> io.StringIO:
+    """A CSV's text, read once (UTF-8, a BOM allowed); raise ``MetadataError`` naming the line that is not."""
+    data = path.read_bytes()
+    if digest is not None:  # of these bytes, not of a later read: the file may change meanwhile
+        digest.update(hashlib.sha1(data).digest())
+    try:
+        return io.StringIO(data.decode("utf-8-sig"), newline="")
+    except UnicodeDecodeError as error:
+        raise MetadataError(f"{_not_utf8(path, data, error)}; nothing was written.") from None
+
+
+def _not_utf8(path: Path, data: bytes, error: UnicodeDecodeError) -> str:
+    line = data.count(b"\n", 0, error.start) + 1
+    return (
+        f"{path} line {line}: byte 0x{data[error.start]:02x} is not UTF-8 "
+        "(the file was saved in another encoding: save it as CSV UTF-8)"
+    )
+
+
+def _csv_error(path: Path, line: int, error: csv.Error) -> str:
+    return f"{path} line {line}: not a readable CSV row ({error})"
 
 
 def _filled(row: dict[str, str], required: tuple[str, ...], path: Path, line: int, problems: list[str]) -> bool:

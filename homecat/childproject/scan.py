@@ -21,11 +21,13 @@ import pyarrow as pa
 from homecat.catalog import Catalog
 from homecat.childproject.metadata import (
     CONVERTED,
-    METADATA,
     RAW,
     Listed,
+    Metadata,
     MetadataError,
+    _csv_error,
     _known,
+    _text,
     check_dataset,
     read_metadata,
 )
@@ -59,9 +61,10 @@ def scan_dataset(
     dataset = check_dataset(dataset or data.childproject_root)
     profile = profile if profile is not None else data.childproject_profile
     meta = read_metadata(dataset)  # every check before the first write
-    audio_root, rel_of = _audio_names(
+    audio_root, rel_of, mapping = _audio_names(
         dataset, profile, [r.recording_filename for r in meta.recordings] + meta.discarded
     )
+    key = _metadata_key(dataset, profile, meta, mapping)  # of the bytes read, not of the files at the end
 
     found = {item[0]: item for item in walk_audio(audio_root, set(data.allowed_ext))} if audio_root.is_dir() else {}
     seen = []
@@ -81,7 +84,7 @@ def scan_dataset(
     shown_root = audio_root.relative_to(dataset).as_posix()
 
     def finish(con, now: datetime, summary: ScanSummary) -> None:
-        _store(con, now, summary, meta, rel_of, absent, unreferenced, discarded, shown_root, dataset, profile)
+        _store(con, now, summary, meta, key, rel_of, absent, unreferenced, discarded, shown_root, dataset, profile)
 
     summary = sync_recordings(
         catalog,
@@ -112,14 +115,15 @@ def scan_dataset(
     return summary
 
 
-def _audio_names(dataset: Path, profile: str | None, names: list[str]) -> tuple[Path, dict[str, str]]:
-    """The audio folder scanned and, for each recording_filename, its path relative to that folder.
+def _audio_names(dataset: Path, profile: str | None, names: list[str]) -> tuple[Path, dict[str, str], str | None]:
+    """The audio folder scanned, for each recording_filename its path relative to that folder, and the
+    digest of the profile's recordings.csv as read (None: no such file).
 
     A converted profile keeps the name but may change the extension: its recordings.csv
     (original_filename, converted_filename) says so; without one, the same name is expected.
     """
     if not profile:
-        return dataset / RAW, {name: name for name in names}
+        return dataset / RAW, {name: name for name in names}, None
     root = dataset / CONVERTED / profile
     if not root.is_dir():
         available = sorted(p.name for p in (dataset / CONVERTED).glob("*") if p.is_dir())
@@ -129,9 +133,11 @@ def _audio_names(dataset: Path, profile: str | None, names: list[str]) -> tuple[
         )
     mapping_path = root / "recordings.csv"
     converted: dict[str, str] = {}
+    digest = None
     if mapping_path.is_file():
-        with open(mapping_path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
+        digest = hashlib.sha1()
+        reader = csv.DictReader(_text(mapping_path, digest))
+        try:
             for column in ("original_filename", "converted_filename"):
                 if column not in (reader.fieldnames or []):
                     raise MetadataError(
@@ -141,7 +147,11 @@ def _audio_names(dataset: Path, profile: str | None, names: list[str]) -> tuple[
                 target = _known((row["converted_filename"] or "").strip())
                 if target:
                     converted[(row["original_filename"] or "").strip()] = target
-    return root, {name: converted.get(name, name) for name in names}
+        except csv.Error as error:
+            raise MetadataError(
+                f"{_csv_error(mapping_path, reader.reader.line_num, error)}; nothing was written."
+            ) from None
+    return root, {name: converted.get(name, name) for name in names}, digest.hexdigest() if digest else None
 
 
 def _stat(root: Path, rel_path: str) -> tuple[str, str, int, int] | str:
@@ -172,10 +182,9 @@ _META_TYPES = {
 }
 
 
-def _store(con, now, summary, meta, rel_of, absent, unreferenced, discarded, shown_root, dataset, profile) -> None:
+def _store(con, now, summary, meta, key, rel_of, absent, unreferenced, discarded, shown_root, dataset, profile) -> None:
     """Inside the scan's bookkeeping transaction: rows for listed files never seen, the metadata
-    table and the children as participants (only when the metadata changed), this scan's findings."""
-    key = _metadata_key(dataset, profile)
+    table and the children as participants (only when the metadata changed, by ``key``), this scan's findings."""
     stored = con.execute("SELECT value FROM catalog_state WHERE key = 'childproject_metadata'").fetchone()
     rewrite = stored is None or stored[0] != key
     wanted = [a.rel_path for a in absent] + discarded  # the ids the findings need
@@ -242,12 +251,7 @@ def forget_dataset(con) -> None:
     con.execute("DELETE FROM catalog_state WHERE starts_with(key, 'childproject_')")
 
 
-def _metadata_key(dataset: Path, profile: str | None) -> str:
-    """Digest of what recording_meta is made of: unchanged, a rescan need not rewrite the table."""
-    digest = hashlib.sha1(f"{dataset}\0{profile or ''}".encode())
-    files = [dataset / METADATA / "recordings.csv", dataset / METADATA / "children.csv"]
-    if profile:
-        files.append(dataset / CONVERTED / profile / "recordings.csv")
-    for path in files:
-        digest.update(path.read_bytes() if path.is_file() else b"\0absent")
-    return digest.hexdigest()
+def _metadata_key(dataset: Path, profile: str | None, meta: Metadata, mapping: str | None) -> str:
+    """Digest of what recording_meta is made of (the metadata files as they were read and parsed):
+    unchanged, a rescan need not rewrite the table."""
+    return hashlib.sha1(f"{dataset}\0{profile or ''}\0{meta.digest}\0{mapping or 'absent'}".encode()).hexdigest()
