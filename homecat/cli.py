@@ -676,7 +676,7 @@ def vad_export(
     ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
 ) -> None:
-    """Write speech rows as RTTM, with the recording_id as the file-id (no paths).
+    """Write speech rows as RTTM; the file-id is the recording_id (the file's stem, which may name a family).
 
     Example: homecat vad export --format rttm --source silero -o artifacts/silero.rttm
     """
@@ -688,8 +688,13 @@ def vad_export(
             export_rttm(catalog, sys.stdout, source or ())
             return
         output.parent.mkdir(parents=True, exist_ok=True)
-        with open(output, "w", encoding="utf-8") as out:
-            lines = export_rttm(catalog, out, source or ())
+        partial = output.with_name(output.name + ".partial")  # a refused export leaves no file behind
+        try:
+            with open(partial, "w", encoding="utf-8") as out:
+                lines = export_rttm(catalog, out, source or ())
+            partial.replace(output)
+        finally:
+            partial.unlink(missing_ok=True)
     typer.echo(f"Wrote {lines} lines to {output}", err=True)
 
 

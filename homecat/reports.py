@@ -25,18 +25,24 @@ def run_report(catalog: Catalog, name: str, params: dict[str, Any] | None = None
     return columns, rows, query.doc
 
 
-def plot_silence(catalog: Catalog, path: str | Path, threshold_db: float | None = None, max_rows: int = 200) -> Path:
-    """Draw the activity picture: one row per validated recording along time, active windows coloured
-    by level, silent ones light grey (from ``levels``; no audio is read). Needs matplotlib."""
+def pyplot() -> Any:
+    """matplotlib.pyplot with the file-only Agg backend (no display needed), or one sentence if it is missing."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from matplotlib.colors import ListedColormap
     except ImportError:
         raise HomecatError("Plotting needs matplotlib, which homecat depends on: reinstall homecat.") from None
+    return plt
+
+
+def plot_silence(catalog: Catalog, path: str | Path, threshold_db: float | None = None, max_rows: int = 200) -> Path:
+    """Draw the activity picture: one row per validated recording along time, active windows coloured
+    by level, silent ones light grey (from ``levels``; no audio is read). Needs matplotlib."""
+    plt = pyplot()
     import numpy as np
+    from matplotlib.colors import ListedColormap
 
     recordings = catalog.con.execute(
         """SELECT r.recording_id, r.rel_path, a.window_sec, a.duration_sec,

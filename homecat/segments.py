@@ -128,6 +128,19 @@ class RecordingIndex:
                 return found
         return None
 
+    def named(self, name: str) -> list[RecordingInfo]:
+        """Every recording a bare name (a file stem, an RTTM file-id) may mean: the one whose rel_path it
+        is, else each whose recording_id or file stem it is.
+
+        Several files may share a stem (P01/day1.wav, P02/day1.wav; scan ids them day1 and day1-<hash>):
+        the one whose id kept the stem is no likelier to be meant than the others, so callers treat
+        several as a question for the user.
+        """
+        for key in dict.fromkeys([name, name.replace("\\", "/").removeprefix("./")]):
+            if key in self._by_rel_path:
+                return [self._by_rel_path[key]]
+        return [r for r in self.recordings if r.recording_id == name or Path(r.rel_path).stem == name]
+
     def for_annotation_file(self, path: Path, recording: str | None = None) -> RecordingInfo:
         """The recording an EAF/TextGrid file belongs to: ``recording`` if given, else by the file's stem."""
         if recording is not None:
@@ -138,9 +151,7 @@ class RecordingIndex:
                 )
             return found
         stem = path.stem
-        # Several files may share a stem (P01/day1.wav, P02/day1.wav): the one whose id kept the stem
-        # is no likelier to be meant than the others, so that is a question for the user.
-        matches = [r for r in self.recordings if r.recording_id == stem or Path(r.rel_path).stem == stem]
+        matches = self.named(stem)
         if len(matches) == 1:
             return matches[0]
         if matches:

@@ -2,9 +2,19 @@
 
 RTTM lines are ``SPEAKER file-id channel onset duration <NA> <NA> label <NA> <NA>`` (the voice
 type classifier writes classes such as KCHI, CHI, FEM, MAL, SPEECH; pyannote writes speakers).
-On import the file-id names a recording by its ``recording_id`` or its file stem, the label becomes
+On import the file-id names a recording (``RecordingIndex.named``): its rel_path, else the one
+recording whose ``recording_id`` or file stem it is. Tools such as the voice type classifier write
+the audio file's stem, so when files in several folders share a stem (P01/day1.wav, P02/day1.wav)
+the file-id ``day1`` is ambiguous even though scan gave one of them the id ``day1`` (the others
+``day1-<hash>``): which file kept the bare stem says nothing about which one the RTTM describes, so
+such a line is an error listing the candidates' rel_paths (write the rel_path of the one meant),
+whereas an id no other file's stem equals (``day1-<hash>``) is unambiguous. The label becomes
 ``label`` and the source is the file's stem (or ``--source``); every bad line is named with its
-number and then nothing is imported. Export writes ``recording_id`` as the file-id: no paths leave.
+number and then nothing is imported.
+
+Export writes the ``recording_id`` as the file-id: the file's stem (with a hash on a collision),
+which may name a family or participant. RTTM fields are separated by whitespace and the format has
+no escape, so a recording whose id holds whitespace cannot be exported (pyannote refuses such URIs too).
 """
 
 from __future__ import annotations
@@ -18,6 +28,8 @@ from typing import Any, TextIO
 
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError
+from homecat.reports import pyplot
+from homecat.segments import RecordingIndex
 from homecat.settings import CropSettings
 from homecat.vad import SOURCE, SpeechRow, _replace_speech
 
@@ -38,7 +50,7 @@ class ImportSummary:
         return out
 
 
-def read_rttm(path: Path, targets: dict[str, tuple[str, float | None]], stems: dict[str, list[str]]):
+def read_rttm(path: Path, index: RecordingIndex):
     """Rows of one RTTM file and a sentence for every bad line (with its number)."""
     rows: list[SpeechRow] = []
     errors: list[str] = []
@@ -71,16 +83,24 @@ def read_rttm(path: Path, targets: dict[str, tuple[str, float | None]], stems: d
         if duration < 0:
             errors.append(f"{where}: duration {duration_text} is negative.")
             continue
-        recording_id = _match(file_id, targets, stems)
-        if recording_id is None or recording_id.startswith("\0"):
-            why = "matches no recording" if recording_id is None else f"matches {recording_id[1:]} recordings"
-            errors.append(f"{where}: file-id '{file_id}' {why} (give a recording_id or a unique file stem).")
+        matches = index.named(file_id)
+        if len(matches) != 1:
+            if matches:
+                rel_paths = ", ".join(sorted(r.rel_path for r in matches))
+                errors.append(
+                    f"{where}: file-id '{file_id}' is the file stem of several recordings ({rel_paths}); "
+                    "write the rel_path of the one meant as the file-id."
+                )
+            else:
+                errors.append(
+                    f"{where}: file-id '{file_id}' matches no recording (give a recording_id or a unique file stem)."
+                )
             continue
         if duration == 0:
             skipped += 1
             continue
+        recording_id, length = matches[0].recording_id, matches[0].duration_sec
         end = round(round(onset, 3) + round(duration, 3), 3)
-        length = targets[recording_id][1]
         if length is not None and end > length + 0.01:  # 10 ms: RTTM writers round
             errors.append(
                 f"{where}: the turn ends at {end:.3f} s, past the end of recording {recording_id} ({length:.3f} s)."
@@ -88,15 +108,6 @@ def read_rttm(path: Path, targets: dict[str, tuple[str, float | None]], stems: d
             continue
         rows.append(SpeechRow(recording_id, round(onset, 3), min(end, length) if length is not None else end, label))
     return rows, errors, skipped
-
-
-def _match(file_id: str, targets: dict[str, tuple[str, float | None]], stems: dict[str, list[str]]) -> str | None:
-    if file_id in targets:
-        return file_id
-    ids = stems.get(file_id, [])
-    if len(ids) > 1:
-        return f"\0{len(ids)}"
-    return ids[0] if ids else None
 
 
 def import_rttm(catalog: Catalog, files: Sequence[str | Path], source: str | None = None) -> ImportSummary:
@@ -109,11 +120,7 @@ def import_rttm(catalog: Catalog, files: Sequence[str | Path], source: str | Non
         raise HomecatError("Name at least one RTTM file to import.")
     if source is not None and not source.strip():
         raise HomecatError("--source must not be empty.")
-    _, rows = catalog.rows(named_queries("queries/vad.sql")["rttm_targets"].sql)
-    targets = {rid: (rel_path, duration) for rid, rel_path, duration in rows}
-    stems: dict[str, list[str]] = {}
-    for rid, (rel_path, _) in targets.items():
-        stems.setdefault(Path(rel_path).stem, []).append(rid)
+    index = RecordingIndex.load(catalog)
     by_source: dict[str, list[SpeechRow]] = {}
     errors: list[str] = []
     summary = ImportSummary()
@@ -126,7 +133,7 @@ def import_rttm(catalog: Catalog, files: Sequence[str | Path], source: str | Non
         if name == SOURCE:
             errors.append(f"{path}: the source name '{SOURCE}' belongs to 'homecat vad'; choose another with --source.")
             continue
-        file_rows, file_errors, skipped = read_rttm(path, targets, stems)
+        file_rows, file_errors, skipped = read_rttm(path, index)
         errors += file_errors
         summary.skipped_lines += skipped
         by_source.setdefault(name, []).extend(file_rows)
@@ -141,9 +148,19 @@ def import_rttm(catalog: Catalog, files: Sequence[str | Path], source: str | Non
 
 
 def export_rttm(catalog: Catalog, out: TextIO, sources: Sequence[str] = ()) -> int:
-    """Write speech rows as RTTM (file-id = recording_id: no paths); returns the number of lines."""
+    """Write speech rows as RTTM; returns the number of lines.
+
+    The file-id is the recording_id (the file's stem, which may name a family); an id with whitespace
+    would split into extra fields, so then nothing is written.
+    """
     query = named_queries("queries/vad.sql")["speech_rows"].sql
     _, rows = catalog.rows(query, {"sources": list(sources)})
+    spaced = next((row[0] for row in rows if re.search(r"\s", row[0])), None)
+    if spaced is not None:
+        raise HomecatError(
+            f"Recording '{spaced}' cannot be exported as RTTM: its id holds whitespace, which RTTM's "
+            "space-separated file-id cannot (rename the file without spaces and run 'homecat scan')."
+        )
     for recording_id, start_sec, end_sec, _, label in rows:
         label = re.sub(r"\s+", "_", label) or "<NA>"  # one RTTM field
         out.write(
@@ -167,17 +184,6 @@ def activity_params(crops: CropSettings) -> dict[str, Any]:
     }
 
 
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise HomecatError("Plotting needs matplotlib, which homecat depends on: reinstall homecat.") from None
-    return plt
-
-
 def _save(fig: Any, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -188,7 +194,7 @@ def _save(fig: Any, path: str | Path) -> Path:
 def plot_activity(columns: list[str], rows: list[tuple], path: str | Path) -> Path:
     """Two panels per participant and split: hours (total, energy-active, speech) and the training
     crops each policy part will draw from them."""
-    plt = _pyplot()
+    plt = pyplot()
     import numpy as np
 
     if not rows:
@@ -275,14 +281,10 @@ def timeline(catalog: Catalog, rel_path: str) -> Timeline:
             f"No validated recording has the rel_path or recording_id '{rel_path}' (see 'homecat report silence')."
         )
     recording_id, rel, duration_sec, window_sec, threshold = found[0]
-    levels = catalog.con.execute(
-        "SELECT rms_dbfs FROM levels WHERE recording_id = ? ORDER BY window_index", [recording_id]
-    ).fetchnumpy()["rms_dbfs"]
+    by_id = {"recording_id": recording_id}
+    levels = catalog.con.execute(queries["timeline_levels"].sql, by_id).fetchnumpy()["rms_dbfs"]
     turns: dict[str, list[tuple[float, float]]] = {}
-    _, rows = catalog.rows(
-        "SELECT source || '/' || label, start_sec, end_sec FROM speech WHERE recording_id = ? ORDER BY ALL",
-        [recording_id],
-    )
+    _, rows = catalog.rows(queries["timeline_turns"].sql, by_id)
     for lane, start, end in rows:
         turns.setdefault(lane, []).append((start, end))
     return Timeline(recording_id, rel, duration_sec, window_sec, threshold, levels, turns)
@@ -290,7 +292,7 @@ def timeline(catalog: Catalog, rel_path: str) -> Timeline:
 
 def plot_timeline(line: Timeline, path: str | Path) -> Path:
     """Window levels (activity threshold marked) above one lane of turns per source/label, over the day."""
-    plt = _pyplot()
+    plt = pyplot()
     import numpy as np
 
     hours = line.duration_sec >= 2 * 3600

@@ -36,11 +36,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -51,6 +49,7 @@ from homecat import audio
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError
 from homecat.settings import DataSettings, VadSettings
+from homecat.validate import run_in_pool
 
 SOURCE = "silero"
 LABEL = "speech"
@@ -388,7 +387,7 @@ def run_vad(
     total_hours = sum(t.duration_sec for t in tasks) / 3600.0
     done_hours = 0.0
     workers = workers or settings.vad_workers or os.cpu_count() or 1
-    for result in _run(tasks, params, workers):
+    for result in run_in_pool(vad_file, tasks, params, workers):
         done_hours += result.task.duration_sec / 3600.0
         if result.segments is None:
             summary.problems.append(result.problem or f"{result.task.rel_path} could not be run.")
@@ -400,32 +399,6 @@ def run_vad(
         if progress:
             progress(done_hours, total_hours)
     return summary
-
-
-def _run(tasks: list[_Task], params: _Params, workers: int) -> Iterator[_Result]:
-    """Results as they finish; ``workers == 1`` runs in this process."""
-    if workers <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            yield vad_file(task, params)
-        return
-    # spawn, not fork: the parent holds a DuckDB connection and threads, which fork does not copy safely.
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context("spawn"))
-    pending: set[Future] = set()
-    queue = iter(tasks)
-    try:
-        for task in queue:  # a few tasks per worker in flight, not the whole list
-            pending.add(pool.submit(vad_file, task, params))
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
-                task = next(queue, None)
-                if task is not None:
-                    pending.add(pool.submit(vad_file, task, params))
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _store(catalog: Catalog, result: _Result, digest: str) -> float:

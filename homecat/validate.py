@@ -25,7 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from multiprocessing import get_context
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -119,7 +119,7 @@ def validate(
     total_hours = sum(t.duration_sec for t in tasks) / 3600.0
     done_hours = 0.0
     workers = workers or settings.validate_workers or os.cpu_count() or 1
-    for result in _run(tasks, params, workers):
+    for result in run_in_pool(validate_file, tasks, params, workers):
         _store(catalog, result, params, _now())
         summary.validated += 1
         done_hours += result.task.duration_sec / 3600.0
@@ -192,11 +192,21 @@ def validate_file(task: _Task, params: _Params) -> _Result:
 # --------------------------------------------------------------------------- running and storing
 
 
-def _run(tasks: list[_Task], params: _Params, workers: int) -> Iterator[_Result]:
-    """Results as they finish; ``workers == 1`` runs in this process (no pool, easy to test)."""
+_T = TypeVar("_T")
+_P = TypeVar("_P")
+_R = TypeVar("_R")
+
+
+def run_in_pool(work: Callable[[_T, _P], _R], tasks: list[_T], params: _P, workers: int) -> Iterator[_R]:
+    """``work(task, params)`` of every task, yielded as they finish (validate's and vad's worker loop).
+
+    ``workers <= 1`` (or one task) runs in this process (no pool, easy to test), in task order. ``work``
+    must be a module-level function and tasks and params picklable. The caller stores each result as
+    it comes (one transaction each), so a kill loses only the tasks in flight.
+    """
     if workers <= 1 or len(tasks) <= 1:
         for task in tasks:
-            yield validate_file(task, params)
+            yield work(task, params)
         return
     # spawn, not fork: the parent holds a DuckDB connection and threads, which fork does not copy safely.
     pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context("spawn"))
@@ -204,7 +214,7 @@ def _run(tasks: list[_Task], params: _Params, workers: int) -> Iterator[_Result]
     queue = iter(tasks)
     try:
         for task in queue:  # keep a few tasks per worker in flight, not the whole list
-            pending.add(pool.submit(validate_file, task, params))
+            pending.add(pool.submit(work, task, params))
             if len(pending) >= 2 * workers:
                 break
         while pending:
@@ -213,9 +223,9 @@ def _run(tasks: list[_Task], params: _Params, workers: int) -> Iterator[_Result]
                 yield future.result()
                 task = next(queue, None)
                 if task is not None:
-                    pending.add(pool.submit(validate_file, task, params))
+                    pending.add(pool.submit(work, task, params))
     finally:
-        # Ctrl-C or an error: drop queued work; files in flight are simply validated again next time.
+        # Ctrl-C or an error: drop queued work; files in flight are simply run again next time.
         pool.shutdown(wait=False, cancel_futures=True)
 
 

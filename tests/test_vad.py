@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +16,10 @@ from homecat import audio
 from homecat.catalog import Catalog
 from homecat.cli import app
 from homecat.demo import make_demo_corpus
+from homecat.errors import HomecatError
+from homecat.scan import scan
 from homecat.settings import VadSettings
+from homecat.speech import export_rttm
 from homecat.vad import (
     CHUNK_SAMPLES,
     ChunkScorer,
@@ -26,6 +32,7 @@ from homecat.vad import (
     store_speech,
 )
 from tests.catalog_helpers import scan_and_validate
+from tests.conftest import write_tone
 
 MINUTES = 1.0  # two bouts of activity per recording
 
@@ -168,15 +175,64 @@ def test_two_workers_store_the_same_rows_as_one(corpus_catalog, tmp_path):
 
 
 def test_memory_is_one_block_whatever_the_length():
-    """detect_speech consumes a generator block by block: a long stream of silence never builds up."""
+    """detect_speech consumes a generator block by block: peak memory is a few blocks, not the stream.
+
+    tracemalloc sees numpy's buffers, so holding the blocks (list(blocks) first) would peak at 50
+    blocks (12.8 MB) and fail here.
+    """
+    import tracemalloc
+
     settings = VadSettings()
+    session = new_session()
+    block_bytes = 16000 * 4 * 4  # 4 s of float32
 
     def blocks(n):
         for _ in range(n):
-            yield np.zeros(16000 * 4, np.float32)
+            yield np.zeros(block_bytes // 4, np.float32)
 
-    segments, total = detect_speech(blocks(50), new_session(), settings)
+    tracemalloc.start()
+    try:
+        segments, total = detect_speech(blocks(50), session, settings)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
     assert segments == [] and total == 50 * 64000
+    assert peak < 5 * block_bytes, f"peak {peak / 1e6:.1f} MB for 50 blocks of {block_bytes / 1e6:.2f} MB"
+
+
+def test_a_changed_file_is_the_only_one_vad_opens_again(tmp_path, settings_for, monkeypatch):
+    """After one file's mtime (then another's size) changes and it is rescanned and validated, vad
+    opens that recording alone; the others stay current."""
+    root = tmp_path / "raw"
+    for name in ("P01/a.wav", "P01/b.wav", "P02/c.wav"):
+        write_tone(root / name, 2.0)
+    settings = settings_for(root)
+    scan_and_validate(settings)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        assert run_vad(catalog, settings.vad, settings.data, workers=1).processed == 3
+
+    opened: list[str] = []
+    real = audio.iter_mono_blocks
+
+    def counting(path, *args, **kwargs):
+        opened.append(Path(path).name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(audio, "iter_mono_blocks", counting)
+
+    def rescan_then_vad() -> tuple[int, int]:
+        opened.clear()
+        scan_and_validate(settings)
+        with Catalog.open(settings.paths.catalog) as catalog:
+            summary = run_vad(catalog, settings.vad, settings.data, workers=1)
+        return summary.processed, summary.skipped_current
+
+    stat = os.stat(root / "P01/b.wav")
+    os.utime(root / "P01/b.wav", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # same size, later mtime
+    assert rescan_then_vad() == (1, 2) and opened == ["b.wav"]
+    write_tone(root / "P02/c.wav", 3.0)  # another size
+    assert rescan_then_vad() == (1, 2) and opened == ["c.wav"]
+    assert rescan_then_vad() == (0, 3) and opened == []
 
 
 # --------------------------------------------------------------------------- store_speech and RTTM
@@ -255,6 +311,61 @@ def test_every_bad_rttm_line_is_named_and_nothing_is_imported(corpus_catalog, tm
         assert any(f"broken.rttm, line {number}:" in line and words in line for line in lines), number
     assert "Traceback" not in result.output
     assert _rows(settings, "bad") == []
+
+
+@pytest.fixture
+def same_stem_catalog(tmp_path, settings_for):
+    """Two families' files with one stem (scan ids them day1 and day1-<hash>) and an id with spaces."""
+    root = tmp_path / "raw"
+    for name in ("P01/day1.wav", "P02/day1.wav", "P03/Family 3 day1.wav"):
+        write_tone(root / name, 3.0)
+    settings = settings_for(root)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan(catalog, settings.data)
+        ids = dict(catalog.rows("SELECT rel_path, recording_id FROM recordings")[1])
+    return settings, ids
+
+
+def test_an_rttm_file_id_shared_by_two_families_is_an_error_not_the_first_family(same_stem_catalog, tmp_path):
+    settings, ids = same_stem_catalog
+    bare = next(rel for rel, rid in ids.items() if rid == "day1")  # the one scan let keep the stem
+    other = next(rel for rel, rid in ids.items() if rid.startswith("day1-"))
+    vtc = tmp_path / "vtc.rttm"
+    vtc.write_text(
+        f"SPEAKER {ids[other]} 1 0.5 1.0 <NA> <NA> FEM <NA> <NA>\n"  # the hashed id: unambiguous
+        "SPEAKER day1 1 1.0 1.0 <NA> <NA> KCHI <NA> <NA>\n"  # what VTC writes for either file
+    )
+    result = _invoke(settings, "vad", "import", str(vtc))
+    assert result.exit_code == 1, result.output
+    assert (
+        "vtc.rttm, line 2: file-id 'day1' is the file stem of several recordings (P01/day1.wav, P02/day1.wav); "
+        "write the rel_path of the one meant as the file-id." in result.stderr
+    )
+    assert "line 1" not in result.stderr and _rows(settings, "vtc") == []
+
+    vtc.write_text(
+        f"SPEAKER {ids[other]} 1 0.5 1.0 <NA> <NA> FEM <NA> <NA>\n"
+        f"SPEAKER {bare} 1 1.0 1.0 <NA> <NA> KCHI <NA> <NA>\n"  # a rel_path names one file
+    )
+    result = _invoke(settings, "vad", "import", str(vtc))
+    assert result.exit_code == 0, result.output
+    assert _rows(settings, "vtc") == [("day1", 1.0, 2.0, "KCHI"), (ids[other], 0.5, 1.5, "FEM")]
+
+
+def test_rttm_export_refuses_a_recording_id_with_whitespace(same_stem_catalog):
+    settings, ids = same_stem_catalog
+    spaced = ids["P03/Family 3 day1.wav"]
+    assert spaced == "Family 3 day1"
+    with Catalog.open(settings.paths.catalog) as catalog:
+        store_speech(catalog, "vtc", [SpeechRow("day1", 0.0, 1.0, "FEM"), SpeechRow(spaced, 0.0, 1.0, "FEM")])
+        out = io.StringIO()
+        with pytest.raises(HomecatError) as caught:
+            export_rttm(catalog, out)
+    assert caught.value.lines == [
+        "Recording 'Family 3 day1' cannot be exported as RTTM: its id holds whitespace, which RTTM's "
+        "space-separated file-id cannot (rename the file without spaces and run 'homecat scan')."
+    ]
+    assert out.getvalue() == ""
 
 
 # --------------------------------------------------------------------------- reports

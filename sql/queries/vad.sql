@@ -1,4 +1,4 @@
--- Queries of `homecat vad` and `homecat vad import` / `export` (homecat/vad.py).
+-- Queries of `homecat vad`, `homecat vad import` / `export` (homecat/vad.py, homecat/speech.py) and `homecat report timeline`.
 
 -- name: vad_candidates
 -- Every usable recording (readable, validated for its current size and mtime, no error finding: the rule
@@ -16,14 +16,6 @@ WHERE r.status = 'ok'
   AND NOT EXISTS (SELECT 1 FROM findings AS f WHERE f.recording_id = r.recording_id AND f.severity = 'error')
 ORDER BY r.rel_path;
 
--- name: rttm_targets
--- What an RTTM file-id can name: every recording by its id, with its rel_path (for the file stem) and
--- its duration (frames read by validation where known, else the header's).
-SELECT r.recording_id, r.rel_path, coalesce(a.duration_sec, r.duration_sec) AS duration_sec
-FROM recordings AS r
-LEFT JOIN audio_stats AS a USING (recording_id)
-ORDER BY r.rel_path;
-
 -- name: speech_rows
 -- Speech rows of the chosen sources (all when $sources is empty), in a stable order for export.
 SELECT recording_id, start_sec, end_sec, source, label
@@ -39,3 +31,14 @@ JOIN audio_stats AS a USING (recording_id)
 WHERE r.rel_path = $name OR r.recording_id = $name
 ORDER BY r.rel_path = $name DESC
 LIMIT 1;
+
+-- name: timeline_levels
+-- The window RMS levels (dBFS) of recording $recording_id, in time order.
+SELECT rms_dbfs FROM levels WHERE recording_id = $recording_id ORDER BY window_index;
+
+-- name: timeline_turns
+-- Every speech turn of recording $recording_id as (source/label lane, start_sec, end_sec), in a stable order.
+SELECT source || '/' || label AS lane, start_sec, end_sec
+FROM speech
+WHERE recording_id = $recording_id
+ORDER BY ALL;
