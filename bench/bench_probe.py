@@ -73,7 +73,7 @@ def build(tmp: Path, n_segments: int, n_participants: int, layers: int, dim: int
             + 0.3 * family[participants][:, None, :]
         )
         for j, i in enumerate(idx):
-            writer.add(f"s{i:06d}", 50, vectors[j])
+            writer.add(f"s{i:06d}", 50, vectors[j], "")
     writer.close()
     manifest = {"set_name": "synthetic", "kind": "wav2vec2", "model": "synthetic", "model_sha": "0" * 64,
                 "n_layers": layers, "dim": dim, "settings": {}}  # fmt: skip

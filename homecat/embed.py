@@ -29,13 +29,13 @@ segments whose audio cannot be read. eGeMAPS (``--features egemaps``) is opensmi
 
 Storage. ``<paths.artifacts_dir>/embeddings/<set>/``: ``set.json`` (model, weights hash, settings that shape
 the vectors) and one ``part-<time>.parquet`` per run: one row per segment, columns ``segment_id``, ``frames``
-(the pooling weight) and ``layer_00`` … ``layer_NN``, each a fixed-size list of float32. One column per layer
+(the pooling weight), ``audio_version`` (the file's size and mtime) and ``layer_00`` … ``layer_NN``, each a fixed-size list of float32. One column per layer
 lets the probe read one layer of every segment without touching the others (10,000 x 768 floats = 30 MB).
 Rows are written in row groups of ``embed.embed_rows_per_group`` segments, so memory does not grow with the
 number of segments; a part is written under a temporary name and renamed when complete (an interrupted run
 keeps the row groups it wrote). The catalog row in ``embedding_sets`` is refreshed from the parts at the end
 of each run; the catalog is not held open while the model runs. A rerun computes only the segments not yet
-in the set; a set name holding another model's weights, or other vector-shaping settings, is an error unless
+in the set or whose file changed since (the newest part's vector then wins); a set name holding another model's weights, or other vector-shaping settings, is an error unless
 ``--overwrite`` (which then replaces the set; with the same weights and settings it changes nothing).
 """
 
@@ -97,6 +97,7 @@ class Segment:
     start_sec: float
     end_sec: float
     label: str
+    audio_version: str  # "<size_bytes>:<mtime_ns>" of the file: a vector is of one version of the audio
 
     @property
     def duration_sec(self) -> float:
@@ -158,20 +159,27 @@ def part_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("part-*.parquet"))
 
 
-def stored_ids(folder: Path) -> list[str]:
-    """Segment ids stored in a set's parts (reads only that column), first occurrence kept."""
+def stored_versions(folder: Path) -> dict[str, str | None]:
+    """Segment id -> the audio version its stored vector was computed from (reads only those columns). A
+    segment recomputed after its file changed is in a later part: the newest part wins."""
     import pyarrow.parquet as pq
 
-    seen: dict[str, None] = {}
+    seen: dict[str, str | None] = {}
     for part in part_files(folder):
-        for sid in pq.read_table(part, columns=["segment_id"]).column(0).to_pylist():
-            seen.setdefault(sid, None)
-    return list(seen)
+        table = pq.read_table(part, columns=["segment_id", "audio_version"])
+        for sid, version in zip(table.column(0).to_pylist(), table.column(1).to_pylist()):
+            seen[sid] = version
+    return seen
+
+
+def stored_ids(folder: Path) -> list[str]:
+    """Segment ids stored in a set's parts."""
+    return list(stored_versions(folder))
 
 
 def read_layer(folder: Path, layer: int, rows: dict[str, int]) -> np.ndarray:
     """float32 [len(rows), dim]: the vectors of ``layer`` for the segment ids in ``rows`` (id → row), read one
-    column at a time. Every id must be stored."""
+    column at a time; the newest part wins (see ``stored_versions``). Every id must be stored."""
     import pyarrow.parquet as pq
 
     out: np.ndarray | None = None
@@ -186,7 +194,7 @@ def read_layer(folder: Path, layer: int, rows: dict[str, int]) -> np.ndarray:
             out = np.empty((len(rows), dim), dtype=np.float32)
         for j, sid in enumerate(ids):
             i = rows.get(sid)
-            if i is not None and not filled[i]:
+            if i is not None:
                 out[i] = values[j]
                 filled[i] = True
     if out is None or not filled.all():
@@ -210,18 +218,20 @@ class _PartWriter:
         self.tmp = folder / f".part-{stamp}.parquet.tmp"
         self.dim, self.n_layers, self.rows_per_group = dim, n_layers, rows_per_group
         self.schema = pa.schema(
-            [("segment_id", pa.string()), ("frames", pa.int64())]
+            [("segment_id", pa.string()), ("frames", pa.int64()), ("audio_version", pa.string())]
             + [(layer_column(k), pa.list_(pa.float32(), dim)) for k in range(n_layers)]
         )
         self.writer: Any = None
         self.ids: list[str] = []
         self.weights: list[int] = []
+        self.versions: list[str] = []
         self.vectors: list[np.ndarray] = []
         self.rows = 0
 
-    def add(self, segment_id: str, weight: int, vector: np.ndarray) -> None:
+    def add(self, segment_id: str, weight: int, vector: np.ndarray, audio_version: str) -> None:
         self.ids.append(segment_id)
         self.weights.append(int(weight))
+        self.versions.append(audio_version)
         self.vectors.append(vector.astype(np.float32))
         if len(self.ids) >= self.rows_per_group:
             self.flush()
@@ -233,7 +243,11 @@ class _PartWriter:
         if not self.ids:
             return
         stacked = np.stack(self.vectors)  # [rows, layers, dim]
-        columns = [pa.array(self.ids, pa.string()), pa.array(self.weights, pa.int64())]
+        columns = [
+            pa.array(self.ids, pa.string()),
+            pa.array(self.weights, pa.int64()),
+            pa.array(self.versions, pa.string()),
+        ]
         for k in range(self.n_layers):
             flat = pa.array(np.ascontiguousarray(stacked[:, k, :]).reshape(-1), pa.float32())
             columns.append(pa.FixedSizeListArray.from_arrays(flat, self.dim))
@@ -241,7 +255,7 @@ class _PartWriter:
             self.writer = pq.ParquetWriter(self.tmp, self.schema)
         self.writer.write_table(pa.Table.from_arrays(columns, schema=self.schema))
         self.rows += len(self.ids)
-        self.ids, self.weights, self.vectors = [], [], []
+        self.ids, self.weights, self.versions, self.vectors = [], [], [], []
 
     def close(self) -> None:
         """Write what is buffered and publish the part (nothing is left when no row was written)."""
@@ -479,6 +493,7 @@ def _segments(catalog: Catalog, labels: Sequence[str]) -> tuple[list[Segment], l
             float(r["start_sec"]),
             float(r["end_sec"]),
             r["label"],
+            f"{r['size_bytes']}:{r['mtime_ns']}",
         )  # fmt: skip
         for r in records
         if r["readable"]
@@ -561,10 +576,11 @@ def _embed_set(
     }  # fmt: skip
     (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n")
 
-    done = set(stored_ids(folder))
+    # A segment is done when its vector is of the audio as it is now: a replaced file's segments are recomputed.
+    done = stored_versions(folder)
     summary = SetSummary(set_name, extractor.kind, recording_unavailable=len(unavailable))
-    summary.already = sum(s.segment_id in done for s in segments)
-    todo = [s for s in segments if s.segment_id not in done]
+    todo = [s for s in segments if done.get(s.segment_id) != s.audio_version]
+    summary.already = len(segments) - len(todo)
     # Sorted by length: similar lengths share a batch (little padding; equal lengths for group-norm models).
     todo.sort(key=lambda s: (audio.seconds_to_frames(s.duration_sec, sample_rate), s.segment_id))
     start = time.perf_counter()
@@ -646,7 +662,7 @@ def _run(
             state[2] -= 1
             if state[2] == 0:
                 del open_segments[i]
-                writer.add(todo[i].segment_id, state[1], state[0] / state[1])
+                writer.add(todo[i].segment_id, state[1], state[0] / state[1], todo[i].audio_version)
                 summary.computed += 1
                 finished += 1
                 if progress is not None:

@@ -134,7 +134,12 @@ def test_layers_and_long_segments_in_windows(tmp_path, settings_for, tiny):
     folder = settings.paths.artifacts_dir / "embeddings" / "tiny"
     [part] = part_files(folder)
     table = pq.read_table(part)
-    assert table.column_names == ["segment_id", "frames", *[layer_column(k) for k in range(3)]]  # layers 0..N
+    assert table.column_names == [
+        "segment_id",
+        "frames",
+        "audio_version",
+        *[layer_column(k) for k in range(3)],
+    ]  # layers 0..N
     samples = audio.read_window(root / "P01" / "a.wav", 8000, 40000)[:, 0]
     spans = windows(40000, 16000)  # 2.5 s in windows of at most 1 s: three of ~0.83 s
     assert len(spans) == 3
@@ -172,7 +177,7 @@ def test_windows_of_a_long_segment_are_combined_weighted_by_their_frames(tmp_pat
     ramp = np.linspace(0.0, 0.9, 48000, dtype=np.float32)[:, None]  # 3 s rising from silence to loud
     audio.write_audio(root / "P01" / "ramp.wav", iter([ramp]), 16000, 1, subtype="FLOAT")
     settings = scanned(settings_for, root, **{"embed.max_segment_sec": 1.0})
-    segment = Segment("s", "ramp", "P01/ramp.wav", str(root / "P01" / "ramp.wav"), 16000, 1, 48000, 0.0, 3.0, "x")
+    segment = Segment("s", "ramp", "P01/ramp.wav", str(root / "P01" / "ramp.wav"), 16000, 1, 48000, 0.0, 3.0, "x", "v1")
     folder = tmp_path / "set"
     folder.mkdir()
     writer = _PartWriter(folder, 1, 1, rows_per_group=4)
@@ -221,6 +226,17 @@ def test_rerun_computes_only_new_segments_and_other_weights_are_an_error(tmp_pat
     third = embed(settings, models=[str(tiny)])[0]
     assert (third.computed, third.segments) == (1, 3) and [c[2] for c in spy_reads] == [16000]
     assert len(part_files(folder)) == 2 and sorted(stored_ids(folder)) == ["s1", "s2", "s3"]
+
+    # the file replaced by another take (same length, other sound): its vectors describe the old audio
+    before = read_layer(folder, 2, {"s1": 0})
+    write_tone(root / "P01" / "a.wav", 5.0, freq_hz=440.0)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan(catalog, settings.data)
+    spy_reads.clear()
+    fourth = embed(settings, models=[str(tiny)])[0]
+    assert (fourth.computed, fourth.already, fourth.segments) == (3, 0, 3) and len(spy_reads) == 3
+    assert not np.allclose(read_layer(folder, 2, {"s1": 0}), before, atol=1e-4)  # the newest part wins
+    assert embed(settings, models=[str(tiny)])[0].computed == 0
 
     other = save_tiny_model(tmp_path / "other" / "tiny", seed=1)
     with pytest.raises(HomecatError, match="holds vectors of other weights.*--overwrite"):

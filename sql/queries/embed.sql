@@ -15,6 +15,8 @@ SELECT
     r.path,
     r.sample_rate,
     r.channels,
+    r.size_bytes,
+    r.mtime_ns,
     CASE
         WHEN a.size_bytes = r.size_bytes AND a.mtime_ns = r.mtime_ns THEN least(coalesce(r.frames, a.frames_read), a.frames_read)
         ELSE r.frames
