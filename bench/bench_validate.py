@@ -6,7 +6,7 @@
   numpy.fromfile in 1 MiB blocks (target: validation >= 60% of the raw read rate); MB/s and
   hours of audio per second
 - peak RSS of a fresh process validating one --long-hours file vs one 10-minute file
-  (ru_maxrss; target: < 300 MB and within 20%)
+  (VmHWM of a fresh process; target: < 300 MB and within 20%)
 - bytes of DuckDB storage per hour of audio for the `levels` table
 Each timing is the best of --repeats runs; the files are in the page cache for both sides.
 """
@@ -31,7 +31,7 @@ from homecat.settings import load_settings
 from homecat.validate import validate
 
 _RSS_SNIPPET = """
-import resource, sys
+import sys
 from homecat.catalog import Catalog
 from homecat.scan import scan
 from homecat.settings import load_settings
@@ -41,7 +41,9 @@ s = load_settings(overrides={"paths.catalog": catalog, "data.raw_audio_root": ro
 with Catalog.open(catalog) as c:
     scan(c, s.data)
     validate(c, s.validate, s.data, workers=1)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)  # KiB -> MiB
+# VmHWM, not ru_maxrss: Linux carries the forking parent's high-water mark into a child's ru_maxrss across exec
+hwm_kib = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0].split()[1]
+print(int(hwm_kib) // 1024)  # KiB -> MiB
 """
 
 
