@@ -67,7 +67,9 @@ app.add_typer(vad_app, name="vad")
 segments_app = _app("Annotated segments (CSV/TSV, ELAN .eaf, Praat .TextGrid) for embeddings and probes.")
 app.add_typer(segments_app, name="segments")
 
-stdout = Console(soft_wrap=True)
+# Piped or logged output (a cluster job's log, `| tee`) has no terminal width: 160 columns keep tables whole
+# instead of rich's default 80; COLUMNS still decides.
+stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
 stderr = Console(stderr=True)
 
 
@@ -147,7 +149,7 @@ def print_rows(columns: list[str], rows: list[tuple] | list[list], fmt: TableFor
     else:
         table = Table(title=title, title_justify="left")
         for column in columns:
-            table.add_column(column)
+            table.add_column(column, overflow="fold")  # a narrow terminal wraps names, never cuts them
         for row in rows:
             table.add_row(*[_cell(v) for v in row])
         stdout.print(table)
