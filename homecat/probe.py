@@ -279,6 +279,7 @@ def plot_probe(run: ProbeRun, path: str | Path) -> Path:
     for r in run.rows:
         by_set.setdefault(r["set"], []).append(r)
     max_layer = max(r["layer"] for r in run.rows)
+    drawn = 0  # model lines so far: each gets its own marker and a smaller one, so equal lines stay visible
     for s, rows in by_set.items():
         uar = np.array([r["uar"] for r in rows])
         sd = np.array([r["uar_sd"] for r in rows])
@@ -289,8 +290,14 @@ def plot_probe(run: ProbeRun, path: str | Path) -> Path:
             continue
         layers = np.array([r["layer"] for r in rows])
         line = ax.plot(
-            layers, uar, marker="o", linewidth=1.8, label=f"{s} (best {uar.max():.3f} at layer {layers[uar.argmax()]})"
+            layers,
+            uar,
+            marker="os^Dv<>p"[drawn % 8],
+            markersize=max(3.0, 9.0 - 1.5 * drawn),
+            linewidth=max(1.0, 2.4 - 0.4 * drawn),
+            label=f"{s} (best {uar.max():.3f} at layer {layers[uar.argmax()]})",
         )
+        drawn += 1
         ax.fill_between(layers, uar - sd, uar + sd, color=line[0].get_color(), alpha=0.15)
     chance = run.rows[0]["chance"]
     ax.axhline(chance, color="grey", linestyle=":", linewidth=1.4, label=f"chance: {chance:.3f}")
