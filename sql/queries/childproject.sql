@@ -1,4 +1,4 @@
--- Queries of the ChildProject importers (homecat/childproject.py).
+-- Queries of the ChildProject importers (homecat/childproject/annotations.py).
 
 -- name: annotation_targets
 -- Every recording a ChildProject scan listed, by its recording_filename (how annotations.csv names it),
