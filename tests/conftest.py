@@ -15,6 +15,23 @@ import pytest
 from homecat import audio
 from homecat.settings import load_settings
 
+# A tiny random wav2vec2 (Wav2Vec2Config overrides): seconds to build, train a step or embed on CPU; its conv
+# stack (strides 5 x 4, kernels 10 and 8) has a 45-sample receptive field and 20-sample hop.
+TINY = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 37,
+    "conv_dim": [32, 32],
+    "conv_stride": [5, 4],
+    "conv_kernel": [10, 8],
+    "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 2,
+    "codevector_dim": 16,
+    "proj_codevector_dim": 16,
+    "num_codevectors_per_group": 8,
+}
+
 
 def write_tone(
     path: Path,

@@ -16,22 +16,7 @@ from homecat.cli import app
 from homecat.embed import embed, layer_column, part_files, read_layer, receptive_field, stored_ids, windows
 from homecat.errors import HomecatError
 from homecat.scan import scan
-from tests.conftest import write_tone
-
-TINY = {
-    "hidden_size": 32,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 37,
-    "conv_dim": [32, 32],
-    "conv_stride": [5, 4],
-    "conv_kernel": [10, 8],
-    "num_conv_pos_embeddings": 16,
-    "num_conv_pos_embedding_groups": 2,
-    "codevector_dim": 16,
-    "proj_codevector_dim": 16,
-    "num_codevectors_per_group": 8,
-}
+from tests.conftest import TINY, write_tone
 
 
 def save_tiny_model(folder: Path, seed: int = 0, **config) -> Path:

@@ -226,7 +226,7 @@ def test_a_random_init_run_keeps_its_start_for_embed_and_evaluate(demo):
     """training.base_model null: the run folder holds initial/ (the seeded random start) beside final/."""
     from homecat.embed import default_set_name
     from homecat.train import train
-    from tests.test_embed import TINY
+    from tests.conftest import TINY
 
     settings = demo["settings"]
     t = settings.training.model_copy(

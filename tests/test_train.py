@@ -23,21 +23,8 @@ from homecat.settings import TrainingSettings, load_settings
 from homecat.split import assign_splits
 from homecat.train import NonFiniteLoss, gumbel_temperature, load_model, read_metrics, train
 from homecat.validate import validate
+from tests.conftest import TINY
 
-TINY = {
-    "hidden_size": 32,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 37,
-    "conv_dim": [32, 32],
-    "conv_stride": [5, 4],
-    "conv_kernel": [10, 8],
-    "num_conv_pos_embeddings": 16,
-    "num_conv_pos_embedding_groups": 2,
-    "codevector_dim": 16,
-    "proj_codevector_dim": 16,
-    "num_codevectors_per_group": 8,
-}
 STATE_KEYS = {
     "global_step", "max_steps", "train", "dev", "data", "crop_sec", "base_model", "effective_batch_crops",
     "hardware", "mixed_precision", "homecat_version", "git_commit",
