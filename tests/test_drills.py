@@ -20,7 +20,7 @@ import soundfile as sf
 
 from homecat.catalog import Catalog
 from homecat.demo import make_demo_corpus
-from homecat.scan import scan
+from homecat.scan import BATCH_FILES, scan
 from homecat.settings import load_settings
 from homecat.split import assign_splits
 from homecat.validate import validate
@@ -83,7 +83,9 @@ def test_scan_killed_part_way_leaves_a_consistent_catalog_and_a_rerun_finishes(t
 
     with Catalog.open(killed) as catalog:  # opens (the WAL is replayed) and holds no partial batch
         partial = catalog.con.execute("SELECT count(*), count(DISTINCT rel_path) FROM recordings").fetchone()
-    assert partial[0] == partial[1] and 0 < partial[0] < 4000  # part-way, whole batches only
+    # part-way, whole batches only; none at all when the kill landed while the first commit was being written
+    # (the WAL has content before the commit is complete; a loaded machine hits that in 1 run out of 4)
+    assert partial[0] == partial[1] and partial[0] < 4000 and partial[0] % BATCH_FILES == 0
 
     settings = settings_for(root, **{"paths.catalog": killed})
     with Catalog.open(killed) as catalog:
