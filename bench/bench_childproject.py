@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from timing import best_of
 
 from homecat.catalog import Catalog
 from homecat.childproject import import_speech, read_metadata, scan_dataset
@@ -70,15 +71,6 @@ def make_dataset(root: Path, files: int, annotated: int, turns: int, per_child: 
         )
         w.writerows(index)
     return converted
-
-
-def best_of(repeats: int, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

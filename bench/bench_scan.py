@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from timing import best_of
 
 from homecat import audio
 from homecat.catalog import Catalog
@@ -50,15 +51,6 @@ def bare_walk(root: Path) -> int:
                 entry.stat()
                 count += 1
     return count
-
-
-def best_of(repeats: int, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

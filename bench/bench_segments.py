@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from timing import best_of
 
 from homecat import audio
 from homecat.catalog import Catalog
@@ -51,15 +52,6 @@ def make_csv(path: Path, rel_paths: list[str], rows: int, seed: int = 0) -> None
             f.write(
                 f"{rng.choice(rel_paths)},{start:.3f},{start + rng.uniform(0.2, 4.0):.3f},{rng.choice(labels)},vtc\n"
             )
-
-
-def best_of(repeats: int, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
