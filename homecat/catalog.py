@@ -125,6 +125,21 @@ class Catalog:
             raise
         self.con.execute("COMMIT")
 
+    def forbid_outside_access(self) -> None:
+        """From now on this connection reads its own database only: no other file, no extension, no setting.
+
+        The file is already open, so turning external access off now keeps the catalog readable;
+        locking the configuration last stops a query from turning any of it back on.
+        """
+        for setting in (
+            "autoinstall_known_extensions",
+            "autoload_known_extensions",
+            "allow_community_extensions",
+            "enable_external_access",
+        ):
+            self.con.execute(f"SET {setting} = false")
+        self.con.execute("SET lock_configuration = true")
+
     def schema_version(self) -> int:
         exists = self.con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"

@@ -27,7 +27,7 @@ from rich.text import Text
 
 from homecat import __version__
 from homecat.catalog import Catalog
-from homecat.errors import HomecatError, first_line
+from homecat.errors import HomecatError
 from homecat.settings import LoadedSettings, load_settings
 
 
@@ -262,18 +262,18 @@ def sql_command(
     query: Annotated[str, typer.Argument(help="One read-only SQL statement.")],
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
-    """Run a read-only SQL query against the catalog.
+    """Run one reading SQL statement (SELECT, WITH, DESCRIBE, SUMMARIZE, SHOW, EXPLAIN, PRAGMA) on the catalog.
+
+    The connection cannot write, attach, copy to files, read other files, load extensions or change
+    settings: write results with --format and the shell, or 'homecat export'.
 
     Example: homecat sql "SELECT participant_id, sum(duration_sec)/3600 AS hours FROM recordings GROUP BY 1"
     """
-    import duckdb
+    from homecat.reports import run_query
 
     settings = _state(ctx).settings().settings
     with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
-        try:
-            columns, rows = catalog.rows(query)
-        except duckdb.Error as exc:
-            raise HomecatError(f"The query failed: {first_line(exc)}") from None
+        columns, rows = run_query(catalog, query)
     print_rows(columns, rows, fmt)
 
 

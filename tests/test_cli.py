@@ -36,14 +36,14 @@ def test_scan_then_summary_as_json(small_tree, tmp_path):
     assert {r["value"] for r in rows if r["dimension"] == "status"} == {"ok", "unreadable"}
 
 
-def test_sql_is_read_only_and_prints_csv(small_tree, tmp_path):
+def test_sql_prints_csv_and_a_failed_query_is_one_sentence(small_tree, tmp_path):
     catalog = str(tmp_path / "c.duckdb")
     invoke("--catalog", catalog, "scan", "--root", str(small_tree))
     result = invoke(
         "--catalog", catalog, "sql", "SELECT count(*) AS n FROM recordings WHERE status = 'ok'", "-f", "csv"
     )
     assert result.stdout == "n\n5\n"
-    result = invoke("--catalog", catalog, "sql", "DELETE FROM recordings")
+    result = invoke("--catalog", catalog, "sql", "SELECT * FROM no_such_table")
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: The query failed:") and "Traceback" not in result.output
 
