@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -90,15 +90,20 @@ class Catalog:
         if read_only and not path.exists():
             raise CatalogError(f"There is no catalog at {path}: run 'homecat scan' first.")
         if not read_only:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CatalogError(f"The catalog's folder {path.parent} cannot be created: {exc.strerror}.") from None
         try:
             con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
-            raise _lock_error(path, exc) from None
+            raise _open_error(path, exc) from None
         except duckdb.Error as exc:
             raise CatalogError(f"The catalog {path} cannot be opened: {first_line(exc)}") from None
         catalog = cls(con, path, read_only)
         try:
+            catalog._check_complete()
+            catalog._check_identity()
             catalog._migrate(upto_version)
         except BaseException:
             con.close()
@@ -111,8 +116,18 @@ class Catalog:
     def __enter__(self) -> Catalog:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            self.close()
+            return
+        with suppress(duckdb.Error):  # the error that ends the block is the one to report
+            self.close()
+        # A damaged file shows only when a query reaches the bad block: name the catalog, not DuckDB's internals.
+        if isinstance(exc, duckdb.IOException | duckdb.FatalException) or "Corrupt database file" in str(exc or ""):
+            raise CatalogError(
+                f"The catalog {self.path} cannot be read or written ({first_line(exc)}): it may be damaged "
+                "(restore it from a copy) or its disk may have failed."
+            ) from exc
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -120,10 +135,61 @@ class Catalog:
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield self.con
+        except duckdb.IOException as exc:  # a write that failed on disk: the file keeps the last commit
+            with suppress(duckdb.Error):  # after some IO errors DuckDB has already ended the transaction
+                self.con.execute("ROLLBACK")
+            raise self._write_error(exc) from None
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
-        self.con.execute("COMMIT")
+        try:
+            self.con.execute("COMMIT")
+        except (duckdb.IOException, duckdb.TransactionException) as exc:  # DuckDB rolls back a failed commit
+            raise self._write_error(exc) from None
+
+    def _write_error(self, exc: duckdb.Error) -> CatalogError:
+        if "No space left" in str(exc):
+            return CatalogError(
+                f"The disk holding the catalog {self.path} is full: this batch was not written and the ones "
+                "before it are kept; free some space and rerun to finish."
+            )
+        return CatalogError(
+            f"Writing the catalog {self.path} failed ({first_line(exc)}); the batches before are kept: rerun to finish."
+        )
+
+    def _check_complete(self) -> None:
+        """A file shorter than the blocks its header lists was cut off (a partial copy, a full disk).
+
+        DuckDB would open it and fail on the first query that reaches a missing block, or read zeros.
+        """
+        block_size, total_blocks = self.con.execute(
+            "SELECT block_size, total_blocks FROM pragma_database_size() WHERE database_name = current_database()"
+        ).fetchone()
+        size_bytes = self.path.stat().st_size
+        if size_bytes < block_size * total_blocks:
+            raise CatalogError(
+                f"The catalog {self.path} is truncated ({size_bytes} bytes where its header lists "
+                f"{total_blocks} blocks of {block_size}): restore it from a copy, or start a new one with --catalog."
+            )
+
+    def _check_identity(self) -> None:
+        """Refuse a DuckDB database that is someone else's: homecat adds its tables only to its own or an empty one."""
+        tables = {
+            name
+            for (name,) in self.con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary "
+                "UNION ALL SELECT view_name FROM duckdb_views() "
+                "WHERE database_name = current_database() AND NOT internal AND NOT temporary"
+            ).fetchall()
+        }
+        # The mark since schema v7; catalogs written before it have these two tables.
+        if not tables or "homecat_catalog" in tables or {"schema_version", "recordings"} <= tables:
+            return
+        shown = ", ".join(sorted(tables)[:3]) + (", …" if len(tables) > 3 else "")
+        raise CatalogError(
+            f"{self.path} is a DuckDB database but not a homecat catalog (it holds {shown}); nothing was added "
+            "to it: choose another file with --catalog."
+        )
 
     def forbid_outside_access(self) -> None:
         """From now on this connection reads its own database only: no other file, no extension, no setting.
@@ -178,9 +244,17 @@ class Catalog:
                 con.execute("INSERT INTO schema_version VALUES (?, current_timestamp)", [version])
 
 
-def _lock_error(path: Path, exc: duckdb.IOException) -> Exception:
-    match = _LOCK_HOLDER.search(str(exc))
+def _open_error(path: Path, exc: duckdb.IOException) -> Exception:
+    text = str(exc)
+    match = _LOCK_HOLDER.search(text)
     if not match:
+        if "not a valid DuckDB database file" in text or "Could not read enough bytes" in text:
+            return CatalogError(
+                f"The catalog {path} is damaged or not a DuckDB file ({first_line(exc)}): restore it from a copy, "
+                "or start a new one with --catalog."
+            )
+        if "Permission denied" in text:
+            return CatalogError(f"The catalog {path} cannot be opened: permission denied.")
         return CatalogError(f"The catalog {path} cannot be opened: {first_line(exc)}")
     program = Path(match["program"]).name
     return CatalogLocked(

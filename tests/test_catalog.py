@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import textwrap
@@ -50,7 +51,7 @@ def test_an_older_catalog_is_migrated_with_its_rows_kept(tmp_path, old_version):
         assert catalog.schema_version() == latest_schema_version()
         assert catalog.con.execute("SELECT recording_id FROM recordings").fetchall() == [("a",)]
         tables = {r[0] for r in catalog.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    assert {"recordings", "findings", "audio_stats", "levels"} <= tables
+    assert {"recordings", "findings", "audio_stats", "levels", "homecat_catalog"} <= tables
 
 
 def test_a_stored_v1_catalog_dump_upgrades(tmp_path):
@@ -128,3 +129,153 @@ def test_sql_files_load_from_an_installed_wheel(tmp_path):
     assert out.stdout.split()[0] == str(latest_schema_version())
     assert "summary" in out.stdout
     assert read_sql("schema/v1.sql")  # and from the checkout too
+
+
+# --------------------------------------------------------------------------- identity and damaged files
+
+
+def _file_bytes(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def test_a_new_catalog_carries_the_homecat_mark(tmp_path):
+    with Catalog.open(tmp_path / "c.duckdb") as catalog:
+        assert catalog.rows("SELECT count(*) FROM homecat_catalog")[1] == [(1,)]
+
+
+def test_a_foreign_duckdb_database_is_refused_and_nothing_is_added(tmp_path, small_tree):
+    import duckdb
+
+    from tests.test_cli import invoke
+
+    path = tmp_path / "theirs.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE invoices AS SELECT 1 AS id")
+    con.close()
+    before = _file_bytes(path)
+    for args in (["scan", "--root", str(small_tree)], ["report", "summary"]):
+        result = invoke("--catalog", str(path), *args)
+        assert result.exit_code == 1
+        assert result.stderr == (
+            f"Error: {path} is a DuckDB database but not a homecat catalog (it holds invoices); nothing was added "
+            "to it: choose another file with --catalog.\n"
+        )
+    assert _file_bytes(path) == before
+
+
+def test_an_empty_duckdb_file_becomes_a_catalog(tmp_path):
+    import duckdb
+
+    path = tmp_path / "empty.duckdb"
+    duckdb.connect(str(path)).close()
+    with Catalog.open(path) as catalog:
+        assert catalog.schema_version() == latest_schema_version()
+
+
+def _scanned_catalog(tmp_path: Path, small_tree: Path) -> Path:
+    from tests.test_cli import invoke
+
+    path = tmp_path / "c.duckdb"
+    assert invoke("--catalog", str(path), "scan", "--root", str(small_tree)).exit_code == 0
+    with Catalog.open(path) as catalog:  # enough rows that the file has several blocks
+        catalog.con.execute(
+            "INSERT INTO findings SELECT 'r' || x, 'code', 'info', repeat('m', 200), 'validate', now() FROM range(50000) t(x)"
+        )
+    return path
+
+
+def test_a_truncated_or_damaged_catalog_is_one_sentence_naming_it(tmp_path, small_tree):
+    from tests.test_cli import invoke
+
+    path = _scanned_catalog(tmp_path, small_tree)
+    whole = _file_bytes(path)
+    cases = {
+        "truncated": (whole[: len(whole) // 2], "is truncated"),
+        "not duckdb": (b"\0" * 300_000, "is damaged or not a DuckDB file"),
+        # bytes flipped inside a data block: the open works, the first query reaching the block fails
+        "corrupt block": (whole[: 4 * 262144] + bytes(b ^ 0xFF for b in whole[4 * 262144 :]), "may be damaged"),
+    }
+    for name, (content, expected) in cases.items():
+        path.write_bytes(content)
+        for args in (["report", "findings"], ["scan", "--root", str(small_tree)]):
+            result = invoke("--catalog", str(path), *args)
+            assert result.exit_code == 1, (name, result.output)
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1 and str(path) in lines[0] and expected in lines[0], (name, result.stderr)
+            assert _file_bytes(path) == content, name
+
+
+def test_a_catalog_the_user_cannot_write_is_one_sentence(tmp_path):
+    import os
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root to run homecat as another user (setpriv)")
+    folder = Path(tempfile.mkdtemp(prefix="homecat-perm-"))  # outside pytest's root-only tmp folder
+    try:
+        folder.chmod(0o755)  # root's: nobody may read the catalog but not write it or the folder
+        path = folder / "c.duckdb"
+        Catalog.open(path).close()
+        before = _file_bytes(path)
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "homecat"]
+        env = {"PYTHONPATH": str(REPO), "PATH": os.environ["PATH"]}
+        expected = {
+            path: f"Error: The catalog {path} cannot be opened: permission denied.\n",
+            folder
+            / "new"
+            / "c.duckdb": f"Error: The catalog's folder {folder / 'new'} cannot be created: Permission denied.\n",
+        }
+        for catalog, sentence in expected.items():
+            out = subprocess.run([*nobody, "--catalog", str(catalog), "split"], capture_output=True, text=True, env=env)
+            assert (out.returncode, out.stderr) == (1, sentence)
+        assert _file_bytes(path) == before
+    finally:
+        shutil.rmtree(folder)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 3 MiB tmpfs (needs root and mount): a real disk that fills up."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount_point)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_a_full_disk_during_validate_is_one_sentence_and_the_rerun_finishes(tiny_disk, small_tree):
+    from tests.test_cli import invoke
+
+    path = tiny_disk / "c.duckdb"
+    assert invoke("--catalog", str(path), "scan", "--root", str(small_tree)).exit_code == 0
+    audio_before = {p: p.read_bytes() for p in small_tree.rglob("*") if p.is_file()}
+    filler = tiny_disk / "filler"
+    with open(filler, "wb") as out:  # fill every byte the disk has left
+        with contextlib.suppress(OSError):
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+
+    result = invoke("--catalog", str(path), "validate", "--workers", "1")
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: The disk holding the catalog {path} is full: this batch was not written and the ones before "
+        "it are kept; free some space and rerun to finish.\n"
+    )
+    filler.unlink()
+    with Catalog.open(path, read_only=True) as catalog:  # whole batches or nothing: no stats without levels
+        assert catalog.rows(
+            "SELECT count(*) FROM audio_stats WHERE recording_id NOT IN (SELECT recording_id FROM levels)"
+        )[1] == [(0,)]
+        assert catalog.rows("SELECT count(*) FROM recordings")[1] == [(6,)]
+    result = invoke("--catalog", str(path), "validate", "--workers", "1", "-f", "json")
+    assert result.exit_code == 0, result.output
+    with Catalog.open(path, read_only=True) as catalog:
+        assert catalog.rows("SELECT count(*) FROM audio_stats")[1] == [(5,)]  # all readable files
+    assert {p: p.read_bytes() for p in small_tree.rglob("*") if p.is_file()} == audio_before
