@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -334,7 +335,7 @@ def _upload(
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=endpoint, token=token)
-    with _hub_errors(api.endpoint, repo_id, timeout_sec), _request_timeout(timeout_sec):
+    with _hub_errors(api.endpoint, repo_id, timeout_sec, token), _request_timeout(timeout_sec):
         repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
         repo_id = repo_url.repo_id or repo_id
         info = api.repo_info(repo_id, timeout=timeout_sec)
@@ -366,8 +367,35 @@ def _request_timeout(seconds: float) -> Iterator[None]:
 
 
 @contextmanager
-def _hub_errors(endpoint: str, repo_id: str, timeout_sec: float) -> Iterator[None]:
-    """Turn huggingface_hub and HTTP-library errors into one sentence each (never with the token)."""
+def _hub_errors(endpoint: str, repo_id: str, timeout_sec: float, token: str) -> Iterator[None]:
+    """Turn huggingface_hub and HTTP-library errors into one sentence each (never with the token).
+
+    What the server or a library says is printed only after ``redact``: a server may echo headers.
+    """
+    try:
+        with _hub_sentences(endpoint, repo_id, timeout_sec):
+            yield
+    except HomecatError as exc:
+        raise HomecatError(*(redact(line, token) for line in exc.lines)) from None
+
+
+def redact(text: str, token: str | None = None) -> str:
+    """``text`` without the token, or anything that looks like one (``hf_…``, ``Bearer …``, ``token=…``)."""
+    if token:
+        text = text.replace(token, "…")
+    return _TOKEN_LIKE.sub(lambda m: f"{m.group(1)}…", text)
+
+
+# Bearer/Basic credentials, token=/api_key= pairs, and Hugging Face tokens (hf_ and api_org_ prefixes)
+_TOKEN_LIKE = re.compile(
+    r"((?i:bearer|basic)\s+|(?i:token|api[_-]?key|authorization)[\"']?\s*[:=]\s*[\"']?(?!(?i:bearer|basic)\s)"
+    r"|\b(?:hf_|api_org_))"
+    r"[A-Za-z0-9_\-.~+/=]{4,}"
+)
+
+
+@contextmanager
+def _hub_sentences(endpoint: str, repo_id: str, timeout_sec: float) -> Iterator[None]:
     from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
 
     try:

@@ -7,7 +7,8 @@ The privacy check keeps participants and paths off the Hub. The staged JSON file
 path-like values (``_name_or_path`` and friends). Every staged text file and the safetensors header
 are scanned for the run's participant ids, recording ids and relative paths (read from
 ``index/*.parquet``) and for absolute paths, and for the Hub token; ``homecat.hub`` refuses the push
-on any hit.
+on any hit. Identifiers match whole words after folding case, accents, spaces and punctuation, so
+participant "fam 02" is found in "me/Fam-02" and "FAM02".
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import json
 import math
 import re
 import struct
-from collections.abc import Iterator, Mapping
+import unicodedata
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,9 @@ _IDENTIFYING_COLUMN = re.compile(r"participant|family|child|speaker|subject|path
 # Values too generic to search for (participant_id is 'unknown' when the regex does not match).
 _GENERIC_VALUES = {"unknown", "none", "null", "nan", "n/a", "na", "missing", "train", "dev", "test"}
 _MIN_IDENTIFIER_LEN = 3
-_ALNUM = re.compile(r"[A-Za-z0-9]")
+# Matching folds case, accents, spaces and punctuation (normalise): runs of these become one space.
+_SEPARATORS = re.compile(r"[\W_]+")
+_LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")  # between 'fam' and '02' in 'fam02'
 _ABSOLUTE_PATH = re.compile(
     r"(?<![\w.~:/\\-])/[\w.-]+/[\w./-]*"  # /home/me/…  (not the // of a URL, not a/b)
     r"|(?<![\w])~/[\w./-]+"  # ~/data/…
@@ -304,18 +308,38 @@ def find_identifiers(folder: Path, forbidden: Mapping[str, str]) -> list[str]:
     Absolute paths (POSIX, ``~/``, Windows, ``file:``) are always looked for.
     """
     findings = []
-    lowered = {value.lower(): (value, origin) for value, origin in forbidden.items()}
+    needles = [(f" {form} ", value, origin) for value, origin in forbidden.items() for form in _forms(value)]
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()
         text = _readable_text(path)
-        low = text.lower()
-        for needle, (value, origin) in lowered.items():
-            for start in _bounded_matches(low, needle):
-                findings.append(f"{rel} line {text.count(chr(10), 0, start) + 1} contains '{value}' ({origin}).")
+        # each line folded on its own and padded, so " needle " is a whole-word match within one line
+        folded = "\n".join(f" {normalise(line)} " for line in text.split("\n"))
+        for needle, value, origin in needles:
+            lines: set[int] = set()
+            start = folded.find(needle)
+            while start != -1:
+                lines.add(folded.count("\n", 0, start) + 1)
+                start = folded.find(needle, start + 1)
+            findings += [f"{rel} line {line} contains '{value}' ({origin})." for line in sorted(lines)]
         for match in _ABSOLUTE_PATH.finditer(text):
             line = text.count("\n", 0, match.start()) + 1
             findings.append(f"{rel} line {line} contains an absolute path '{match.group(0)}'.")
     return findings
+
+
+def normalise(text: str) -> str:
+    """Case, accents and every run of spaces and punctuation folded: 'Me/Fám-02_x' -> 'me fam 02 x'."""
+    if not text.isascii():
+        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return _SEPARATORS.sub(" ", text.casefold()).strip()
+
+
+def _forms(value: str) -> set[str]:
+    """The folded ways ``value`` can be written: 'fam 02' also as 'fam02', and 'fam02' also as 'fam 02'."""
+    spaced = normalise(value)
+    forms = {spaced, spaced.replace(" ", ""), _LETTER_DIGIT.sub(" ", spaced)}
+    # a form as short as a common word would flag ordinary text
+    return {form for form in forms if len(form.replace(" ", "")) >= _MIN_IDENTIFIER_LEN}
 
 
 def contains_secret(folder: Path, secret: str) -> bool:
@@ -360,15 +384,3 @@ def _readable_text(path: Path) -> str:
             (length,) = struct.unpack("<Q", head)
             return fh.read(min(length, 100_000_000)).decode("utf-8", errors="replace")
     return path.read_text(encoding="utf-8", errors="replace")
-
-
-def _bounded_matches(text: str, needle: str) -> Iterator[int]:
-    """Start offsets of ``needle`` in ``text`` not preceded or followed by a letter or digit."""
-    start = text.find(needle)
-    while start != -1:
-        end = start + len(needle)
-        before = text[start - 1] if start else ""
-        after = text[end] if end < len(text) else ""
-        if not (before and _ALNUM.match(before)) and not (after and _ALNUM.match(after)):
-            yield start
-        start = text.find(needle, start + 1)

@@ -12,6 +12,8 @@ Anything else is logged in ``unknown`` and answered 404, so a new client call sh
 It records every request (method, path, Authorization header) and, per repository, the private
 flag and the files of every commit (bytes). ``tokens`` is the set of accepted bearer tokens (empty:
 any token); others get 401 as the real Hub answers them. ``stall_sec`` delays every answer.
+``echo_status`` (e.g. 400) answers every request with that status and an error that repeats the
+request's Authorization header, as a careless proxy or debugging endpoint does.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class StandInHub:
         self.tokens = set(tokens or ())
         self.user = user
         self.stall_sec = 0.0
+        self.echo_status: int | None = None
         self.repos: dict[str, Repo] = {}
         self.requests: list[Request] = []
         self.unknown: list[str] = []
@@ -121,6 +124,9 @@ class _Handler(BaseHTTPRequestHandler):
         if hub.stall_sec:
             time.sleep(hub.stall_sec)
         auth = self.headers.get("Authorization") or ""
+        if hub.echo_status:
+            msg = f"cannot handle request with Authorization: {auth}"
+            return self._json(hub.echo_status, {"error": msg}, {"X-Error-Message": msg})
         token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
         if hub.tokens and token not in hub.tokens:
             msg = "Invalid credentials in Authorization header"

@@ -331,8 +331,10 @@ def test_timeout(make_run, cli, hub):
         ({"hardware": "gpu-node-P02"}, "contains 'P02' (participant_id from index/"),
         ({"mixed_precision": "fp16 P03_2023-06-30_kitchen"}, "contains 'P03_2023-06-30_kitchen' ("),
         ({"hardware": "/home/lab/cluster/node7"}, "contains an absolute path '/home/lab/cluster/node7'"),
+        ({"hardware": "gpu node of P-02"}, "contains 'P02' (participant_id from index/"),
+        ({"mixed_precision": "p03 2023 06 30 Kitchen"}, "contains 'P03_2023-06-30_kitchen' ("),
     ],
-    ids=["participant id", "recording stem", "absolute path"],
+    ids=["participant id", "recording stem", "absolute path", "id written apart", "stem in other case and spacing"],
 )
 def test_identifying_strings_refuse_the_push(make_run, cli, hub, planted, reported):
     run = make_run({**TRAINER_STATE, **planted})
@@ -345,6 +347,42 @@ def test_identifying_strings_refuse_the_push(make_run, cli, hub, planted, report
     )
     assert any(line.startswith("Error: README.md line ") and reported in line for line in lines[1:]), lines
     assert hub.requests == [] and result.stdout == ""
+
+
+def test_a_hub_error_that_echoes_the_token_is_printed_without_it(make_run, cli, hub):
+    hub.echo_status = 400
+    result = cli("--run", str(make_run()), "--repo-id", REPO, env={"HF_TOKEN": TOKEN})
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"Error: The Hub refused the push to {REPO} (HTTP 400: cannot handle request with Authorization: "
+        "Bearer …); nothing was pushed.\n"
+    )
+    assert hub.requests and {r.authorization for r in hub.requests} == {f"Bearer {TOKEN}"}
+
+
+def test_hub_messages_lose_anything_that_looks_like_a_token():
+    from homecat.hub import redact
+
+    assert redact("echo: Bearer abc.def-123 and hf_AbCdEf0123456789 and token=s3cr3tvalue") == (
+        "echo: Bearer … and hf_… and token=…"
+    )
+    assert redact("the token was my-own-plain-secret-value", "my-own-plain-secret-value") == "the token was …"
+    assert redact("rejected the token (HTTP 401): check HF_TOKEN") == "rejected the token (HTTP 401): check HF_TOKEN"
+
+
+def test_identifiers_match_across_case_spacing_punctuation_and_accents(tmp_path):
+    forbidden = {"fam 02": "participant_id", "Élodie": "participant_id", "kid7": "participant_id"}
+    folder = tmp_path / "scan"
+    folder.mkdir()
+    (folder / "ok.md").write_text("fam 020 and family 02; elodies; kid70 and skid7\n")
+    assert find_identifiers(folder, forbidden) == []
+    (folder / "bad.md").write_text("trained on me/fam-02\nFAM02 again\nwith ELODIE\nand KID 7\n")
+    assert find_identifiers(folder, forbidden) == [
+        "bad.md line 1 contains 'fam 02' (participant_id).",
+        "bad.md line 2 contains 'fam 02' (participant_id).",
+        "bad.md line 3 contains 'Élodie' (participant_id).",
+        "bad.md line 4 contains 'kid7' (participant_id).",
+    ]
 
 
 def test_run_without_final_model(make_run, cli, tmp_path):
