@@ -7,19 +7,26 @@ same files as ``homecat/sql``. This module never imports typer.
 
 from __future__ import annotations
 
+import random
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import duckdb
 
 from homecat.errors import CatalogError, CatalogLocked, first_line
+from homecat.settings import PathSettings
 
+# How often a process waiting for the catalog tries again: the holder of a shared catalog commits for
+# a fraction of a second at a time, so the waiter gets in within about this much of it finishing.
+_RETRY_SEC = 0.05
+_Item = TypeVar("_Item")
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 
 
@@ -76,16 +83,51 @@ def named_queries(relative: str) -> dict[str, NamedQuery]:
 
 
 class Catalog:
-    """An open catalog. Use as a context manager; ``transaction()`` groups writes."""
+    """An open catalog. Use as a context manager; ``transaction()`` groups writes.
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool):
-        self.con = con
+    A *shared* catalog (``Catalog.open(..., shared=True)``, for long stages) holds the file only while
+    it is used: ``release()`` closes it so other processes get in (DuckDB lets no process read a file
+    another one writes), and the next use of ``con`` opens it again, waiting for its turn. Outside a
+    ``visit()`` each transaction releases the file after its commit; ``batched()`` groups a stage's
+    per-recording transactions into one visit every ``commit_every_sec``.
+    """
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        path: Path,
+        read_only: bool,
+        wait_sec: float = 0.0,
+        shared: bool = False,
+        commit_every_sec: float = 0.0,
+    ):
+        self._con: duckdb.DuckDBPyConnection | None = con
         self.path = path
         self.read_only = read_only
+        self.wait_sec = wait_sec
+        self.shared = shared
+        self.commit_every_sec = commit_every_sec
+        self._visits = 0
 
     @classmethod
-    def open(cls, path: str | Path, read_only: bool = False, upto_version: int | None = None) -> Catalog:
-        """Open (creating if needed) and migrate to the newest schema, or ``upto_version`` (tests)."""
+    def open(
+        cls,
+        path: str | Path | PathSettings,
+        read_only: bool = False,
+        upto_version: int | None = None,
+        shared: bool = False,
+    ) -> Catalog:
+        """Open (creating if needed) and migrate to the newest schema, or ``upto_version`` (tests).
+
+        Given the ``paths`` settings instead of a file, a catalog another process holds is waited for
+        (``catalog_read_wait_sec`` or ``catalog_write_wait_sec``) before the lock sentence; given a
+        file, it is not. ``shared``: see the class.
+        """
+        wait_sec = commit_every_sec = 0.0
+        if isinstance(path, PathSettings):
+            wait_sec = path.catalog_read_wait_sec if read_only else path.catalog_write_wait_sec
+            commit_every_sec = path.catalog_commit_every_sec
+            path = path.catalog
         path = Path(path)
         if read_only and not path.exists():
             raise CatalogError(f"There is no catalog at {path}: run 'homecat scan' first.")
@@ -94,13 +136,8 @@ class Catalog:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise CatalogError(f"The catalog's folder {path.parent} cannot be created: {exc.strerror}.") from None
-        try:
-            con = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            raise _open_error(path, exc) from None
-        except duckdb.Error as exc:
-            raise CatalogError(f"The catalog {path} cannot be opened: {first_line(exc)}") from None
-        catalog = cls(con, path, read_only)
+        con = _connect(path, read_only, wait_sec)
+        catalog = cls(con, path, read_only, wait_sec, shared, commit_every_sec)
         try:
             catalog._check_complete()
             catalog._check_identity()
@@ -110,8 +147,37 @@ class Catalog:
             raise
         return catalog
 
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The connection; a released shared catalog opens the file again (waiting for its turn)."""
+        if self._con is None:
+            self._con = _connect(self.path, self.read_only, self.wait_sec)
+        return self._con
+
+    def release(self) -> None:
+        """A shared catalog closes the file (unless inside a visit), so other processes can use it."""
+        if self.shared and self._visits == 0 and self._con is not None:
+            self._con.close()  # DuckDB writes its log into the file here: a reader then sees every commit
+            self._con = None
+
+    @contextmanager
+    def visit(self) -> Iterator[Catalog]:
+        """Keep the file for everything inside (several transactions), then release it."""
+        self._visits += 1
+        try:
+            yield self
+        finally:
+            self._visits -= 1
+            self.release()
+
+    def batched(self, store: Callable[[_Item], object]) -> BatchedWrites[_Item]:
+        """Hand ``store`` (one transaction per item) a batch of items per visit; see ``BatchedWrites``."""
+        return BatchedWrites(self, store)
+
     def close(self) -> None:
-        self.con.close()
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
     def __enter__(self) -> Catalog:
         return self
@@ -146,6 +212,7 @@ class Catalog:
             self.con.execute("COMMIT")
         except (duckdb.IOException, duckdb.TransactionException) as exc:  # DuckDB rolls back a failed commit
             raise self._write_error(exc) from None
+        self.release()
 
     def _write_error(self, exc: duckdb.Error) -> CatalogError:
         if "No space left" in str(exc):
@@ -158,18 +225,19 @@ class Catalog:
         )
 
     def _check_complete(self) -> None:
-        """A file shorter than the blocks its header lists was cut off (a partial copy, a full disk).
+        """A file too short to hold the blocks in use was cut off (a partial copy, a full disk).
 
-        DuckDB would open it and fail on the first query that reaches a missing block, or read zeros.
+        DuckDB would open it and fail, or read zeros, on the first query that reaches a missing block.
+        Blocks in use lie anywhere below the file's end, so fewer bytes than they need is sure to be a cut.
         """
-        block_size, total_blocks = self.con.execute(
-            "SELECT block_size, total_blocks FROM pragma_database_size() WHERE database_name = current_database()"
+        block_size, used_blocks = self.con.execute(
+            "SELECT block_size, used_blocks FROM pragma_database_size() WHERE database_name = current_database()"
         ).fetchone()
         size_bytes = self.path.stat().st_size
-        if size_bytes < block_size * total_blocks:
+        if size_bytes < block_size * used_blocks:
             raise CatalogError(
-                f"The catalog {self.path} is truncated ({size_bytes} bytes where its header lists "
-                f"{total_blocks} blocks of {block_size}): restore it from a copy, or start a new one with --catalog."
+                f"The catalog {self.path} is truncated ({size_bytes} bytes, too few for the {used_blocks} blocks of "
+                f"{block_size} bytes it uses): restore it from a copy, or start a new one with --catalog."
             )
 
     def _check_identity(self) -> None:
@@ -242,6 +310,51 @@ class Catalog:
             for version in pending:
                 con.execute(read_sql(f"schema/v{version}.sql"))
                 con.execute("INSERT INTO schema_version VALUES (?, current_timestamp)", [version])
+
+
+class BatchedWrites(Generic[_Item]):
+    """A stage's results, stored a batch per visit to the catalog file: ``add`` each, ``flush`` at the end.
+
+    On a shared catalog items wait in memory until ``commit_every_sec`` has passed since the last
+    batch (each visit costs an open and a close, ~0.1 s); otherwise each is stored at once. A kill
+    loses the items waiting, and a rerun redoes those recordings.
+    """
+
+    def __init__(self, catalog: Catalog, store: Callable[[_Item], object]):
+        self.catalog = catalog
+        self.store = store
+        self.waiting: list[_Item] = []
+        self.last_flush = time.monotonic()
+
+    def add(self, item: _Item) -> None:
+        self.waiting.append(item)
+        if not self.catalog.shared or time.monotonic() - self.last_flush >= self.catalog.commit_every_sec:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.waiting:
+            with self.catalog.visit():
+                for item in self.waiting:
+                    self.store(item)
+            self.waiting.clear()
+        self.last_flush = time.monotonic()
+
+
+def _connect(path: Path, read_only: bool, wait_sec: float) -> duckdb.DuckDBPyConnection:
+    """A connection to ``path``; while another process holds it, retry until ``wait_sec`` has passed."""
+    deadline = time.monotonic() + wait_sec
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            error = _open_error(path, exc)
+            left = deadline - time.monotonic()
+            if not isinstance(error, CatalogLocked) or left <= 0:
+                raise error from None
+        except duckdb.Error as exc:
+            raise CatalogError(f"The catalog {path} cannot be opened: {first_line(exc)}") from None
+        # a little jitter, so two waiting writers do not retry in step
+        time.sleep(min(left, _RETRY_SEC * (1 + random.random())))
 
 
 def _open_error(path: Path, exc: duckdb.IOException) -> Exception:

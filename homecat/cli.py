@@ -248,7 +248,7 @@ def scan(
         raise HomecatError(
             "--profile names a converted profile of a ChildProject dataset: pass --childproject DIR too."
         )
-    with Catalog.open(settings.paths.catalog) as catalog, _progress("reading headers") as progress:
+    with Catalog.open(settings.paths, shared=True) as catalog, _progress("reading headers") as progress:
         # an explicit --root scans that folder even when the config names a ChildProject dataset
         summary = run_scan(catalog, settings.data, root=root, progress=progress)
     print_rows(["what", "count"], [tuple(r.values()) for r in summary.rows()], fmt, title=f"scan of {summary.root}")
@@ -272,7 +272,7 @@ def sql_command(
     from homecat.reports import run_query
 
     settings = _state(ctx).settings().settings
-    with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+    with Catalog.open(settings.paths, read_only=True) as catalog:
         columns, rows = run_query(catalog, query)
     print_rows(columns, rows, fmt)
 
@@ -321,7 +321,7 @@ def validate(
 
     overrides = {"validate.validate_workers": workers, "validate.window_sec": window_sec}
     settings = _state(ctx).settings(**overrides).settings
-    with Catalog.open(settings.paths.catalog) as catalog, _progress("validating", unit="h") as progress:
+    with Catalog.open(settings.paths, shared=True) as catalog, _progress("validating", unit="h") as progress:
         summary = run_validate(catalog, settings.validate, settings.data, redo_all=redo_all, progress=progress)
     print_rows(["what", "count"], [tuple(r.values()) for r in summary.rows()], fmt, title="validation")
 
@@ -341,7 +341,7 @@ def export_command(
     from homecat.export import export, select_exports
 
     settings = _state(ctx).settings().settings
-    with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+    with Catalog.open(settings.paths, read_only=True) as catalog:
         written = export(catalog, directory, select_exports(only))
     print_rows(["file", "rows", "bytes"], [(str(w.path), w.rows, w.size_bytes) for w in written], TableFormat.table)
 
@@ -369,7 +369,7 @@ def report_silence(
         from homecat.reports import plot_silence
 
         settings = _state(ctx).settings().settings
-        with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+        with Catalog.open(settings.paths, read_only=True) as catalog:
             written = plot_silence(catalog, plot, threshold_db)
         typer.echo(f"Wrote {written}", err=True)
 
@@ -418,7 +418,7 @@ def _run_report(ctx: typer.Context, name: str, fmt: TableFormat, **params: Any) 
     from homecat.reports import run_report
 
     settings = _state(ctx).settings().settings
-    with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+    with Catalog.open(settings.paths, read_only=True) as catalog:
         columns, rows, doc = run_report(catalog, name, params)
     print_rows(columns, rows, fmt, title=doc)
 
@@ -455,7 +455,7 @@ def split(
         typer.confirm(
             "Reshuffle forgets every split assignment and places all participants again. Continue?", abort=True
         )
-    with Catalog.open(settings.paths.catalog) as catalog:
+    with Catalog.open(settings.paths) as catalog:
         summary = assign_splits(catalog, settings.split, reshuffle=reshuffle)
     print_rows(["what", "count"], [tuple(r.values()) for r in summary.rows()], fmt, title="split")
     for note in summary.notes():
@@ -515,7 +515,7 @@ def segments_import(
             "Name at least one annotation file, or a ChildProject set with --childproject DIR --set NAME."
         )
     settings = _state(ctx).settings().settings
-    with Catalog.open(settings.paths.catalog) as catalog:
+    with Catalog.open(settings.paths) as catalog:
         report = import_files(catalog, files, tier or (), recording, skip_invalid)
     for result in report.results:
         typer.echo(result.summary())
@@ -544,7 +544,7 @@ def _childproject_import(
     if dataset is None or not set_name:
         raise HomecatError("A ChildProject import needs both --childproject DIR and --set NAME.")
     settings = _state(ctx).settings().settings
-    with Catalog.open(settings.paths.catalog) as catalog:
+    with Catalog.open(settings.paths) as catalog:
         if target == "segments":
             result = import_segments(catalog, dataset, set_name, label_column, skip_invalid)
         else:
@@ -579,7 +579,7 @@ def crops_preview(
     from homecat.crops import CropDataset, build_crop_index, preview_crops
 
     settings = _state(ctx).settings().settings
-    with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+    with Catalog.open(settings.paths, read_only=True) as catalog:
         c = settings.crops
         index = build_crop_index(catalog, [split_name], c.crop_sec, c.speech_source, c.speech_labels)
     dataset = CropDataset(index, settings.crops, settings.data, rank=rank, epoch=epoch)
@@ -617,7 +617,7 @@ def vad(
     from homecat.vad import run_vad
 
     settings = _state(ctx).settings(**{"vad.vad_workers": workers}).settings
-    with Catalog.open(settings.paths.catalog) as catalog, _progress("voice activity", unit="h") as progress:
+    with Catalog.open(settings.paths, shared=True) as catalog, _progress("voice activity", unit="h") as progress:
         summary = run_vad(catalog, settings.vad, settings.data, redo_all=redo_all, progress=progress)
     print_rows(["what", "count"], [tuple(r.values()) for r in summary.rows()], fmt, title="voice activity")
     for problem in summary.problems:
@@ -658,7 +658,7 @@ def vad_import(
         _childproject_import(ctx, "speech", files, childproject, set_name, fmt)
         return
     settings = _state(ctx).settings().settings
-    with Catalog.open(settings.paths.catalog) as catalog:
+    with Catalog.open(settings.paths) as catalog:
         summary = import_rttm(catalog, files, source)
     print_rows(["source", "rows", "recordings"], [tuple(r.values()) for r in summary.rows()], fmt, title="imported")
     if summary.skipped_lines:
@@ -685,7 +685,7 @@ def vad_export(
     from homecat.speech import export_rttm
 
     settings = _state(ctx).settings().settings
-    with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+    with Catalog.open(settings.paths, read_only=True) as catalog:
         if output is None:
             export_rttm(catalog, sys.stdout, source or ())
             return
@@ -718,7 +718,7 @@ def report_activity(
     from homecat.speech import activity_params, plot_activity
 
     settings = _state(ctx).settings().settings
-    with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+    with Catalog.open(settings.paths, read_only=True) as catalog:
         columns, rows, doc = run_report(catalog, "activity", activity_params(settings.crops))
     print_rows(columns, rows, fmt, title=doc)
     if plot is not None:
@@ -739,7 +739,7 @@ def report_timeline(
     from homecat.speech import plot_timeline, timeline
 
     settings = _state(ctx).settings().settings
-    with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+    with Catalog.open(settings.paths, read_only=True) as catalog:
         line = timeline(catalog, rel_path)
     rows = line.rows()
     print_rows(list(rows[0]), [tuple(r.values()) for r in rows], fmt, title=f"timeline of {line.recording_id}")

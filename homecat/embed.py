@@ -461,7 +461,7 @@ def embed(
     for _, set_name in jobs:
         if not _SET_NAME.fullmatch(set_name):
             raise HomecatError(f"The set name {set_name!r} may hold only letters, digits, '.', '_' and '-'.")
-    with Catalog.open(settings.paths.catalog) as catalog:
+    with Catalog.open(settings.paths) as catalog:
         segments, unavailable = _segments(catalog, labels)
         existing = {set_name: _set_row(catalog, set_name) for _, set_name in jobs}
     return [
@@ -591,7 +591,7 @@ def _embed_set(
         writer.close()  # an interrupted run keeps the row groups written so far
     summary.elapsed_sec = time.perf_counter() - start
     summary.segments = len(stored_ids(folder))
-    with Catalog.open(settings.paths.catalog) as catalog, catalog.transaction() as con:
+    with Catalog.open(settings.paths) as catalog, catalog.transaction() as con:
         # Every segment of this run was retried: its earlier findings for this set go (as do those of segments
         # a re-import removed); what failed again is recorded anew.
         con.execute(

@@ -36,7 +36,7 @@ def evaluate_models(settings: Settings, models: Sequence[str]) -> list[dict[str,
     if not models:
         raise HomecatError("Pass at least one --model PATH_OR_HUB_ID.")
     crops = settings.crops
-    with Catalog.open(settings.paths.catalog) as catalog:
+    with Catalog.open(settings.paths) as catalog:
         # the speech rows as the trainer's dev index holds them (the dev crops themselves are fixed positions)
         index = build_crop_index(catalog, ["dev"], crops.crop_sec, crops.speech_source, crops.speech_labels)
     specs = dev_crops(index, crops.dev_crop_count, crops.crop_sec)

@@ -93,7 +93,7 @@ def probe(
     if n_folds < 2:
         raise HomecatError(f"--folds must be at least 2, got {n_folds}.")
     queries = named_queries(_QUERIES)
-    with Catalog.open(settings.paths.catalog) as catalog:
+    with Catalog.open(settings.paths) as catalog:
         columns, rows = catalog.rows(queries["embedding_sets"].sql)
         known = {r["set_name"]: r for r in (dict(zip(columns, row)) for row in rows)}
         columns, rows = catalog.rows(queries["probe_segments"].sql)
@@ -241,7 +241,7 @@ def _store(settings: Settings, run: ProbeRun, ids: list[str], fold_of: np.ndarra
 
     folds_table = pa.table({"segment_id": ids, "fold": fold_of.astype(np.int32)})
     labels = ",".join(run.labels)
-    with Catalog.open(settings.paths.catalog) as catalog, catalog.transaction() as con:
+    with Catalog.open(settings.paths) as catalog, catalog.transaction() as con:
         con.execute("DELETE FROM probe_folds WHERE probe_id = ?", [run.probe_id])
         con.execute("DELETE FROM probe_results WHERE probe_id = ?", [run.probe_id])
         con.register("new_probe_folds", folds_table)

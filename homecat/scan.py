@@ -167,6 +167,7 @@ def sync_recordings(
         return rows
 
     if to_read:
+        catalog.release()  # a shared catalog is free while headers are read; each batch takes it back
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for start in range(0, len(to_read), BATCH_FILES):
                 batch = to_read[start : start + BATCH_FILES]

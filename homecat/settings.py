@@ -48,6 +48,24 @@ class _Section(BaseModel):
 class PathSettings(_Section):
     catalog: Path = Field(Path("catalog/homecat.duckdb"), description="The DuckDB catalog file.")
     artifacts_dir: Path = Field(Path("artifacts"), description="Where training runs, exports and plots are written.")
+    catalog_read_wait_sec: float = Field(
+        5.0,
+        ge=0,
+        description="How long a reading command (report, sql, export) waits for a catalog another process is "
+        "writing before giving up with one sentence; a long stage frees the file between its commits.",
+    )
+    catalog_write_wait_sec: float = Field(
+        60.0,
+        ge=0,
+        description="How long a writing command waits for its turn at a catalog another process holds (two "
+        "writers take turns; a long stage waits this long for each batch commit).",
+    )
+    catalog_commit_every_sec: float = Field(
+        2.0,
+        ge=0,
+        description="scan, validate and vad collect results this long, then take the catalog to commit them "
+        "(each visit costs ~0.1 s); between visits other commands get in. A kill loses at most this much work.",
+    )
 
 
 class DataSettings(_Section):

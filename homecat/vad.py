@@ -374,7 +374,8 @@ def run_vad(
     workers: int | None = None,
     progress: ProgressFn | None = None,
 ) -> VadSummary:
-    """Voice activity for every usable recording that needs it; one transaction per recording."""
+    """Voice activity for every usable recording that needs it; one transaction per recording (batched on a
+    shared catalog)."""
     key = str(model_path())  # fail early, in one sentence, when the extra is missing
     if key not in _session_cache:
         _session_cache[key] = new_session(key)
@@ -387,25 +388,33 @@ def run_vad(
     total_hours = sum(t.duration_sec for t in tasks) / 3600.0
     done_hours = 0.0
     workers = workers or settings.vad_workers or os.cpu_count() or 1
+    catalog.release()  # a shared catalog is free while the model runs; each batch of results takes it back
+    batches = catalog.batched(lambda result: _store(catalog, result, digest))
     for result in run_in_pool(vad_file, tasks, params, workers):
         done_hours += result.task.duration_sec / 3600.0
         if result.segments is None:
             summary.problems.append(result.problem or f"{result.task.rel_path} could not be run.")
         else:
-            speech_sec = _store(catalog, result, digest)
+            batches.add(result)
             summary.processed += 1
             summary.audio_hours += result.duration_sec / 3600.0
-            summary.speech_hours += speech_sec / 3600.0
+            summary.speech_hours += _speech_rows(result)[1] / 3600.0
         if progress:
             progress(done_hours, total_hours)
+    batches.flush()
     return summary
 
 
-def _store(catalog: Catalog, result: _Result, digest: str) -> float:
-    """One recording's 'silero' rows and its vad_state, in one transaction; returns its speech seconds."""
+def _speech_rows(result: _Result) -> tuple[list[SpeechRow], float]:
+    """One recording's 'silero' rows and their seconds of speech."""
+    rows = [SpeechRow(result.task.recording_id, s, e, LABEL) for s, e in result.segments or []]
+    return rows, float(sum(round(e, 3) - round(s, 3) for _, s, e, _ in rows))
+
+
+def _store(catalog: Catalog, result: _Result, digest: str) -> None:
+    """One recording's 'silero' rows and its vad_state, in one transaction."""
     task = result.task
-    rows = [SpeechRow(task.recording_id, s, e, LABEL) for s, e in result.segments or []]
-    speech_sec = float(sum(round(e, 3) - round(s, 3) for _, s, e, _ in rows))
+    rows, speech_sec = _speech_rows(result)
     with catalog.transaction() as con:
         _replace_speech(con, SOURCE, rows, [task.recording_id])
         con.execute("DELETE FROM vad_state WHERE recording_id = ?", [task.recording_id])
@@ -413,7 +422,6 @@ def _store(catalog: Catalog, result: _Result, digest: str) -> float:
             "INSERT INTO vad_state VALUES (?, ?, ?, ?, ?, ?)",
             [task.recording_id, task.size_bytes, task.mtime_ns, digest, speech_sec, _now()],
         )
-    return speech_sec
 
 
 def _now() -> datetime:

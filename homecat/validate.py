@@ -110,7 +110,7 @@ def validate(
     window_sec: float | None = None,
     progress: ProgressFn | None = None,
 ) -> ValidateSummary:
-    """Validate every recording that needs it; commit one file at a time."""
+    """Validate every recording that needs it; one transaction per file (batched on a shared catalog)."""
     params = _Params.of(settings, data, window_sec)
     now = _now()
     _sync_scan_findings(catalog, now)
@@ -119,8 +119,10 @@ def validate(
     total_hours = sum(t.duration_sec for t in tasks) / 3600.0
     done_hours = 0.0
     workers = workers or settings.validate_workers or os.cpu_count() or 1
+    catalog.release()  # a shared catalog is free while files are read; each batch of results takes it back
+    batches = catalog.batched(lambda result: _store(catalog, result, params, _now()))
     for result in run_in_pool(validate_file, tasks, params, workers):
-        _store(catalog, result, params, _now())
+        batches.add(result)
         summary.validated += 1
         done_hours += result.task.duration_sec / 3600.0
         if result.stats:
@@ -129,6 +131,7 @@ def validate(
             summary.by_severity[finding.severity] = summary.by_severity.get(finding.severity, 0) + 1
         if progress:
             progress(done_hours, total_hours)
+    batches.flush()
     _mark_duplicates(catalog, _now())
     return summary
 

@@ -85,9 +85,13 @@ def _no_user_environment(monkeypatch):
 
 
 @contextmanager
-def catalog_held_by_another_process(path: Path) -> Iterator[subprocess.Popen]:
-    """A second process holding the catalog's write lock (a real DuckDB connection) until the block ends."""
-    code = f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('ready', flush=True); time.sleep(60)"
+def catalog_held_by_another_process(path: Path, hold_sec: float = 60.0) -> Iterator[subprocess.Popen]:
+    """A second process holding the catalog's write lock (a real DuckDB connection) for ``hold_sec``, at most
+    until the block ends."""
+    code = (
+        f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('ready', flush=True); "
+        f"time.sleep({hold_sec}); c.close()"
+    )
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ready"

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -96,12 +97,16 @@ def test_python_dash_m_homecat_works():
     assert out.stdout.startswith("homecat ")
 
 
-def test_a_locked_catalog_exits_3_with_the_lock_sentence(small_tree, tmp_path):
+def test_a_locked_catalog_exits_3_with_the_lock_sentence_after_the_wait(small_tree, tmp_path):
     catalog = tmp_path / "c.duckdb"
     invoke("--catalog", str(catalog), "scan", "--root", str(small_tree))
     with catalog_held_by_another_process(catalog) as holder:
-        result = invoke("--catalog", str(catalog), "scan", "--root", str(small_tree))
-    assert result.exit_code == 3
+        start = time.monotonic()
+        result = invoke(
+            "--catalog", str(catalog), "scan", "--root", str(small_tree), env={"HOMECAT_CATALOG_WRITE_WAIT_SEC": "0.5"}
+        )
+        waited_sec = time.monotonic() - start
+    assert result.exit_code == 3 and waited_sec >= 0.5
     assert result.stderr == (
         f"Error: The catalog {catalog} is in use by another process (PID {holder.pid}, {os.path.basename(os.path.realpath(sys.executable))}); "
         "wait for it to finish, or use another catalog with --catalog.\n"

@@ -51,7 +51,7 @@ def snapshot_indexes(
     speech = {"speech_source": settings.crops.speech_source, "speech_labels": settings.crops.speech_labels}
     if accelerator.is_main_process:
         # The only catalog connection of the run: opened, queried, closed before any DataLoader exists.
-        with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+        with Catalog.open(settings.paths, read_only=True) as catalog:
             train = build_crop_index(catalog, ("train",), crop_sec, **speech)
             dev = build_crop_index(catalog, ("dev",), crop_sec, **speech)
         train.save(snap / "train.parquet")
