@@ -61,10 +61,11 @@ class PathSettings(_Section):
         "writers take turns; a long stage waits this long for each batch commit).",
     )
     catalog_commit_every_sec: float = Field(
-        2.0,
+        5.0,
         ge=0,
-        description="scan, validate and vad collect results this long, then take the catalog to commit them "
-        "(each visit costs ~0.1 s); between visits other commands get in. A kill loses at most this much work.",
+        description="validate and vad collect results this long, then take the catalog to commit them (each "
+        "visit costs an open and a close, ~0.1-0.2 s); between visits other commands get in. A kill loses at most "
+        "this much work.",
     )
 
 

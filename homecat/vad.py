@@ -24,7 +24,8 @@ pads). Only the previous segment is held back, for that padding, so no per-chunk
 a whole day are kept.
 
 Workers only compute; the main process alone writes, one transaction per recording (its 'silero'
-rows and its ``vad_state`` together), so a kill loses at most the recordings in flight.
+rows and its ``vad_state`` together), so a kill loses at most the recordings in flight (on a shared
+catalog, also those of the last ``catalog_commit_every_sec``, batched into one visit to the file).
 
 Speech rows of other tools arrive through ``store_speech`` (RTTM: homecat/speech.py). Times are
 stored rounded to the millisecond (RTTM's usual precision), so an export imported again gives the

@@ -5,7 +5,8 @@ Which recordings: every ``ok`` recording never validated, or whose (size_bytes, 
 Each file is read once, block by block (``audio.iter_blocks``; memory does not grow with its
 length), by a pool of worker processes that only compute; the main process alone writes DuckDB,
 one transaction per file (its findings, stats and levels replaced together), so a kill loses at
-most the files in flight and a rerun continues where it stopped.
+most the files in flight (on a shared catalog, also those of the last ``catalog_commit_every_sec``,
+batched into one visit to the file) and a rerun continues where it stopped.
 
 This module is the orchestration: which files, the process pool, storing results, scan's findings
 and duplicates. The statistics of one stream are ``homecat.levels``; judging them into findings with
