@@ -220,6 +220,8 @@ def test_a_catalog_the_user_cannot_write_is_one_sentence(tmp_path):
         before = _file_bytes(path)
         nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "homecat"]
         env = {"PYTHONPATH": str(REPO), "PATH": os.environ["PATH"]}
+        if subprocess.run([*nobody, "--version"], capture_output=True, env=env).returncode != 0:
+            pytest.skip("this Python or checkout cannot be run by another user")
         expected = {
             path: f"Error: The catalog {path} cannot be opened: permission denied.\n",
             folder
