@@ -2,8 +2,9 @@
 
 Incremental by (size_bytes, mtime_ns): an unchanged file costs one ``stat`` and is never opened.
 Headers of new or changed files are read by a thread pool (header reads are I/O bound) and
-written in batches, one transaction each, so a kill loses at most the batch in flight and a
-rerun finishes the job. Files that vanish become ``missing``; no row is ever deleted.
+written in batches, one transaction each, so a kill loses at most the batch in flight (on a shared
+catalog, also the batches of the last ``catalog_commit_every_sec``, committed in one visit to the
+file) and a rerun finishes the job. Files that vanish become ``missing``; no row is ever deleted.
 """
 
 from __future__ import annotations
@@ -167,17 +168,17 @@ def sync_recordings(
         return rows
 
     if to_read:
-        catalog.release()  # a shared catalog is free while headers are read; each batch takes it back
+        catalog.release()  # a shared catalog is free while headers are read; batches of rows take it back
+        batches = catalog.batched(lambda rows: _commit(catalog, rows))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for start in range(0, len(to_read), BATCH_FILES):
                 batch = to_read[start : start + BATCH_FILES]
                 # one task per chunk of files: a future per file costs more than a local header read
                 chunks = [batch[i : i + _CHUNK_FILES] for i in range(0, len(batch), _CHUNK_FILES)]
-                rows = [row for chunk_rows in pool.map(read_chunk, chunks) for row in chunk_rows]
-                with catalog.transaction() as con:
-                    _upsert(con, rows)
+                batches.add([row for chunk_rows in pool.map(read_chunk, chunks) for row in chunk_rows])
                 if progress:
                     progress(start + len(batch), len(to_read))
+        batches.flush()
 
     # Bookkeeping for files that were not re-read: one transaction, no audio opened.
     seen_paths = {item[0] for item in seen}
@@ -347,6 +348,11 @@ _ARROW_TYPES = {
     "last_seen": pa.timestamp("us"),
     "scanned_at": pa.timestamp("us"),
 }
+
+
+def _commit(catalog: Catalog, rows: list[dict[str, object]]) -> None:
+    with catalog.transaction() as con:
+        _upsert(con, rows)
 
 
 def _upsert(con, rows: list[dict[str, object]]) -> None:

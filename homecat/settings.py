@@ -63,7 +63,7 @@ class PathSettings(_Section):
     catalog_commit_every_sec: float = Field(
         5.0,
         ge=0,
-        description="validate and vad collect results this long, then take the catalog to commit them (each "
+        description="scan, validate and vad collect results this long, then take the catalog to commit them (each "
         "visit costs an open and a close, ~0.1-0.2 s); between visits other commands get in. A kill loses at most "
         "this much work.",
     )
