@@ -49,6 +49,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ from torch.utils.data import Dataset, Sampler
 
 from homecat import audio
 from homecat.catalog import Catalog, named_queries
-from homecat.errors import HomecatError
+from homecat.errors import HomecatError, first_line
 from homecat.settings import CropSettings, DataSettings
 
 log = logging.getLogger(__name__)
@@ -609,11 +610,14 @@ class CropDataset(Dataset):
         wanted = self._source_frames(sr)
         try:
             block = audio.read_window(str(self.index.path[i]), start_frame, wanted)
-        except audio.AudioReadError as exc:
-            return self._give_up(i, str(exc))
-        if len(block) < min(wanted, int(self.index.frames[i]) - start_frame):
-            return self._give_up(i, f"only {len(block)} of {wanted} frames could be read at frame {start_frame}")
-        samples = audio.resample(audio.to_mono(block, self.channel_policy), sr, self.sample_rate)
+            if len(block) < min(wanted, int(self.index.frames[i]) - start_frame):
+                return self._give_up(i, f"only {len(block)} of {wanted} frames could be read at frame {start_frame}")
+            samples = audio.resample(audio.to_mono(block, self.channel_policy), sr, self.sample_rate)
+        except Exception as exc:  # whatever one recording's reader raises skips that recording, never the run
+            if os.environ.get("HOMECAT_DEBUG"):
+                log.exception("Reading a crop of %s failed", self.index.rel_path[i])
+            why = str(exc) if isinstance(exc, audio.AudioReadError) else f"{type(exc).__name__}: {first_line(exc)}"
+            return self._give_up(i, why)
         samples = np.ascontiguousarray(samples[: self.crop_frames], dtype=np.float32)
         if len(samples) < self.crop_frames:  # a recording barely longer than a crop: its last frames
             samples = np.pad(samples, (0, self.crop_frames - len(samples)))

@@ -44,8 +44,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import time
+import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -694,13 +696,18 @@ def _run(
         for offset, length in spans:
             try:
                 block = audio.read_window(segment.path, start_frame + offset, length)
-            except audio.AudioReadError as exc:
-                fail(i, "segment_unreadable", f"cannot be read ({exc})")
+                x = np.ascontiguousarray(
+                    audio.resample(
+                        audio.to_mono(block, settings.data.channel_policy), segment.sample_rate, sample_rate
+                    ),
+                    dtype=np.float32,
+                )
+            except Exception as exc:  # whatever one recording's reader raises is a finding on its segment
+                why = str(exc) if isinstance(exc, audio.AudioReadError) else f"{type(exc).__name__}: {first_line(exc)}"
+                if os.environ.get("HOMECAT_DEBUG"):
+                    traceback.print_exception(exc)
+                fail(i, "segment_unreadable", f"cannot be read ({why})")
                 break
-            x = np.ascontiguousarray(
-                audio.resample(audio.to_mono(block, settings.data.channel_policy), segment.sample_rate, sample_rate),
-                dtype=np.float32,
-            )
             if len(x) < extractor.min_samples:
                 fail(
                     i,

@@ -11,18 +11,18 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from stat import S_ISREG
 
 import pyarrow as pa
 
 from homecat import audio
 from homecat.catalog import Catalog
-from homecat.errors import ConfigError
+from homecat.errors import ConfigError, first_line
 from homecat.settings import DataSettings
 
 # Rows per transaction: small enough that a kill loses little, large enough that commits are cheap.
@@ -248,9 +248,9 @@ def walk_audio(root: Path, extensions: set[str]) -> list[_Seen]:
                 if entry.is_dir():
                     stack.append((entry.path, f"{rel_prefix}{name}/"))
                 elif name[name.rfind(".") :].lower() in extensions:
+                    # FIFOs and devices named .wav are kept too: their row says what they are (never opened)
                     stat = entry.stat()
-                    if S_ISREG(stat.st_mode):
-                        found.append((f"{rel_prefix}{name}", entry.path, stat.st_size, stat.st_mtime_ns))
+                    found.append((f"{rel_prefix}{name}", entry.path, stat.st_size, stat.st_mtime_ns))
             except OSError:  # vanished, or a dangling link: not a file we can catalog
                 continue
     return found
@@ -278,8 +278,18 @@ def _unique_id(rel_path: str, taken: set[str], collisions: dict[str, list[str]])
 
 
 def _header_row(item: _Seen, hash_audio: bool) -> dict[str, object]:
+    """The row of one file; whatever reading it raises makes it 'unreadable' (the scan goes on)."""
+    try:
+        return _read_row(item, hash_audio)
+    except Exception as exc:
+        if os.environ.get("HOMECAT_DEBUG"):
+            traceback.print_exception(exc)
+        return dict(_empty_row(item), status="unreadable", error=f"{type(exc).__name__}: {first_line(exc)}")
+
+
+def _empty_row(item: _Seen) -> dict[str, object]:
     rel_path, path, size_bytes, mtime_ns = item
-    row: dict[str, object] = {
+    return {
         "rel_path": rel_path,
         "path": path,
         "size_bytes": size_bytes,
@@ -294,6 +304,11 @@ def _header_row(item: _Seen, hash_audio: bool) -> dict[str, object]:
         "status": "ok",
         "error": None,
     }
+
+
+def _read_row(item: _Seen, hash_audio: bool) -> dict[str, object]:
+    path = item[1]
+    row = _empty_row(item)
     try:
         header = audio.read_header(path)
     except audio.AudioReadError as exc:
@@ -307,7 +322,7 @@ def _header_row(item: _Seen, hash_audio: bool) -> dict[str, object]:
             frames=header.frames,
             duration_sec=header.duration_sec,
         )
-    if hash_audio:
+    if hash_audio and row["status"] == "ok":  # only a regular file that opened is read to the end
         try:
             row["sha1"] = audio.file_sha1(path)
         except OSError as exc:

@@ -48,6 +48,7 @@ import pyarrow as pa
 from homecat import audio
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError
+from homecat.findings import failed
 from homecat.settings import DataSettings, VadSettings
 from homecat.validate import run_in_pool
 
@@ -339,7 +340,15 @@ _session_cache: dict[str, Any] = {}
 
 
 def vad_file(task: _Task, params: _Params) -> _Result:
-    """Run the model over one recording (in a worker process; one session per process)."""
+    """Run the model over one recording (in a worker process; one session per process); whatever it
+    raises leaves that recording for the next run, with the reason, and the run goes on."""
+    try:
+        return _vad_file(task, params)
+    except Exception as exc:
+        return _Result(task, None, failed("vad", task.rel_path, exc).message)
+
+
+def _vad_file(task: _Task, params: _Params) -> _Result:
     name = task.rel_path
     try:
         before = os.stat(task.path)

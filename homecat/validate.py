@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from homecat import audio
 from homecat.catalog import Catalog
-from homecat.findings import Finding, Limits, changed, judge
+from homecat.findings import Finding, Limits, changed, failed, judge, permission_denied
 from homecat.levels import Levels
 from homecat.settings import DataSettings, ValidateSettings
 
@@ -134,12 +134,21 @@ def validate(
 
 
 def validate_file(task: _Task, params: _Params) -> _Result:
-    """Stream one recording once and judge it (runs in a worker process)."""
+    """Stream one recording once and judge it (runs in a worker process); whatever it raises is a finding."""
+    try:
+        return _validate_file(task, params)
+    except Exception as exc:  # one recording never ends the run: it is judged 'failed' and the next one is read
+        return _Result(task, [failed(STAGE, task.rel_path, exc)])
+
+
+def _validate_file(task: _Task, params: _Params) -> _Result:
     name = task.rel_path
     try:
         before = os.stat(task.path)
     except FileNotFoundError:
         return _Result(task, [Finding("missing", "error", f"{name} vanished after the last scan; run 'homecat scan'.")])
+    except PermissionError as exc:
+        return _Result(task, [permission_denied(name, exc.strerror)])
     except OSError as exc:
         return _Result(task, [Finding("unreadable", "error", f"{name} cannot be opened: {exc.strerror or exc}.")])
     if (before.st_size, before.st_mtime_ns) != (task.size_bytes, task.mtime_ns):
@@ -148,6 +157,8 @@ def validate_file(task: _Task, params: _Params) -> _Result:
         header = audio.read_header(task.path)
         layout = audio.wav_layout(task.path) if header.format == "WAV" else None
         digest = audio.content_digest(task.path)
+    except audio.AudioPermissionError as exc:
+        return _Result(task, [permission_denied(name, str(exc))])
     except (audio.AudioReadError, OSError) as exc:
         return _Result(task, [Finding("unreadable", "error", f"{name} cannot be read: {str(exc).rstrip('.')}.")])
 
@@ -157,6 +168,7 @@ def validate_file(task: _Task, params: _Params) -> _Result:
         params.block_sec,
         params.limits.channel_policy,
         audio.clip_level(header.subtype),
+        header.channels,
     )
     read_error = None
     try:
