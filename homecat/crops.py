@@ -63,6 +63,7 @@ from torch.utils.data import Dataset, Sampler
 from homecat import audio
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError, first_line
+from homecat.scan import fs_path
 from homecat.settings import CropSettings, DataSettings
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,11 @@ class CropIndex:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        columns: dict[str, Any] = {name: pa.array(getattr(self, name).tolist(), pa.string()) for name in _STR_COLUMNS}
+        columns: dict[str, Any] = {
+            name: pa.array(getattr(self, name).tolist(), pa.string()) for name in _STR_COLUMNS if name != "path"
+        }
+        # bytes, not text: a name that is not valid UTF-8 must come back exactly (os.fsencode/fsdecode)
+        columns["path"] = pa.array([os.fsencode(p) for p in self.path.tolist()], pa.binary())
         columns.update(
             sample_rate=pa.array(self.sample_rate, pa.int32()),
             channels=pa.array(self.channels, pa.int16()),
@@ -217,8 +222,10 @@ class CropIndex:
                 speech_source=meta.get("speech_source"),
                 speech_labels=tuple(meta.get("speech_labels") or ()),
             )
+        paths = table.column("path").to_pylist()  # bytes since issue 15; text in older snapshots
         return cls(
-            **{name: _str_array(table.column(name).to_pylist()) for name in _STR_COLUMNS},
+            **{name: _str_array(table.column(name).to_pylist()) for name in _STR_COLUMNS if name != "path"},
+            path=_str_array([os.fsdecode(p) for p in paths]),
             sample_rate=table.column("sample_rate").to_numpy().astype(np.int32),
             channels=table.column("channels").to_numpy().astype(np.int16),
             frames=table.column("frames").to_numpy().astype(np.int64),
@@ -253,6 +260,8 @@ def build_crop_index(
     params = {"splits": list(splits), "speech_source": speech_source, "speech_labels": list(speech_labels)}
     columns, rows = catalog.rows(query, params)
     records = [dict(zip(columns, row)) for row in rows]
+    for r in records:
+        r["path"] = fs_path(r["path"], r.pop("path_bytes"))
     keep = [r for r in records if (r["frames_read"] or 0) >= audio.seconds_to_frames(crop_sec, r["sample_rate"])]
     short = [r for r in records if r not in keep]
     lengths = [len(r["active_windows"]) for r in keep]

@@ -60,6 +60,7 @@ import numpy as np
 from homecat import audio
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError, first_line
+from homecat.scan import fs_path
 from homecat.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -488,7 +489,7 @@ def _segments(catalog: Catalog, labels: Sequence[str]) -> tuple[list[Segment], l
             r["segment_id"],
             r["recording_id"],
             r["rel_path"],
-            r["path"],
+            fs_path(r["path"], r["path_bytes"]),
             int(r["sample_rate"]),
             int(r["channels"]),
             r["frames"],

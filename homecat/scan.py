@@ -32,6 +32,7 @@ UNKNOWN_PARTICIPANT = "unknown"
 # Stored as the last scan's participant regex when the labels came from metadata: it has no
 # (?P<participant>) group, so no valid setting equals it.
 NOT_A_REGEX = "(labels from metadata)"
+DENIED_PREFIX = "permission_denied:"  # recording_id of a denied folder's or file's finding: it may be no recording
 
 ProgressFn = Callable[[int, int], None]
 
@@ -89,16 +90,18 @@ def scan(
         return scan_dataset(catalog, data, hash_audio=hash_audio, workers=workers, progress=progress)
     root = _check_root(root or data.raw_audio_root)
     participant_re = re.compile(data.participant_regex)
+    denied: list[str] = []
     return sync_recordings(
         catalog,
         root,
-        walk_audio(root, set(data.allowed_ext)),
+        walk_audio(root, set(data.allowed_ext), denied),
         participant=lambda rel_path: participant_of(rel_path, participant_re),
         labels=data.participant_regex,
         hash_audio=data.hash_audio if hash_audio is None else hash_audio,
         workers=workers or data.scan_workers,
         progress=progress,
         finish=_forget_childproject,
+        denied=denied,
     )
 
 
@@ -116,13 +119,17 @@ def sync_recordings(
     workers: int,
     progress: ProgressFn | None = None,
     finish: FinishFn | None = None,
+    denied: list[str] | None = None,
 ) -> ScanSummary:
     """Bring ``recordings`` in line with ``seen``, the files found now (any order).
 
     ``participant`` labels a rel_path. ``labels`` names how (the participant regex): existing labels
     are recomputed only when it differs from the last scan's, or always when it is None. ``finish``
     runs inside the bookkeeping transaction, so what it writes commits with the statuses.
+    ``denied``: folders (ending in '/') and files this user could not list or stat; their known
+    recordings are kept as they are (not 'missing'), and each gets a 'permission_denied' finding.
     """
+    denied = list(denied or [])
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     seen.sort()  # by rel_path, the first element
     columns = catalog.con.execute("SELECT rel_path, size_bytes, mtime_ns, status FROM recordings").fetchnumpy()
@@ -173,6 +180,9 @@ def sync_recordings(
                 # one task per chunk of files: a future per file costs more than a local header read
                 chunks = [batch[i : i + _CHUNK_FILES] for i in range(0, len(batch), _CHUNK_FILES)]
                 rows = [row for chunk_rows in pool.map(read_chunk, chunks) for row in chunk_rows]
+                # a known file this user may no longer open keeps its row as it was; a new one is 'unreadable'
+                denied += [row["rel_path"] for row in rows if row["denied"]]
+                rows = [row for row in rows if not (row["denied"] and row["rel_path"] in known)]
                 with catalog.transaction() as con:
                     _upsert(con, rows)
                 if progress:
@@ -180,7 +190,12 @@ def sync_recordings(
 
     # Bookkeeping for files that were not re-read: one transaction, no audio opened.
     seen_paths = {item[0] for item in seen}
-    vanished = [p for p, values in known.items() if values[2] != "missing" and p not in seen_paths]
+    denied_folders = tuple(d for d in denied if d.endswith("/"))
+    vanished = [
+        p
+        for p, values in known.items()
+        if values[2] != "missing" and p not in seen_paths and not (p in denied or p.startswith(denied_folders))
+    ]
     relabelled: list[tuple[str, str]] = []
     if labels is None or _state(catalog, "participant_regex") != labels:  # only then can an old label be stale
         current = dict(catalog.con.execute("SELECT rel_path, participant_id FROM recordings").fetchall())
@@ -200,6 +215,7 @@ def sync_recordings(
             con.unregister("relabelled")
         # None (labels from elsewhere) is stored as a value no regex can be, so a later plain scan relabels
         con.execute("INSERT OR REPLACE INTO catalog_state VALUES ('participant_regex', ?)", [labels or NOT_A_REGEX])
+        _store_denied(con, now, denied)
         if finish:
             finish(con, now, summary)
 
@@ -215,6 +231,38 @@ def sync_recordings(
     return summary
 
 
+def _store_denied(con, now: datetime, denied: list[str]) -> None:
+    """Replace the scan's 'permission_denied' findings (warnings: the recordings stay as they were): one
+    per denied folder (recording_id DENIED_PREFIX + its rel_path, as it is no recording), one per
+    recording inside it, and one per denied file (on its recording, or DENIED_PREFIX + rel_path)."""
+    con.execute("DELETE FROM findings WHERE stage = 'scan' AND code = 'permission_denied'")
+    if not denied:
+        return
+    folders = sorted({d for d in denied if d.endswith("/") or not d})
+    files = sorted({d for d in denied if d not in folders})
+    ids = dict(
+        con.execute(
+            "SELECT rel_path, recording_id FROM recordings WHERE list_contains(?, rel_path)", [files]
+        ).fetchall()
+    )
+    tail = " (permission denied): its recordings keep their status and splits; fix the permissions and scan again."
+    rows = [[DENIED_PREFIX + d, f"The folder {d or './'} cannot be listed by this user{tail}"] for d in folders]
+    rows += [[ids.get(f, DENIED_PREFIX + f), f"{f} cannot be read by this user{tail}"] for f in files]
+    con.executemany(
+        "INSERT INTO findings VALUES (?, 'permission_denied', 'warning', ?, 'scan', ?)", [[*r, now] for r in rows]
+    )
+    if folders:
+        con.execute(
+            """INSERT INTO findings
+               SELECT recording_id, 'permission_denied', 'warning',
+                      rel_path || ' is in a folder this user cannot list (permission denied): kept as it was, '
+                      || 'not marked missing.', 'scan', ?
+               FROM recordings WHERE len(list_filter(?, lambda d: starts_with(rel_path, d))) > 0
+               ORDER BY rel_path""",
+            [now, folders],
+        )
+
+
 def _forget_childproject(con, now: datetime, summary: ScanSummary) -> None:
     """A plain folder scan: what a ChildProject scan stored about its metadata no longer holds."""
     from homecat.childproject import forget_dataset
@@ -222,10 +270,13 @@ def _forget_childproject(con, now: datetime, summary: ScanSummary) -> None:
     forget_dataset(con)
 
 
-def walk_audio(root: Path, extensions: set[str]) -> list[_Seen]:
+def walk_audio(root: Path, extensions: set[str], denied: list[str] | None = None) -> list[_Seen]:
     """Every audio file below ``root``: hidden entries skipped, symlinks followed without loops.
 
-    Plain strings and tuples, not pathlib: this loop is most of an unchanged rescan's cost.
+    rel_paths are shown text (see ``shown``); the absolute paths open the file. Folders and files this
+    user may not list or stat are appended to ``denied`` (rel_path; folders end with '/'), so their
+    recordings are not taken for deleted. Plain strings and tuples, not pathlib: this loop is most of an
+    unchanged rescan's cost.
     """
     found: list[_Seen] = []
     visited: set[tuple[int, int]] = set()
@@ -238,6 +289,10 @@ def walk_audio(root: Path, extensions: set[str]) -> list[_Seen]:
                 continue
             visited.add((info.st_dev, info.st_ino))
             entries = list(os.scandir(folder))
+        except PermissionError:
+            if denied is not None:
+                denied.append(shown(rel_prefix))
+            continue
         except OSError:
             continue
         for entry in entries:
@@ -248,12 +303,38 @@ def walk_audio(root: Path, extensions: set[str]) -> list[_Seen]:
                 if entry.is_dir():
                     stack.append((entry.path, f"{rel_prefix}{name}/"))
                 elif name[name.rfind(".") :].lower() in extensions:
-                    # FIFOs and devices named .wav are kept too: their row says what they are (never opened)
-                    stat = entry.stat()
-                    found.append((f"{rel_prefix}{name}", entry.path, stat.st_size, stat.st_mtime_ns))
+                    rel_path = f"{rel_prefix}{name}"
+                    if not rel_path.isascii():
+                        rel_path = shown(rel_path)
+                    try:
+                        # FIFOs and devices named .wav are kept too: their row says what they are (never opened)
+                        stat = entry.stat()
+                    except PermissionError:
+                        if denied is not None:
+                            denied.append(rel_path)
+                        continue
+                    found.append((rel_path, entry.path, stat.st_size, stat.st_mtime_ns))
             except OSError:  # vanished, or a dangling link: not a file we can catalog
                 continue
     return found
+
+
+def shown(path: str) -> str:
+    """``path`` as text a catalog can hold: a name that is not valid UTF-8 (Python keeps its bytes as
+    surrogate escapes) gets each undecodable byte written \\xNN, e.g. 'P1/bad\\xff.wav'."""
+    if path.isascii():
+        return path
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def fs_path(path: str, path_bytes: bytes | None) -> str:
+    """The name to open a recording by (``recordings.path`` and ``path_bytes``): the exact bytes when the
+    name is not valid UTF-8, where ``path`` is only how it is shown."""
+    return os.fsdecode(path_bytes) if path_bytes is not None else path
 
 
 def participant_of(rel_path: str, pattern: re.Pattern[str]) -> str:
@@ -289,9 +370,11 @@ def _header_row(item: _Seen, hash_audio: bool) -> dict[str, object]:
 
 def _empty_row(item: _Seen) -> dict[str, object]:
     rel_path, path, size_bytes, mtime_ns = item
+    text = shown(path)
     return {
         "rel_path": rel_path,
-        "path": path,
+        "path": text,
+        "path_bytes": os.fsencode(path) if text != path else None,
         "size_bytes": size_bytes,
         "mtime_ns": mtime_ns,
         "format": None,
@@ -303,6 +386,7 @@ def _empty_row(item: _Seen) -> dict[str, object]:
         "sha1": None,
         "status": "ok",
         "error": None,
+        "denied": False,  # this user may not open it (not stored: it decides what is stored)
     }
 
 
@@ -311,6 +395,8 @@ def _read_row(item: _Seen, hash_audio: bool) -> dict[str, object]:
     row = _empty_row(item)
     try:
         header = audio.read_header(path)
+    except audio.AudioPermissionError as exc:
+        row.update(status="unreadable", error=str(exc), denied=True)
     except audio.AudioReadError as exc:
         row.update(status="unreadable", error=str(exc))
     else:
@@ -333,6 +419,7 @@ def _read_row(item: _Seen, hash_audio: bool) -> dict[str, object]:
 _COLUMNS = [
     "rel_path",
     "path",
+    "path_bytes",
     "recording_id",
     "participant_id",
     "size_bytes",
@@ -351,6 +438,7 @@ _COLUMNS = [
     "scanned_at",
 ]
 _ARROW_TYPES = {
+    "path_bytes": pa.binary(),
     "size_bytes": pa.int64(),
     "mtime_ns": pa.int64(),
     "sample_rate": pa.int32(),
@@ -391,4 +479,11 @@ def _check_root(root: Path | None) -> Path:
     root = Path(root).expanduser()
     if not root.is_dir():
         raise ConfigError(f"The raw audio root {root} does not exist or is not a folder.")
+    try:
+        with os.scandir(root):
+            pass
+    except PermissionError:
+        raise ConfigError(
+            f"The raw audio root {root} cannot be read by this user (permission denied): nothing was scanned."
+        ) from None
     return root.resolve()

@@ -34,6 +34,7 @@ from homecat import audio
 from homecat.catalog import Catalog
 from homecat.findings import Finding, Limits, changed, failed, judge, permission_denied
 from homecat.levels import Levels
+from homecat.scan import fs_path
 from homecat.settings import DataSettings, ValidateSettings
 
 STAGE = "validate"
@@ -245,12 +246,13 @@ def _pending(catalog: Catalog, redo_all: bool) -> tuple[list[_Task], int]:
     rows = catalog.con.execute(
         """SELECT r.recording_id, r.rel_path, r.path, r.size_bytes, r.mtime_ns, r.frames,
                   coalesce(r.duration_sec, 0),
-                  s.recording_id IS NOT NULL AND s.size_bytes = r.size_bytes AND s.mtime_ns = r.mtime_ns
+                  s.recording_id IS NOT NULL AND s.size_bytes = r.size_bytes AND s.mtime_ns = r.mtime_ns,
+                  r.path_bytes
            FROM recordings r LEFT JOIN audio_stats s USING (recording_id)
            WHERE r.status = 'ok'
            ORDER BY r.rel_path"""
     ).fetchall()
-    tasks = [_Task(*row[:7]) for row in rows if redo_all or not row[7]]
+    tasks = [_Task(row[0], row[1], fs_path(row[2], row[8]), *row[3:7]) for row in rows if redo_all or not row[7]]
     return tasks, len(rows) - len(tasks)
 
 

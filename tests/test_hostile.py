@@ -4,11 +4,15 @@ names, permissions, dataset boundaries, settings bounds, BOMs, broken FLAC and s
 from __future__ import annotations
 
 import hashlib
-import json
 import os
+import shutil
 import struct
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -46,12 +50,15 @@ def _findings(catalog: Path) -> dict[str, set[tuple[str, str]]]:
 
 def _validated(catalog: Path) -> set[str]:
     with Catalog.open(catalog, read_only=True) as c:
-        return {r[0] for r in c.con.execute("SELECT rel_path FROM recordings JOIN audio_stats USING (recording_id)").fetchall()}
+        return {
+            r[0]
+            for r in c.con.execute("SELECT rel_path FROM recordings JOIN audio_stats USING (recording_id)").fetchall()
+        }
 
 
 def _good_pair(root: Path) -> None:
-    write_tone(root / "P1" / "good.wav", 1.0)
-    write_tone(root / "P2" / "good2.flac", 1.0)
+    write_tone(root / "P1" / "good.wav", 2.5)
+    write_tone(root / "P2" / "good2.flac", 2.5)
 
 
 # --------------------------------------------------------------------------- A: one bad file, one finding
@@ -75,8 +82,7 @@ def test_an_absurd_sample_rate_is_a_finding_and_the_others_are_validated(tmp_pat
     assert _findings(catalog)["P1/absurd.wav"] == {
         (
             "unreadable",
-            "P1/absurd.wav cannot be read: its header claims a sample rate of 1241558084 Hz, "
-            "outside 1000-768000 Hz.",
+            "P1/absurd.wav cannot be read: its header claims a sample rate of 1241558084 Hz, outside 1000-768000 Hz.",
         )
     }
     assert _digests(root) == before
@@ -125,3 +131,142 @@ def test_whatever_a_reader_raises_on_one_recording_is_a_finding_and_validate_goe
             "the run went on without it.",
         )
     }
+
+
+# --------------------------------------------------------------------------- B: names and permissions
+
+
+def test_a_name_that_is_not_utf8_is_catalogued_shown_escaped_and_validated(tmp_path):
+    root = tmp_path / "raw"
+    _good_pair(root)
+    raw_name = os.fsencode(root / "P1") + b"/bad\xff.wav"
+    os.rename(write_tone(root / "P1" / "tmp.wav", 1.0), raw_name)  # soundfile cannot write such a name
+    before = _digests(root)
+    catalog = tmp_path / "c.duckdb"
+
+    for _ in range(2):  # the rerun finds it unchanged
+        result = _cli(catalog, "scan", "--root", str(root))
+        assert result.exit_code == 0, result.output
+    result = _cli(catalog, "validate", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert _validated(catalog) == {"P1/good.wav", "P2/good2.flac", "P1/bad\\xff.wav"}
+    with Catalog.open(catalog, read_only=True) as c:
+        path_bytes = c.con.execute("SELECT path_bytes FROM recordings WHERE rel_path = 'P1/bad\\xff.wav'").fetchone()
+        assert c.con.execute("SELECT count(*) FROM recordings WHERE path_bytes IS NULL").fetchone()[0] == 2
+    assert path_bytes == (raw_name,)  # the exact bytes, so the file opens again
+    result = _cli(catalog, "report", "summary")
+    assert result.exit_code == 0
+    assert _digests(root) == before
+
+
+def test_a_crop_index_snapshot_keeps_a_name_that_is_not_utf8(tmp_path):
+    from homecat import audio
+    from homecat.crops import CropIndex
+
+    name = os.fsdecode(os.fsencode(tmp_path) + b"/bad\xff.wav")
+    os.rename(write_tone(tmp_path / "tmp.wav", 1.0), name)
+    index = CropIndex(
+        recording_id=np.array(["r"]),
+        participant_id=np.array(["p"]),
+        split=np.array(["train"]),
+        rel_path=np.array(["bad\\xff.wav"]),
+        path=np.array([name]),
+        sample_rate=np.array([16000], np.int32),
+        channels=np.array([1], np.int16),
+        frames=np.array([16000], np.int64),
+        window_sec=np.array([0.5]),
+        activity_threshold_dbfs=np.array([-50.0], np.float32),
+        active_offsets=np.array([0, 0]),
+        active_windows=np.zeros(0, np.int32),
+        crop_sec=0.5,
+    )
+    loaded = CropIndex.load(index.save(tmp_path / "index.parquet"))
+    assert loaded.path.tolist() == [name]
+    assert audio.read_window(loaded.path[0], 100, 10).shape == (10, 1)
+
+
+def _as_nobody(*args: str) -> list[str]:
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "homecat", *args]
+
+
+@pytest.fixture
+def world_readable(tmp_path):
+    """A folder that user 65534 can enter (pytest's tmp folders are root's alone)."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed: cannot run homecat as another user")
+    if os.geteuid() != 0:
+        pytest.skip("not running as root: cannot switch to user 65534 to test permissions")
+    folder = Path(tempfile.mkdtemp(prefix="homecat-perm-"))
+    folder.chmod(0o777)
+    yield folder
+    for path in folder.rglob("*"):
+        if path.is_dir():
+            path.chmod(0o755)
+    shutil.rmtree(folder)
+
+
+def _run_as_nobody(*args: str, **environ: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOMECAT_")} | environ
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return subprocess.run(_as_nobody(*args), capture_output=True, text=True, env=env, cwd="/", timeout=120)
+
+
+def test_an_unreadable_folder_is_a_finding_not_missing_and_the_rest_is_validated(world_readable):
+    root = world_readable / "raw"
+    _good_pair(root)
+    write_tone(root / "P3" / "third.wav", 2.5)
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    catalog_dir = world_readable / "catalog"
+    catalog_dir.mkdir(mode=0o777)
+    catalog_dir.chmod(0o777)
+    catalog = catalog_dir / "c.duckdb"
+    flags = ["--catalog", str(catalog)]
+    for step in (["scan", "--root", str(root)], ["validate", "--workers", "1"], ["split"]):
+        done = _run_as_nobody(*flags, *step)
+        assert done.returncode == 0, done.stderr
+
+    def state():
+        with Catalog.open(catalog, read_only=True) as c:
+            return (
+                c.con.execute("SELECT rel_path, status FROM recordings ORDER BY rel_path").fetchall(),
+                c.con.execute("SELECT recording_id, split FROM splits ORDER BY recording_id").fetchall(),
+            )
+
+    kept = state()
+    before = _digests(root)
+    (root / "P2").chmod(0o000)
+    (root / "P3" / "third.wav").touch()  # changed, so validate reads it again
+    done = _run_as_nobody(*flags, "scan", "--root", str(root))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert state() == kept  # P2's recording is not 'missing' and keeps its split
+    found = _findings(catalog)
+    assert {f for f in found["P2/good2.flac"] if f[0] == "permission_denied"} == {
+        (
+            "permission_denied",
+            "P2/good2.flac is in a folder this user cannot list (permission denied): kept as it was, not marked missing.",
+        )
+    }
+    done = _run_as_nobody(*flags, "validate", "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    assert "P3/third.wav" in _validated(catalog)
+    (root / "P2").chmod(0o755)
+    assert _digests(root) == before
+
+
+def test_a_root_this_user_cannot_read_stops_the_scan_in_one_sentence(world_readable):
+    root = world_readable / "raw"
+    _good_pair(root)
+    root.chmod(0o700)  # root's alone
+    catalog_dir = world_readable / "catalog"
+    catalog_dir.mkdir(mode=0o777)
+    catalog_dir.chmod(0o777)
+    # from the settings (--root is refused by the option parser the same way, in its own words)
+    done = _run_as_nobody("--catalog", str(catalog_dir / "c.duckdb"), "scan", HOMECAT_RAW_AUDIO_ROOT=str(root))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"Error: The raw audio root {root} cannot be read by this user (permission denied): nothing was scanned."
+    ]
+    assert not (catalog_dir / "c.duckdb").exists() or _findings(catalog_dir / "c.duckdb") == {}

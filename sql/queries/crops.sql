@@ -8,7 +8,7 @@
 -- $splits: list of split names. Recordings that became unusable since `homecat split` are left out, as are
 -- recordings changed since `homecat validate` (their levels and decodable length describe the old file).
 SELECT
-    s.recording_id, s.participant_id, s.split, r.rel_path, r.path, r.sample_rate, r.channels,
+    s.recording_id, s.participant_id, s.split, r.rel_path, r.path, r.path_bytes, r.sample_rate, r.channels,
     a.frames_read, a.duration_sec, a.window_sec, a.activity_threshold_dbfs,
     coalesce(
         (SELECT list(l.window_index ORDER BY l.window_index) FROM levels AS l
