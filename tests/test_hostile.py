@@ -270,3 +270,51 @@ def test_a_root_this_user_cannot_read_stops_the_scan_in_one_sentence(world_reada
         f"Error: The raw audio root {root} cannot be read by this user (permission denied): nothing was scanned."
     ]
     assert not (catalog_dir / "c.duckdb").exists() or _findings(catalog_dir / "c.duckdb") == {}
+
+
+# --------------------------------------------------------------------------- C: dataset boundaries
+
+
+@pytest.mark.parametrize("outside", ["../../../../outside.csv", "/etc/passwd"])
+def test_an_annotation_path_outside_the_dataset_is_refused_and_nothing_is_imported(tmp_path, outside):
+    from tests.test_childproject import ANNOTATIONS, SEGMENT_COLUMNS, _write_csv, write_annotations, write_dataset
+
+    dataset = write_dataset(tmp_path / "dataset")
+    # a converted CSV outside the dataset that the '../' path reaches: it must not be read
+    _write_csv(tmp_path / "outside.csv", [dict(zip(SEGMENT_COLUMNS, ["x", 0, 500, "", "CHI", ""]))], SEGMENT_COLUMNS)
+    bad = ("vtc", "C02/rec3.wav", 0, 2500, outside, [])
+    write_annotations(dataset, [*ANNOTATIONS[:1], bad])
+    catalog = tmp_path / "c.duckdb"
+    assert _cli(catalog, "scan", "--childproject", str(dataset)).exit_code == 0
+    with Catalog.open(catalog, read_only=True) as c:
+        before = [c.con.execute(f"SELECT count(*) FROM {t}").fetchone() for t in ("segments", "annotated_ranges")]
+
+    result = _cli(catalog, "segments", "import", "--childproject", str(dataset), "--set", "vtc")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {dataset / 'metadata' / 'annotations.csv'} line 3, column annotation_filename: '{outside}' is not "
+        "a path inside annotations/vtc/converted/; nothing was imported."
+    ]
+    with Catalog.open(catalog, read_only=True) as c:
+        after = [c.con.execute(f"SELECT count(*) FROM {t}").fetchone() for t in ("segments", "annotated_ranges")]
+    assert after == before == [(0,), (0,)]
+
+
+def test_a_recording_that_links_out_of_the_dataset_is_refused(tmp_path):
+    from tests.test_childproject import write_dataset
+
+    dataset = write_dataset(tmp_path / "dataset")
+    elsewhere = write_tone(tmp_path / "elsewhere.wav", 2.5)
+    listed = dataset / "recordings" / "raw" / "C01" / "rec2.wav"
+    listed.unlink()
+    listed.symlink_to(elsewhere)  # not into .git/annex: a name in the metadata that reads another folder
+    catalog = tmp_path / "c.duckdb"
+    result = _cli(catalog, "scan", "--childproject", str(dataset))
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {dataset / 'metadata' / 'recordings.csv'} line 3, column recording_filename: 'C01/rec2.wav' is not "
+        "a path inside recordings/raw/; nothing was written."
+    ]
+    if catalog.exists():
+        with Catalog.open(catalog, read_only=True) as c:
+            assert c.con.execute("SELECT count(*) FROM recordings").fetchone() == (0,)
