@@ -318,3 +318,78 @@ def test_a_recording_that_links_out_of_the_dataset_is_refused(tmp_path):
     if catalog.exists():
         with Catalog.open(catalog, read_only=True) as c:
             assert c.con.execute("SELECT count(*) FROM recordings").fetchone() == (0,)
+
+
+# --------------------------------------------------------------------------- D: settings bounds
+
+
+@pytest.fixture(scope="module")
+def split_catalog(tmp_path_factory) -> Path:
+    """Three participants' short recordings, scanned, validated and split (no dev share: all train)."""
+    from homecat.scan import scan
+    from homecat.settings import load_settings
+    from homecat.split import assign_splits
+    from homecat.validate import validate
+
+    base = tmp_path_factory.mktemp("bounds")
+    for participant, seconds in (("P1", 2.5), ("P2", 3.0), ("P3", 2.2)):
+        write_tone(base / "raw" / participant / f"{participant}_day1.wav", seconds)
+    settings = load_settings(
+        overrides={"paths.catalog": base / "c.duckdb", "data.raw_audio_root": base / "raw", "split.dev_fraction": 0},
+        environ={},
+        cwd=base,
+    ).settings
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan(catalog, settings.data)
+        validate(catalog, settings.validate, settings.data, workers=1)
+        assign_splits(catalog, settings.split)
+    return base / "c.duckdb"
+
+
+def _train_refused(tmp_path: Path, catalog: Path, crops: dict, training: dict, capsys) -> tuple[int, str]:
+    """Exit code and stderr of `python -m homecat.train` (in-process) with these settings; nothing may be written."""
+    import yaml
+
+    from homecat.train.__main__ import main
+    from tests.conftest import TINY
+
+    config = tmp_path / "train.yaml"
+    values = {
+        "paths": {"artifacts_dir": str(tmp_path / "artifacts")},
+        "crops": {"crop_sec": 0.5, **crops},
+        "training": {"base_model": None, "model_overrides": TINY, "per_gpu_batch": 2, "max_steps": 2, **training},
+    }
+    config.write_text(yaml.safe_dump(values))
+    before = catalog.read_bytes()
+    code = main(["--config", str(config), "--catalog", str(catalog)])
+    assert not (tmp_path / "artifacts").exists()  # no run folder, no snapshot, no logs
+    assert catalog.read_bytes() == before
+    return code, capsys.readouterr().err
+
+
+def test_a_mask_longer_than_a_crop_is_refused_before_anything_is_written(tmp_path, split_catalog, capsys):
+    # the tiny model makes 398 frames of a 0.5 s crop (kernels 10, 8; strides 5, 4)
+    code, err = _train_refused(tmp_path, split_catalog, {}, {"mask_time_length": 500}, capsys)
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "Error: training.mask_time_length 500 is longer than the 398 frames the model makes of a 0.5 s crop "
+        "(crops.crop_sec): use at most 398, or longer crops."
+    ]
+
+
+def test_more_negatives_than_masked_frames_is_refused_with_a_memory_estimate(tmp_path, split_catalog, capsys):
+    code, err = _train_refused(tmp_path, split_catalog, {}, {"num_negatives": 100_000}, capsys)
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "Error: training.num_negatives 100000 is more than a 0.5 s crop offers: it has at most 260 masked frames "
+        "(398 frames, mask_time_prob 0.65, mask_time_length 10), so at most 259 distractors each; 100000 would "
+        "also take about 14.2 GiB per micro-batch of 2 for the distractor features alone."
+    ]
+
+
+def test_crops_longer_than_every_train_recording_name_the_longest(tmp_path, split_catalog, capsys):
+    code, err = _train_refused(tmp_path, split_catalog, {"crop_sec": 30}, {}, capsys)
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "Error: crops.crop_sec 30 is longer than the longest usable train recording (3.0 s, P2_day1): use shorter crops."
+    ]
