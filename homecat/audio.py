@@ -22,6 +22,9 @@ import soundfile as sf
 # Reading 1 MiB at a time keeps hashing fast without holding a file in memory.
 _HASH_BLOCK_BYTES = 1 << 20
 _SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile's sf_command code (sndfile.h)
+# After a decoder error, the failed block is read again in pieces halved down to this many frames
+# (64 ms at 16 kHz; a FLAC frame is 4096): the readable length is known to within one piece.
+_SALVAGE_FRAMES = 1024
 
 # What a header may claim before homecat believes it. Blocks, windows and buffers are sized from the
 # rate and channel count, so a garbage header (a rate of 1.2 GHz) would otherwise allocate tens of GiB.
@@ -164,25 +167,37 @@ def iter_blocks(path: str | os.PathLike, block_frames: int) -> Iterator[np.ndarr
     """Yield float32 blocks of shape (frames, channels) until the file ends.
 
     Memory is one block, whatever the file's length. A read that fails part-way raises
-    ``AudioReadError`` after the blocks already yielded (callers count what they got).
+    ``AudioReadError`` after the blocks already yielded (callers count what they got). A decoder
+    error loses the whole block being read, so the block is read again in halves, then quarters, ...
+    down to ``_SALVAGE_FRAMES``: a FLAC broken at 9.9 s yields ~9.9 s, not the 0 s of its first 10 s block.
     16-bit PCM is read as int16 and scaled here (the same values libsndfile returns, x / 32768):
     libsndfile's own float conversion is several times slower than reading the file.
     """
-    try:
-        with _open(path) as f:
-            # int16 samples land in one reused buffer; each yielded float32 block is a new array
-            int16_buffer = np.empty((block_frames, f.channels), np.int16) if f.subtype == "PCM_16" else None
-            while True:
-                if int16_buffer is not None:
-                    block = f.read(block_frames, dtype="int16", always_2d=True, out=int16_buffer).astype(np.float32)
-                    block *= np.float32(1.0 / 32768.0)
-                else:
-                    block = f.read(block_frames, dtype="float32", always_2d=True)
-                if len(block) == 0:
-                    return
-                yield block
-    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
-        raise AudioReadError(_clean_message(exc)) from exc
+    position = 0  # frames yielded so far
+    step = block_frames
+    while True:
+        try:
+            with _open(path) as f:
+                if position:
+                    f.seek(position)
+                # int16 samples land in one reused buffer; each yielded float32 block is a new array
+                int16_buffer = np.empty((step, f.channels), np.int16) if f.subtype == "PCM_16" else None
+                while True:
+                    if int16_buffer is not None:
+                        block = f.read(step, dtype="int16", always_2d=True, out=int16_buffer).astype(np.float32)
+                        block *= np.float32(1.0 / 32768.0)
+                    else:
+                        block = f.read(step, dtype="float32", always_2d=True)
+                    if len(block) == 0:
+                        return
+                    position += len(block)
+                    yield block
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            if step <= _SALVAGE_FRAMES:
+                raise AudioReadError(_clean_message(exc)) from exc
+            step = max(_SALVAGE_FRAMES, step // 2)  # reopen at the first frame not yet yielded
+        except (OSError, ValueError) as exc:
+            raise AudioReadError(_clean_message(exc)) from exc
 
 
 def read_window(path: str | os.PathLike, start_frame: int, num_frames: int) -> np.ndarray:

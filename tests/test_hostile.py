@@ -393,3 +393,57 @@ def test_crops_longer_than_every_train_recording_name_the_longest(tmp_path, spli
     assert err.strip().splitlines() == [
         "Error: crops.crop_sec 30 is longer than the longest usable train recording (3.0 s, P2_day1): use shorter crops."
     ]
+
+
+# --------------------------------------------------------------------------- E: imports
+
+
+def test_an_rttm_file_starting_with_a_bom_keeps_its_first_turn(tmp_path):
+    root = tmp_path / "raw"
+    write_tone(root / "P1" / "rec1.wav", 3.0)
+    catalog = tmp_path / "c.duckdb"
+    assert _cli(catalog, "scan", "--root", str(root)).exit_code == 0
+    assert _cli(catalog, "validate", "--workers", "1").exit_code == 0
+    rttm = tmp_path / "vtc.rttm"
+    turns = "SPEAKER rec1 1 0.500 1.000 <NA> <NA> FEM <NA> <NA>\nSPEAKER rec1 1 2.000 0.500 <NA> <NA> CHI <NA> <NA>\n"
+    rttm.write_bytes(b"\xef\xbb\xbf" + turns.encode())  # what Windows editors write first
+
+    result = _cli(catalog, "vad", "import", str(rttm), "--source", "vtc")
+    assert result.exit_code == 0, result.output
+    with Catalog.open(catalog, read_only=True) as c:
+        rows = c.con.execute("SELECT start_sec, end_sec, label FROM speech ORDER BY start_sec").fetchall()
+    assert rows == [(0.5, 1.5, "FEM"), (2.0, 2.5, "CHI")]
+
+
+def test_a_flac_broken_at_9_9_s_is_readable_to_its_last_decodable_frame(tmp_path):
+    import soundfile as sf  # writing the test file only; homecat reads it through homecat.audio
+
+    root = tmp_path / "raw"
+    _good_pair(root)
+    noise = (np.random.default_rng(0).standard_normal(12 * 16000) * 0.1).astype(np.float32)
+    broken = root / "P3" / "broken.flac"
+    broken.parent.mkdir(parents=True)
+    sf.write(broken, noise, 16000, subtype="PCM_16")
+    data = broken.read_bytes()
+    broken.write_bytes(data[: len(data) * 99 // 120])  # noise compresses evenly: the bytes of the first ~9.9 s
+    before = _digests(root)
+    catalog = tmp_path / "c.duckdb"
+    assert _cli(catalog, "scan", "--root", str(root)).exit_code == 0
+    result = _cli(catalog, "validate", "--workers", "1")
+    assert result.exit_code == 0, result.output
+
+    with Catalog.open(catalog, read_only=True) as c:
+        (duration,) = c.con.execute(
+            "SELECT a.duration_sec FROM audio_stats a JOIN recordings USING (recording_id) WHERE rel_path = 'P3/broken.flac'"
+        ).fetchone()
+    # to within one FLAC frame (0.256 s) and one re-read piece (1024 frames) of where the bytes end; not 0 s
+    assert 9.9 - 0.256 - 0.064 <= duration < 9.9
+    truncated = {f for f in _findings(catalog)["P3/broken.flac"] if f[0] == "truncated"}
+    assert truncated == {
+        (
+            "truncated",
+            f"P3/broken.flac is truncated: its header declares 12.0 s but only {duration:.1f} s (81%) is present; "
+            "the decoder stopped with: Error : flac decoder lost sync.; the part present is still used.",
+        )
+    }
+    assert _digests(root) == before
