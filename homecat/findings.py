@@ -215,3 +215,15 @@ def permission_denied(name: str, why: str | None) -> Finding:
         "error",
         f"{name} cannot be read by this user ({why or 'permission denied'}); fix its permissions and run again.",
     )
+
+
+def header_changed(name: str, scanned: tuple[int | None, int | None, int | None], now: audio.AudioHeader) -> Finding:
+    """The header read now differs from the scan's although size and mtime did not change (a replaced file)."""
+    rate, channels, frames = scanned
+    return Finding(
+        "header_changed",
+        "warning",
+        f"{name}: its header now says {now.sample_rate} Hz, {now.channels} channel(s), {now.frames} frames, but "
+        f"the scan read {rate} Hz, {channels} channel(s), {frames} frames with the same size and modification "
+        "time (the file was replaced); the catalog now holds the new values and crops use them.",
+    )

@@ -465,6 +465,24 @@ def _upsert(con, rows: list[dict[str, object]]) -> None:
     con.unregister("scan_batch")
 
 
+def update_header(con, recording_id: str, header: audio.AudioHeader) -> None:
+    """Replace a recording's header values with ``header`` (validate found the file's header changed
+    although its size and mtime did not); inside the caller's transaction."""
+    con.execute(
+        """UPDATE recordings SET format = ?, subtype = ?, sample_rate = ?, channels = ?, frames = ?, duration_sec = ?
+           WHERE recording_id = ?""",
+        [
+            header.format,
+            header.subtype,
+            header.sample_rate,
+            header.channels,
+            header.frames,
+            header.duration_sec,
+            recording_id,
+        ],
+    )
+
+
 def _state(catalog: Catalog, key: str) -> str | None:
     row = catalog.con.execute("SELECT value FROM catalog_state WHERE key = ?", [key]).fetchone()
     return row[0] if row else None

@@ -32,9 +32,9 @@ import pyarrow as pa
 
 from homecat import audio
 from homecat.catalog import Catalog
-from homecat.findings import Finding, Limits, changed, failed, judge, permission_denied
+from homecat.findings import Finding, Limits, changed, failed, header_changed, judge, permission_denied
 from homecat.levels import Levels
-from homecat.scan import fs_path
+from homecat.scan import fs_path, update_header
 from homecat.settings import DataSettings, ValidateSettings
 
 STAGE = "validate"
@@ -73,6 +73,8 @@ class _Task:
     mtime_ns: int
     header_frames: int | None  # what scan's header read said (FLAC: STREAMINFO total samples)
     duration_sec: float  # header duration, for progress only
+    header_rate: int | None = None  # what scan's header read said: a differing header now means a replaced file
+    header_channels: int | None = None
 
 
 @dataclass
@@ -82,6 +84,7 @@ class _Result:
     stats: dict[str, Any] | None = None  # None: nothing to store (file vanished/changed/unreadable)
     rms_dbfs: np.ndarray | None = None
     peak_dbfs: np.ndarray | None = None
+    header: audio.AudioHeader | None = None  # set when it differs from scan's: the recordings row is updated
 
 
 @dataclass
@@ -198,8 +201,12 @@ def _validate_file(task: _Task, params: _Params) -> _Result:
         window_sec=params.window_sec,
         content_digest=digest,
     )
-    findings = judge(name, header, layout, task.header_frames, read_error, stats, params.limits)
-    return _Result(task, findings, stats, levels.rms_dbfs, levels.peak_dbfs)
+    scanned = (task.header_rate, task.header_channels, task.header_frames)
+    stale = task.header_rate is not None and (header.sample_rate, header.channels, header.frames) != scanned
+    findings = judge(name, header, layout, None if stale else task.header_frames, read_error, stats, params.limits)
+    if stale:  # same size and mtime, other audio: the file was replaced; the catalog takes what is there now
+        findings.insert(0, header_changed(name, scanned, header))
+    return _Result(task, findings, stats, levels.rms_dbfs, levels.peak_dbfs, header if stale else None)
 
 
 # --------------------------------------------------------------------------- running and storing
@@ -247,12 +254,16 @@ def _pending(catalog: Catalog, redo_all: bool) -> tuple[list[_Task], int]:
         """SELECT r.recording_id, r.rel_path, r.path, r.size_bytes, r.mtime_ns, r.frames,
                   coalesce(r.duration_sec, 0),
                   s.recording_id IS NOT NULL AND s.size_bytes = r.size_bytes AND s.mtime_ns = r.mtime_ns,
-                  r.path_bytes
+                  r.path_bytes, r.sample_rate, r.channels
            FROM recordings r LEFT JOIN audio_stats s USING (recording_id)
            WHERE r.status = 'ok'
            ORDER BY r.rel_path"""
     ).fetchall()
-    tasks = [_Task(row[0], row[1], fs_path(row[2], row[8]), *row[3:7]) for row in rows if redo_all or not row[7]]
+    tasks = [
+        _Task(row[0], row[1], fs_path(row[2], row[8]), *row[3:7], header_rate=row[9], header_channels=row[10])
+        for row in rows
+        if redo_all or not row[7]
+    ]
     return tasks, len(rows) - len(tasks)
 
 
@@ -291,6 +302,8 @@ def _store(catalog: Catalog, result: _Result, params: _Params, now: datetime) ->
             )
         if result.stats is None:
             return
+        if result.header is not None:
+            update_header(con, rid, result.header)
         stats = dict(result.stats, validated_at=now)
         con.execute(
             f"INSERT INTO audio_stats ({', '.join(_STATS_COLUMNS)}) VALUES ({', '.join('?' * len(_STATS_COLUMNS))})",
