@@ -133,6 +133,60 @@ def test_whatever_a_reader_raises_on_one_recording_is_a_finding_and_validate_goe
     }
 
 
+def test_whatever_a_header_read_raises_on_one_file_makes_it_unreadable_and_scan_goes_on(tmp_path, monkeypatch):
+    from homecat import audio
+
+    root = tmp_path / "raw"
+    _good_pair(root)
+    write_tone(root / "P1" / "odd.wav", 1.0)
+    real = audio.read_header
+
+    def read_header(path):  # a reader bug only this file triggers
+        if str(path).endswith("odd.wav"):
+            raise ZeroDivisionError("division by zero")
+        return real(path)
+
+    monkeypatch.setattr(audio, "read_header", read_header)
+    catalog = tmp_path / "c.duckdb"
+    result = _cli(catalog, "scan", "--root", str(root))
+    assert result.exit_code == 0, result.output
+    with Catalog.open(catalog, read_only=True) as c:
+        rows = c.con.execute("SELECT rel_path, status, error FROM recordings ORDER BY rel_path").fetchall()
+    assert rows == [
+        ("P1/good.wav", "ok", None),
+        ("P1/odd.wav", "unreadable", "ZeroDivisionError: division by zero"),
+        ("P2/good2.flac", "ok", None),
+    ]
+
+
+def test_whatever_vad_raises_on_one_recording_leaves_it_for_the_next_run(tmp_path, settings_for, monkeypatch):
+    from homecat import vad
+    from homecat.scan import scan
+    from homecat.validate import validate
+
+    root = tmp_path / "raw"
+    _good_pair(root)
+    settings = settings_for(root)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan(catalog, settings.data)
+        validate(catalog, settings.validate, settings.data, workers=1)
+        real = vad.detect_speech
+        calls: list[int] = []
+
+        def detect_speech(blocks, *args):  # a model bug on the first recording (in rel_path order)
+            calls.append(1)
+            if len(calls) == 1:
+                raise IndexError("index 3 is out of bounds")
+            return real(blocks, *args)
+
+        monkeypatch.setattr(vad, "detect_speech", detect_speech)
+        summary = vad.run_vad(catalog, settings.vad, settings.data, workers=1)
+    assert summary.processed == 1
+    assert summary.problems == [
+        "P1/good.wav: vad failed on this recording (IndexError: index 3 is out of bounds); the run went on without it."
+    ]
+
+
 # --------------------------------------------------------------------------- B: names and permissions
 
 
