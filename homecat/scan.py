@@ -55,6 +55,7 @@ class ScanSummary:
     ok_hours: float = 0.0
     ok_recordings: int = 0
     participants: int = 0
+    denied: int = 0  # folders and files this user could not list or open
     collisions: dict[str, list[str]] = field(default_factory=dict)
     extra: list[dict[str, object]] = field(default_factory=list)  # rows a ChildProject scan adds
 
@@ -68,6 +69,11 @@ class ScanSummary:
             {"what": "usable recordings", "count": self.ok_recordings},
             {"what": "participants", "count": self.participants},
             {"what": "hours of usable audio", "count": round(self.ok_hours, 3)},
+            *(
+                [{"what": "folders and files this user cannot read (kept; see report findings)", "count": self.denied}]
+                if self.denied
+                else []
+            ),
         ]
 
 
@@ -190,11 +196,13 @@ def sync_recordings(
 
     # Bookkeeping for files that were not re-read: one transaction, no audio opened.
     seen_paths = {item[0] for item in seen}
-    denied_folders = tuple(d for d in denied if d.endswith("/"))
+    denied_files = set(denied)
+    denied_folders = tuple(d for d in denied_files if d.endswith("/"))
+    summary.denied = len(denied_files)
     vanished = [
         p
         for p, values in known.items()
-        if values[2] != "missing" and p not in seen_paths and not (p in denied or p.startswith(denied_folders))
+        if values[2] != "missing" and p not in seen_paths and not (p in denied_files or p.startswith(denied_folders))
     ]
     relabelled: list[tuple[str, str]] = []
     if labels is None or _state(catalog, "participant_regex") != labels:  # only then can an old label be stale

@@ -292,9 +292,11 @@ def test_an_unreadable_folder_is_a_finding_not_missing_and_the_rest_is_validated
     before = _digests(root)
     (root / "P2").chmod(0o000)
     (root / "P3" / "third.wav").touch()  # changed, so validate reads it again
-    done = _run_as_nobody(*flags, "scan", "--root", str(root))
+    done = _run_as_nobody(*flags, "scan", "--root", str(root), "-f", "csv")
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
+    assert "missing files (kept as 'missing'),0\n" in done.stdout
+    assert "folders and files this user cannot read (kept; see report findings),1\n" in done.stdout
     assert state() == kept  # P2's recording is not 'missing' and keeps its split
     found = _findings(catalog)
     assert {f for f in found["P2/good2.flac"] if f[0] == "permission_denied"} == {
