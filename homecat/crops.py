@@ -63,7 +63,7 @@ from torch.utils.data import Dataset, Sampler
 from homecat import audio
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError, first_line
-from homecat.scan import fs_path
+from homecat.scan import fs_path, shown
 from homecat.settings import CropSettings, DataSettings
 
 log = logging.getLogger(__name__)
@@ -162,11 +162,13 @@ class CropIndex:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        paths = self.path.tolist()
         columns: dict[str, Any] = {
-            name: pa.array(getattr(self, name).tolist(), pa.string()) for name in _STR_COLUMNS if name != "path"
+            name: pa.array([shown(p) for p in paths] if name == "path" else getattr(self, name).tolist(), pa.string())
+            for name in _STR_COLUMNS
         }
-        # bytes, not text: a name that is not valid UTF-8 must come back exactly (os.fsencode/fsdecode)
-        columns["path"] = pa.array([os.fsencode(p) for p in self.path.tolist()], pa.binary())
+        # a name that is not valid UTF-8 is text only as shown: its exact bytes come back from path_bytes
+        columns["path_bytes"] = pa.array([os.fsencode(p) for p in paths], pa.binary())
         columns.update(
             sample_rate=pa.array(self.sample_rate, pa.int32()),
             channels=pa.array(self.channels, pa.int16()),
@@ -222,10 +224,13 @@ class CropIndex:
                 speech_source=meta.get("speech_source"),
                 speech_labels=tuple(meta.get("speech_labels") or ()),
             )
-        paths = table.column("path").to_pylist()  # bytes since issue 15; text in older snapshots
+        if "path_bytes" in table.column_names:  # older snapshots have the text only
+            paths = [os.fsdecode(p) for p in table.column("path_bytes").to_pylist()]
+        else:
+            paths = table.column("path").to_pylist()
         return cls(
             **{name: _str_array(table.column(name).to_pylist()) for name in _STR_COLUMNS if name != "path"},
-            path=_str_array([os.fsdecode(p) for p in paths]),
+            path=_str_array(paths),
             sample_rate=table.column("sample_rate").to_numpy().astype(np.int32),
             channels=table.column("channels").to_numpy().astype(np.int16),
             frames=table.column("frames").to_numpy().astype(np.int64),
