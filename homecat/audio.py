@@ -112,7 +112,9 @@ def _open(path: str | os.PathLike) -> Iterator[sf.SoundFile]:
         os.set_blocking(fd, True)
         try:
             f = sf.SoundFile(fd, closefd=False)
-        except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+        except sf.LibsndfileError as exc:  # its prefix names the descriptor ("Error opening 3: "), not the file
+            raise AudioReadError(_clean_message(exc.error_string)) from exc
+        except (RuntimeError, OSError, ValueError) as exc:
             raise AudioReadError(_clean_message(exc)) from exc
         with f:
             problem = header_problem(_header_of(f), info.st_size)
@@ -144,7 +146,7 @@ def read_header(path: str | os.PathLike) -> AudioHeader:
         return _header_of(f)
 
 
-def header_problem(header: AudioHeader, size_bytes: int | None) -> str | None:
+def header_problem(header: AudioHeader, size_bytes: int) -> str | None:
     """Why a header's values cannot be believed, as a clause; None when they can."""
     if not MIN_SAMPLE_RATE <= header.sample_rate <= MAX_SAMPLE_RATE:
         return (
@@ -153,7 +155,7 @@ def header_problem(header: AudioHeader, size_bytes: int | None) -> str | None:
         )
     if not 1 <= header.channels <= MAX_CHANNELS:
         return f"its header claims {header.channels} channels, outside 1-{MAX_CHANNELS}"
-    if size_bytes is None or header.frames <= 0:
+    if header.frames <= 0:
         return None
     per_sample = _BYTES_PER_SAMPLE.get(header.subtype) if header.format in ("WAV", "WAVEX", "AIFF", "RF64") else None
     if per_sample and header.frames * header.channels * per_sample > size_bytes:
@@ -391,6 +393,6 @@ def write_audio(
             f.write(block)
 
 
-def _clean_message(exc: BaseException) -> str:
+def _clean_message(exc: BaseException | str) -> str:
     text = str(exc).strip() or type(exc).__name__
     return " ".join(text.split())
