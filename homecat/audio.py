@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +22,44 @@ import soundfile as sf
 # Reading 1 MiB at a time keeps hashing fast without holding a file in memory.
 _HASH_BLOCK_BYTES = 1 << 20
 _SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile's sf_command code (sndfile.h)
+# After a decoder error, the failed block is read again in pieces halved down to this many frames
+# (64 ms at 16 kHz; a FLAC frame is 4096): the readable length is known to within one piece.
+_SALVAGE_FRAMES = 1024
+
+# What a header may claim before homecat believes it. Blocks, windows and buffers are sized from the
+# rate and channel count, so a garbage header (a rate of 1.2 GHz) would otherwise allocate tens of GiB.
+MIN_SAMPLE_RATE = 1000
+MAX_SAMPLE_RATE = 768_000  # the highest rate studio converters offer
+MAX_CHANNELS = 64
+# A compressed frame costs at least this many bytes' worth of frames: FLAC's densest case (digital
+# silence, constant subframes) stores a few hundred frames per byte; more than this is a lying header.
+_MAX_FRAMES_PER_BYTE = 4096
+_BYTES_PER_SAMPLE = {
+    "PCM_S8": 1,
+    "PCM_U8": 1,
+    "ULAW": 1,
+    "ALAW": 1,
+    "PCM_16": 2,
+    "PCM_24": 3,
+    "PCM_32": 4,
+    "FLOAT": 4,
+    "DOUBLE": 8,
+}
+_FILE_KINDS = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a folder",
+}
 
 
 class AudioReadError(Exception):
     """The audio library could not open or read a file; the message is the library's."""
+
+
+class AudioPermissionError(AudioReadError):
+    """The file exists but this user may not read it."""
 
 
 @dataclass(frozen=True)
@@ -46,44 +82,124 @@ def seconds_to_frames(seconds: float, sample_rate: int) -> int:
     return int(round(seconds * sample_rate))
 
 
-def read_header(path: str | os.PathLike) -> AudioHeader:
-    """Read the header of ``path`` (opens the file read-only, reads no samples)."""
+def not_regular(mode: int) -> str | None:
+    """What a file of this ``st_mode`` is when it is not a regular file ('a FIFO (named pipe)', ...), else None."""
+    if stat.S_ISREG(mode):
+        return None
+    return _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+@contextmanager
+def _open(path: str | os.PathLike) -> Iterator[sf.SoundFile]:
+    """A SoundFile on a regular file whose header values are believable, opened through our own descriptor.
+
+    Opening with O_NONBLOCK and checking ``fstat`` before libsndfile reads a byte means a FIFO or
+    device named .wav is refused instead of blocking forever (and no stat-then-open race); a
+    descriptor also opens names that are not valid UTF-8, which soundfile cannot encode. The header
+    is checked here, so no caller sizes a buffer from a rate, channel count or length it cannot hold.
+    """
     try:
-        info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except PermissionError as exc:
+        raise AudioPermissionError(f"permission denied ({exc.strerror})") from exc
+    except OSError as exc:
         raise AudioReadError(_clean_message(exc)) from exc
+    try:
+        info = os.fstat(fd)
+        kind = not_regular(info.st_mode)
+        if kind:
+            raise AudioReadError(f"it is {kind}, not a regular file")
+        os.set_blocking(fd, True)
+        try:
+            f = sf.SoundFile(fd, closefd=False)
+        except sf.LibsndfileError as exc:  # its prefix names the descriptor ("Error opening 3: "), not the file
+            raise AudioReadError(_clean_message(exc.error_string)) from exc
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise AudioReadError(_clean_message(exc)) from exc
+        with f:
+            problem = header_problem(_header_of(f), info.st_size)
+            if problem:
+                raise AudioReadError(problem)
+            yield f
+    finally:
+        os.close(fd)
+
+
+def _header_of(f: sf.SoundFile) -> AudioHeader:
     return AudioHeader(
-        format=info.format,
-        subtype=info.subtype,
-        sample_rate=int(info.samplerate),
-        channels=int(info.channels),
-        frames=int(info.frames),
+        format=f.format,
+        subtype=f.subtype,
+        sample_rate=int(f.samplerate),
+        channels=int(f.channels),
+        frames=int(f.frames),
     )
+
+
+def read_header(path: str | os.PathLike) -> AudioHeader:
+    """Read the header of ``path`` (opens the file read-only, reads no samples) and check its values.
+
+    Raises ``AudioReadError`` for a header that claims what no recording has (a rate or channel
+    count out of range, more frames than the file's bytes can hold), or for a file that is not a
+    regular file (``AudioPermissionError`` when this user may not read it).
+    """
+    with _open(path) as f:
+        return _header_of(f)
+
+
+def header_problem(header: AudioHeader, size_bytes: int) -> str | None:
+    """Why a header's values cannot be believed, as a clause; None when they can."""
+    if not MIN_SAMPLE_RATE <= header.sample_rate <= MAX_SAMPLE_RATE:
+        return (
+            f"its header claims a sample rate of {header.sample_rate} Hz, outside "
+            f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz"
+        )
+    if not 1 <= header.channels <= MAX_CHANNELS:
+        return f"its header claims {header.channels} channels, outside 1-{MAX_CHANNELS}"
+    if header.frames <= 0:
+        return None
+    per_sample = _BYTES_PER_SAMPLE.get(header.subtype) if header.format in ("WAV", "WAVEX", "AIFF", "RF64") else None
+    if per_sample and header.frames * header.channels * per_sample > size_bytes:
+        return f"its header claims {header.frames} frames, more than its {size_bytes} bytes can hold"
+    if header.frames > size_bytes * _MAX_FRAMES_PER_BYTE:
+        return f"its header claims {header.frames} frames, far more than its {size_bytes} bytes can hold"
+    return None
 
 
 def iter_blocks(path: str | os.PathLike, block_frames: int) -> Iterator[np.ndarray]:
     """Yield float32 blocks of shape (frames, channels) until the file ends.
 
     Memory is one block, whatever the file's length. A read that fails part-way raises
-    ``AudioReadError`` after the blocks already yielded (callers count what they got).
+    ``AudioReadError`` after the blocks already yielded (callers count what they got). A decoder
+    error loses the whole block being read, so the block is read again in halves, then quarters, ...
+    down to ``_SALVAGE_FRAMES``: a FLAC broken at 9.9 s yields ~9.9 s, not the 0 s of its first 10 s block.
     16-bit PCM is read as int16 and scaled here (the same values libsndfile returns, x / 32768):
     libsndfile's own float conversion is several times slower than reading the file.
     """
-    try:
-        with sf.SoundFile(str(path)) as f:
-            # int16 samples land in one reused buffer; each yielded float32 block is a new array
-            int16_buffer = np.empty((block_frames, f.channels), np.int16) if f.subtype == "PCM_16" else None
-            while True:
-                if int16_buffer is not None:
-                    block = f.read(block_frames, dtype="int16", always_2d=True, out=int16_buffer).astype(np.float32)
-                    block *= np.float32(1.0 / 32768.0)
-                else:
-                    block = f.read(block_frames, dtype="float32", always_2d=True)
-                if len(block) == 0:
-                    return
-                yield block
-    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
-        raise AudioReadError(_clean_message(exc)) from exc
+    position = 0  # frames yielded so far
+    step = block_frames
+    while True:
+        try:
+            with _open(path) as f:
+                if position:
+                    f.seek(position)
+                # int16 samples land in one reused buffer; each yielded float32 block is a new array
+                int16_buffer = np.empty((step, f.channels), np.int16) if f.subtype == "PCM_16" else None
+                while True:
+                    if int16_buffer is not None:
+                        block = f.read(step, dtype="int16", always_2d=True, out=int16_buffer).astype(np.float32)
+                        block *= np.float32(1.0 / 32768.0)
+                    else:
+                        block = f.read(step, dtype="float32", always_2d=True)
+                    if len(block) == 0:
+                        return
+                    position += len(block)
+                    yield block
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            if step <= _SALVAGE_FRAMES:
+                raise AudioReadError(_clean_message(exc)) from exc
+            step = max(_SALVAGE_FRAMES, step // 2)  # reopen at the first frame not yet yielded
+        except (OSError, ValueError) as exc:
+            raise AudioReadError(_clean_message(exc)) from exc
 
 
 def read_window(path: str | os.PathLike, start_frame: int, num_frames: int) -> np.ndarray:
@@ -94,7 +210,7 @@ def read_window(path: str | os.PathLike, start_frame: int, num_frames: int) -> n
     if num_frames < 0:  # soundfile reads a negative count as "to the end of the file": hours of audio
         raise ValueError(f"read_window of {path}: num_frames must not be negative, got {num_frames}")
     try:
-        with sf.SoundFile(str(path)) as f:
+        with _open(path) as f:
             f.seek(start_frame)
             return f.read(num_frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
@@ -277,6 +393,6 @@ def write_audio(
             f.write(block)
 
 
-def _clean_message(exc: BaseException) -> str:
+def _clean_message(exc: BaseException | str) -> str:
     text = str(exc).strip() or type(exc).__name__
     return " ".join(text.split())

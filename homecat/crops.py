@@ -49,6 +49,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -61,7 +62,8 @@ from torch.utils.data import Dataset, Sampler
 
 from homecat import audio
 from homecat.catalog import Catalog, named_queries
-from homecat.errors import HomecatError
+from homecat.errors import HomecatError, first_line
+from homecat.scan import fs_path, shown
 from homecat.settings import CropSettings, DataSettings
 
 log = logging.getLogger(__name__)
@@ -160,7 +162,13 @@ class CropIndex:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        columns: dict[str, Any] = {name: pa.array(getattr(self, name).tolist(), pa.string()) for name in _STR_COLUMNS}
+        paths = self.path.tolist()
+        columns: dict[str, Any] = {
+            name: pa.array([shown(p) for p in paths] if name == "path" else getattr(self, name).tolist(), pa.string())
+            for name in _STR_COLUMNS
+        }
+        # a name that is not valid UTF-8 is text only as shown: its exact bytes come back from path_bytes
+        columns["path_bytes"] = pa.array([os.fsencode(p) for p in paths], pa.binary())
         columns.update(
             sample_rate=pa.array(self.sample_rate, pa.int32()),
             channels=pa.array(self.channels, pa.int16()),
@@ -216,8 +224,13 @@ class CropIndex:
                 speech_source=meta.get("speech_source"),
                 speech_labels=tuple(meta.get("speech_labels") or ()),
             )
+        if "path_bytes" in table.column_names:  # older snapshots have the text only
+            paths = [os.fsdecode(p) for p in table.column("path_bytes").to_pylist()]
+        else:
+            paths = table.column("path").to_pylist()
         return cls(
-            **{name: _str_array(table.column(name).to_pylist()) for name in _STR_COLUMNS},
+            **{name: _str_array(table.column(name).to_pylist()) for name in _STR_COLUMNS if name != "path"},
+            path=_str_array(paths),
             sample_rate=table.column("sample_rate").to_numpy().astype(np.int32),
             channels=table.column("channels").to_numpy().astype(np.int16),
             frames=table.column("frames").to_numpy().astype(np.int64),
@@ -252,6 +265,8 @@ def build_crop_index(
     params = {"splits": list(splits), "speech_source": speech_source, "speech_labels": list(speech_labels)}
     columns, rows = catalog.rows(query, params)
     records = [dict(zip(columns, row)) for row in rows]
+    for r in records:
+        r["path"] = fs_path(r["path"], r.pop("path_bytes"))
     keep = [r for r in records if (r["frames_read"] or 0) >= audio.seconds_to_frames(crop_sec, r["sample_rate"])]
     short = [r for r in records if r not in keep]
     lengths = [len(r["active_windows"]) for r in keep]
@@ -609,11 +624,14 @@ class CropDataset(Dataset):
         wanted = self._source_frames(sr)
         try:
             block = audio.read_window(str(self.index.path[i]), start_frame, wanted)
-        except audio.AudioReadError as exc:
-            return self._give_up(i, str(exc))
-        if len(block) < min(wanted, int(self.index.frames[i]) - start_frame):
-            return self._give_up(i, f"only {len(block)} of {wanted} frames could be read at frame {start_frame}")
-        samples = audio.resample(audio.to_mono(block, self.channel_policy), sr, self.sample_rate)
+            if len(block) < min(wanted, int(self.index.frames[i]) - start_frame):
+                return self._give_up(i, f"only {len(block)} of {wanted} frames could be read at frame {start_frame}")
+            samples = audio.resample(audio.to_mono(block, self.channel_policy), sr, self.sample_rate)
+        except Exception as exc:  # whatever one recording's reader raises skips that recording, never the run
+            if os.environ.get("HOMECAT_DEBUG"):
+                log.exception("Reading a crop of %s failed", self.index.rel_path[i])
+            why = str(exc) if isinstance(exc, audio.AudioReadError) else f"{type(exc).__name__}: {first_line(exc)}"
+            return self._give_up(i, why)
         samples = np.ascontiguousarray(samples[: self.crop_frames], dtype=np.float32)
         if len(samples) < self.crop_frames:  # a recording barely longer than a crop: its last frames
             samples = np.pad(samples, (0, self.crop_frames - len(samples)))

@@ -44,8 +44,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import time
+import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +60,7 @@ import numpy as np
 from homecat import audio
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError, first_line
+from homecat.scan import fs_path
 from homecat.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -486,7 +489,7 @@ def _segments(catalog: Catalog, labels: Sequence[str]) -> tuple[list[Segment], l
             r["segment_id"],
             r["recording_id"],
             r["rel_path"],
-            r["path"],
+            fs_path(r["path"], r["path_bytes"]),
             int(r["sample_rate"]),
             int(r["channels"]),
             r["frames"],
@@ -694,13 +697,18 @@ def _run(
         for offset, length in spans:
             try:
                 block = audio.read_window(segment.path, start_frame + offset, length)
-            except audio.AudioReadError as exc:
-                fail(i, "segment_unreadable", f"cannot be read ({exc})")
+                x = np.ascontiguousarray(
+                    audio.resample(
+                        audio.to_mono(block, settings.data.channel_policy), segment.sample_rate, sample_rate
+                    ),
+                    dtype=np.float32,
+                )
+            except Exception as exc:  # whatever one recording's reader raises is a finding on its segment
+                why = str(exc) if isinstance(exc, audio.AudioReadError) else f"{type(exc).__name__}: {first_line(exc)}"
+                if os.environ.get("HOMECAT_DEBUG"):
+                    traceback.print_exception(exc)
+                fail(i, "segment_unreadable", f"cannot be read ({why})")
                 break
-            x = np.ascontiguousarray(
-                audio.resample(audio.to_mono(block, settings.data.channel_policy), segment.sample_rate, sample_rate),
-                dtype=np.float32,
-            )
             if len(x) < extractor.min_samples:
                 fail(
                     i,

@@ -6,10 +6,13 @@ excluded from training), 'warning' (used, but worth a look) or 'info' (how it wi
 
 from __future__ import annotations
 
+import os
+import traceback
 from dataclasses import dataclass
 from typing import Any
 
 from homecat import audio
+from homecat.errors import first_line
 from homecat.levels import SILENCE_DBFS
 from homecat.settings import DataSettings, ValidateSettings
 
@@ -188,3 +191,39 @@ def wav_header_problem(layout: audio.WavLayout) -> str | None:
 
 def changed(name: str) -> Finding:
     return Finding("changed", "error", f"{name} changed after the last scan; run 'homecat scan', then validate again.")
+
+
+def failed(stage: str, name: str, exc: BaseException) -> Finding:
+    """Whatever a stage's reader raised on one recording, as an error finding on it (the run goes on).
+
+    HOMECAT_DEBUG=1 prints the traceback to stderr (from the worker process that caught it).
+    """
+    if os.environ.get("HOMECAT_DEBUG"):
+        traceback.print_exception(exc)
+    return Finding(
+        "failed",
+        "error",
+        f"{name}: {stage} failed on this recording ({type(exc).__name__}: {first_line(exc).rstrip('.')}); "
+        "the run went on without it.",
+    )
+
+
+def permission_denied(name: str, why: str | None) -> Finding:
+    """A recording this user may not read: an error for this run, never 'missing' (its rows stay as they are)."""
+    return Finding(
+        "permission_denied",
+        "error",
+        f"{name} cannot be read by this user ({why or 'permission denied'}); fix its permissions and run again.",
+    )
+
+
+def header_changed(name: str, scanned: tuple[int | None, int | None, int | None], now: audio.AudioHeader) -> Finding:
+    """The header read now differs from the scan's although size and mtime did not change (a replaced file)."""
+    rate, channels, frames = scanned
+    return Finding(
+        "header_changed",
+        "warning",
+        f"{name}: its header now says {now.sample_rate} Hz, {now.channels} channel(s), {now.frames} frames, but "
+        f"the scan read {rate} Hz, {channels} channel(s), {frames} frames with the same size and modification "
+        "time (the file was replaced); the catalog now holds the new values and crops use them.",
+    )

@@ -15,6 +15,9 @@ import numpy as np
 from homecat import audio
 
 SILENCE_DBFS = -120.0  # the level written for windows of digital zeros
+# At most this many channel samples per block (32 MiB as float32): a 64-channel 768 kHz file would
+# otherwise read 10 s blocks of ~2 GiB.
+_MAX_BLOCK_SAMPLES = 1 << 23
 
 # Sum of squares per window in one fused pass: np.vecdot (numpy >= 2) is about twice as fast as
 # einsum("ij,ij->i") and more accurate, and, unlike matmul, does not start BLAS threads.
@@ -29,11 +32,18 @@ class Levels:
     """
 
     def __init__(
-        self, sample_rate: int, window_sec: float, block_sec: float, channel_policy: str | int, clip_level: float
+        self,
+        sample_rate: int,
+        window_sec: float,
+        block_sec: float,
+        channel_policy: str | int,
+        clip_level: float,
+        channels: int = 1,
     ):
         self.window_frames = max(1, audio.seconds_to_frames(window_sec, sample_rate))
         # Blocks are whole windows, so only the file's last window can be partial.
-        self.block_frames = self.window_frames * max(1, round(block_sec / window_sec))
+        windows_per_block = min(round(block_sec / window_sec), _MAX_BLOCK_SAMPLES // (self.window_frames * channels))
+        self.block_frames = self.window_frames * max(1, windows_per_block)
         self.sample_rate = sample_rate
         self.window_sec = window_sec
         self.channel_policy = channel_policy

@@ -12,18 +12,18 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from stat import S_ISREG
 
 import pyarrow as pa
 
 from homecat import audio
 from homecat.catalog import Catalog
-from homecat.errors import ConfigError
+from homecat.errors import ConfigError, first_line
 from homecat.settings import DataSettings
 
 # Rows per transaction: small enough that a kill loses little, large enough that commits are cheap.
@@ -33,6 +33,7 @@ UNKNOWN_PARTICIPANT = "unknown"
 # Stored as the last scan's participant regex when the labels came from metadata: it has no
 # (?P<participant>) group, so no valid setting equals it.
 NOT_A_REGEX = "(labels from metadata)"
+DENIED_PREFIX = "permission_denied:"  # recording_id of a denied folder's or file's finding: it may be no recording
 
 ProgressFn = Callable[[int, int], None]
 
@@ -55,6 +56,7 @@ class ScanSummary:
     ok_hours: float = 0.0
     ok_recordings: int = 0
     participants: int = 0
+    denied: int = 0  # folders and files this user could not list or open
     collisions: dict[str, list[str]] = field(default_factory=dict)
     extra: list[dict[str, object]] = field(default_factory=list)  # rows a ChildProject scan adds
 
@@ -68,6 +70,11 @@ class ScanSummary:
             {"what": "usable recordings", "count": self.ok_recordings},
             {"what": "participants", "count": self.participants},
             {"what": "hours of usable audio", "count": round(self.ok_hours, 3)},
+            *(
+                [{"what": "folders and files this user cannot read (kept; see report findings)", "count": self.denied}]
+                if self.denied
+                else []
+            ),
         ]
 
 
@@ -90,16 +97,18 @@ def scan(
         return scan_dataset(catalog, data, hash_audio=hash_audio, workers=workers, progress=progress)
     root = _check_root(root or data.raw_audio_root)
     participant_re = re.compile(data.participant_regex)
+    denied: list[str] = []
     return sync_recordings(
         catalog,
         root,
-        walk_audio(root, set(data.allowed_ext)),
+        walk_audio(root, set(data.allowed_ext), denied),
         participant=lambda rel_path: participant_of(rel_path, participant_re),
         labels=data.participant_regex,
         hash_audio=data.hash_audio if hash_audio is None else hash_audio,
         workers=workers or data.scan_workers,
         progress=progress,
         finish=_forget_childproject,
+        denied=denied,
     )
 
 
@@ -117,13 +126,17 @@ def sync_recordings(
     workers: int,
     progress: ProgressFn | None = None,
     finish: FinishFn | None = None,
+    denied: list[str] | None = None,
 ) -> ScanSummary:
     """Bring ``recordings`` in line with ``seen``, the files found now (any order).
 
     ``participant`` labels a rel_path. ``labels`` names how (the participant regex): existing labels
     are recomputed only when it differs from the last scan's, or always when it is None. ``finish``
     runs inside the bookkeeping transaction, so what it writes commits with the statuses.
+    ``denied``: folders (ending in '/') and files this user could not list or stat; their known
+    recordings are kept as they are (not 'missing'), and each gets a 'permission_denied' finding.
     """
+    denied = list(denied or [])
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     seen.sort()  # by rel_path, the first element
     columns = catalog.con.execute("SELECT rel_path, size_bytes, mtime_ns, status FROM recordings").fetchnumpy()
@@ -175,14 +188,24 @@ def sync_recordings(
                 batch = to_read[start : start + BATCH_FILES]
                 # one task per chunk of files: a future per file costs more than a local header read
                 chunks = [batch[i : i + _CHUNK_FILES] for i in range(0, len(batch), _CHUNK_FILES)]
-                batches.add([row for chunk_rows in pool.map(read_chunk, chunks) for row in chunk_rows])
+                rows = [row for chunk_rows in pool.map(read_chunk, chunks) for row in chunk_rows]
+                # a known file this user may no longer open keeps its row as it was; a new one is 'unreadable'
+                denied += [row["rel_path"] for row in rows if row["denied"]]
+                batches.add([row for row in rows if not (row["denied"] and row["rel_path"] in known)])
                 if progress:
                     progress(start + len(batch), len(to_read))
         batches.flush()
 
     # Bookkeeping for files that were not re-read: one transaction, no audio opened.
     seen_paths = {item[0] for item in seen}
-    vanished = [p for p, values in known.items() if values[2] != "missing" and p not in seen_paths]
+    denied_files = set(denied)
+    denied_folders = tuple(d for d in denied_files if d.endswith("/"))
+    summary.denied = len(denied_files)
+    vanished = [
+        p
+        for p, values in known.items()
+        if values[2] != "missing" and p not in seen_paths and not (p in denied_files or p.startswith(denied_folders))
+    ]
     relabelled: list[tuple[str, str]] = []
     if labels is None or _state(catalog, "participant_regex") != labels:  # only then can an old label be stale
         current = dict(catalog.con.execute("SELECT rel_path, participant_id FROM recordings").fetchall())
@@ -202,6 +225,7 @@ def sync_recordings(
             con.unregister("relabelled")
         # None (labels from elsewhere) is stored as a value no regex can be, so a later plain scan relabels
         con.execute("INSERT OR REPLACE INTO catalog_state VALUES ('participant_regex', ?)", [labels or NOT_A_REGEX])
+        _store_denied(con, now, denied)
         if finish:
             finish(con, now, summary)
 
@@ -217,6 +241,38 @@ def sync_recordings(
     return summary
 
 
+def _store_denied(con, now: datetime, denied: list[str]) -> None:
+    """Replace the scan's 'permission_denied' findings (warnings: the recordings stay as they were): one
+    per denied folder (recording_id DENIED_PREFIX + its rel_path, as it is no recording), one per
+    recording inside it, and one per denied file (on its recording, or DENIED_PREFIX + rel_path)."""
+    con.execute("DELETE FROM findings WHERE stage = 'scan' AND code = 'permission_denied'")
+    if not denied:
+        return
+    folders = sorted({d for d in denied if d.endswith("/") or not d})
+    files = sorted({d for d in denied if d not in folders})
+    ids = dict(
+        con.execute(
+            "SELECT rel_path, recording_id FROM recordings WHERE list_contains(?, rel_path)", [files]
+        ).fetchall()
+    )
+    tail = " (permission denied): its recordings keep their status and splits; fix the permissions and scan again."
+    rows = [[DENIED_PREFIX + d, f"The folder {d or './'} cannot be listed by this user{tail}"] for d in folders]
+    rows += [[ids.get(f, DENIED_PREFIX + f), f"{f} cannot be read by this user{tail}"] for f in files]
+    con.executemany(
+        "INSERT INTO findings VALUES (?, 'permission_denied', 'warning', ?, 'scan', ?)", [[*r, now] for r in rows]
+    )
+    if folders:
+        con.execute(
+            """INSERT INTO findings
+               SELECT recording_id, 'permission_denied', 'warning',
+                      rel_path || ' is in a folder this user cannot list (permission denied): kept as it was, '
+                      || 'not marked missing.', 'scan', ?
+               FROM recordings WHERE len(list_filter(?, lambda d: starts_with(rel_path, d))) > 0
+               ORDER BY rel_path""",
+            [now, folders],
+        )
+
+
 def _forget_childproject(con, now: datetime, summary: ScanSummary) -> None:
     """A plain folder scan: what a ChildProject scan stored about its metadata no longer holds."""
     from homecat.childproject import forget_dataset
@@ -224,10 +280,13 @@ def _forget_childproject(con, now: datetime, summary: ScanSummary) -> None:
     forget_dataset(con)
 
 
-def walk_audio(root: Path, extensions: set[str]) -> list[_Seen]:
+def walk_audio(root: Path, extensions: set[str], denied: list[str] | None = None) -> list[_Seen]:
     """Every audio file below ``root``: hidden entries skipped, symlinks followed without loops.
 
-    Plain strings and tuples, not pathlib: this loop is most of an unchanged rescan's cost.
+    rel_paths are shown text (see ``shown``); the absolute paths open the file. Folders and files this
+    user may not list or stat are appended to ``denied`` (rel_path; folders end with '/'), so their
+    recordings are not taken for deleted. Plain strings and tuples, not pathlib: this loop is most of an
+    unchanged rescan's cost.
     """
     found: list[_Seen] = []
     visited: set[tuple[int, int]] = set()
@@ -240,6 +299,10 @@ def walk_audio(root: Path, extensions: set[str]) -> list[_Seen]:
                 continue
             visited.add((info.st_dev, info.st_ino))
             entries = list(os.scandir(folder))
+        except PermissionError:
+            if denied is not None:
+                denied.append(shown(rel_prefix))
+            continue
         except OSError:
             continue
         for entry in entries:
@@ -250,12 +313,38 @@ def walk_audio(root: Path, extensions: set[str]) -> list[_Seen]:
                 if entry.is_dir():
                     stack.append((entry.path, f"{rel_prefix}{name}/"))
                 elif name[name.rfind(".") :].lower() in extensions:
-                    stat = entry.stat()
-                    if S_ISREG(stat.st_mode):
-                        found.append((f"{rel_prefix}{name}", entry.path, stat.st_size, stat.st_mtime_ns))
+                    rel_path = f"{rel_prefix}{name}"
+                    if not rel_path.isascii():
+                        rel_path = shown(rel_path)
+                    try:
+                        # FIFOs and devices named .wav are kept too: their row says what they are (never opened)
+                        stat = entry.stat()
+                    except PermissionError:
+                        if denied is not None:
+                            denied.append(rel_path)
+                        continue
+                    found.append((rel_path, entry.path, stat.st_size, stat.st_mtime_ns))
             except OSError:  # vanished, or a dangling link: not a file we can catalog
                 continue
     return found
+
+
+def shown(path: str) -> str:
+    """``path`` as text a catalog can hold: a name that is not valid UTF-8 (Python keeps its bytes as
+    surrogate escapes) gets each undecodable byte written \\xNN, e.g. 'P1/bad\\xff.wav'."""
+    if path.isascii():
+        return path
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def fs_path(path: str, path_bytes: bytes | None) -> str:
+    """The name to open a recording by (``recordings.path`` and ``path_bytes``): the exact bytes when the
+    name is not valid UTF-8, where ``path`` is only how it is shown."""
+    return os.fsdecode(path_bytes) if path_bytes is not None else path
 
 
 def participant_of(rel_path: str, pattern: re.Pattern[str]) -> str:
@@ -280,10 +369,22 @@ def _unique_id(rel_path: str, taken: set[str], collisions: dict[str, list[str]])
 
 
 def _header_row(item: _Seen, hash_audio: bool) -> dict[str, object]:
+    """The row of one file; whatever reading it raises makes it 'unreadable' (the scan goes on)."""
+    try:
+        return _read_row(item, hash_audio)
+    except Exception as exc:
+        if os.environ.get("HOMECAT_DEBUG"):
+            traceback.print_exception(exc)
+        return dict(_empty_row(item), status="unreadable", error=f"{type(exc).__name__}: {first_line(exc)}")
+
+
+def _empty_row(item: _Seen) -> dict[str, object]:
     rel_path, path, size_bytes, mtime_ns = item
-    row: dict[str, object] = {
+    text = shown(path)
+    return {
         "rel_path": rel_path,
-        "path": path,
+        "path": text,
+        "path_bytes": os.fsencode(path) if text != path else None,
         "size_bytes": size_bytes,
         "mtime_ns": mtime_ns,
         "format": None,
@@ -295,9 +396,17 @@ def _header_row(item: _Seen, hash_audio: bool) -> dict[str, object]:
         "sha1": None,
         "status": "ok",
         "error": None,
+        "denied": False,  # this user may not open it (not stored: it decides what is stored)
     }
+
+
+def _read_row(item: _Seen, hash_audio: bool) -> dict[str, object]:
+    path = item[1]
+    row = _empty_row(item)
     try:
         header = audio.read_header(path)
+    except audio.AudioPermissionError as exc:
+        row.update(status="unreadable", error=str(exc), denied=True)
     except audio.AudioReadError as exc:
         row.update(status="unreadable", error=str(exc))
     else:
@@ -309,7 +418,7 @@ def _header_row(item: _Seen, hash_audio: bool) -> dict[str, object]:
             frames=header.frames,
             duration_sec=header.duration_sec,
         )
-    if hash_audio:
+    if hash_audio and row["status"] == "ok":  # only a regular file that opened is read to the end
         try:
             row["sha1"] = audio.file_sha1(path)
         except OSError as exc:
@@ -320,6 +429,7 @@ def _header_row(item: _Seen, hash_audio: bool) -> dict[str, object]:
 _COLUMNS = [
     "rel_path",
     "path",
+    "path_bytes",
     "recording_id",
     "participant_id",
     "size_bytes",
@@ -338,6 +448,7 @@ _COLUMNS = [
     "scanned_at",
 ]
 _ARROW_TYPES = {
+    "path_bytes": pa.binary(),
     "size_bytes": pa.int64(),
     "mtime_ns": pa.int64(),
     "sample_rate": pa.int32(),
@@ -351,6 +462,8 @@ _ARROW_TYPES = {
 
 
 def _commit(catalog: Catalog, rows: list[dict[str, object]]) -> None:
+    if not rows:
+        return
     with catalog.transaction() as con:
         _upsert(con, rows)
 
@@ -369,6 +482,24 @@ def _upsert(con, rows: list[dict[str, object]]) -> None:
     con.unregister("scan_batch")
 
 
+def update_header(con, recording_id: str, header: audio.AudioHeader) -> None:
+    """Replace a recording's header values with ``header`` (validate found the file's header changed
+    although its size and mtime did not); inside the caller's transaction."""
+    con.execute(
+        """UPDATE recordings SET format = ?, subtype = ?, sample_rate = ?, channels = ?, frames = ?, duration_sec = ?
+           WHERE recording_id = ?""",
+        [
+            header.format,
+            header.subtype,
+            header.sample_rate,
+            header.channels,
+            header.frames,
+            header.duration_sec,
+            recording_id,
+        ],
+    )
+
+
 def _state(catalog: Catalog, key: str) -> str | None:
     row = catalog.con.execute("SELECT value FROM catalog_state WHERE key = ?", [key]).fetchone()
     return row[0] if row else None
@@ -383,4 +514,11 @@ def _check_root(root: Path | None) -> Path:
     root = Path(root).expanduser()
     if not root.is_dir():
         raise ConfigError(f"The raw audio root {root} does not exist or is not a folder.")
+    try:
+        with os.scandir(root):
+            pass
+    except PermissionError:
+        raise ConfigError(
+            f"The raw audio root {root} cannot be read by this user (permission denied): nothing was scanned."
+        ) from None
     return root.resolve()

@@ -57,7 +57,7 @@ def read_rttm(path: Path, index: RecordingIndex):
     skipped = 0
     name = path.name
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is not part of the first turn
     except (OSError, UnicodeDecodeError) as exc:
         return [], [f"{path} cannot be read as UTF-8 text ({exc})."], 0
     for number, line in enumerate(text.splitlines(), start=1):

@@ -49,6 +49,8 @@ import pyarrow as pa
 from homecat import audio
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError
+from homecat.findings import failed
+from homecat.scan import fs_path
 from homecat.settings import DataSettings, VadSettings
 from homecat.validate import run_in_pool
 
@@ -340,7 +342,15 @@ _session_cache: dict[str, Any] = {}
 
 
 def vad_file(task: _Task, params: _Params) -> _Result:
-    """Run the model over one recording (in a worker process; one session per process)."""
+    """Run the model over one recording (in a worker process; one session per process); whatever it
+    raises leaves that recording for the next run, with the reason, and the run goes on."""
+    try:
+        return _vad_file(task, params)
+    except Exception as exc:
+        return _Result(task, None, failed("vad", task.rel_path, exc).message)
+
+
+def _vad_file(task: _Task, params: _Params) -> _Result:
     name = task.rel_path
     try:
         before = os.stat(task.path)
@@ -383,7 +393,7 @@ def run_vad(
     digest = settings_hash(settings, data)
     query = named_queries("queries/vad.sql")["vad_candidates"].sql
     columns, rows = catalog.rows(query, {"settings_hash": digest})
-    tasks = [_Task(*row[:6]) for row in rows if redo_all or not row[6]]
+    tasks = [_Task(row[0], row[1], fs_path(row[2], row[7]), *row[3:6]) for row in rows if redo_all or not row[6]]
     summary = VadSummary(skipped_current=len(rows) - len(tasks))
     params = _Params(settings, data.channel_policy)
     total_hours = sum(t.duration_sec for t in tasks) / 3600.0

@@ -33,8 +33,9 @@ import pyarrow as pa
 
 from homecat import audio
 from homecat.catalog import Catalog
-from homecat.findings import Finding, Limits, changed, judge
+from homecat.findings import Finding, Limits, changed, failed, header_changed, judge, permission_denied
 from homecat.levels import Levels
+from homecat.scan import fs_path, update_header
 from homecat.settings import DataSettings, ValidateSettings
 
 STAGE = "validate"
@@ -73,6 +74,8 @@ class _Task:
     mtime_ns: int
     header_frames: int | None  # what scan's header read said (FLAC: STREAMINFO total samples)
     duration_sec: float  # header duration, for progress only
+    header_rate: int | None = None  # what scan's header read said: a differing header now means a replaced file
+    header_channels: int | None = None
 
 
 @dataclass
@@ -82,6 +85,7 @@ class _Result:
     stats: dict[str, Any] | None = None  # None: nothing to store (file vanished/changed/unreadable)
     rms_dbfs: np.ndarray | None = None
     peak_dbfs: np.ndarray | None = None
+    header: audio.AudioHeader | None = None  # set when it differs from scan's: the recordings row is updated
 
 
 @dataclass
@@ -138,12 +142,21 @@ def validate(
 
 
 def validate_file(task: _Task, params: _Params) -> _Result:
-    """Stream one recording once and judge it (runs in a worker process)."""
+    """Stream one recording once and judge it (runs in a worker process); whatever it raises is a finding."""
+    try:
+        return _validate_file(task, params)
+    except Exception as exc:  # one recording never ends the run: it is judged 'failed' and the next one is read
+        return _Result(task, [failed(STAGE, task.rel_path, exc)])
+
+
+def _validate_file(task: _Task, params: _Params) -> _Result:
     name = task.rel_path
     try:
         before = os.stat(task.path)
     except FileNotFoundError:
         return _Result(task, [Finding("missing", "error", f"{name} vanished after the last scan; run 'homecat scan'.")])
+    except PermissionError as exc:
+        return _Result(task, [permission_denied(name, exc.strerror)])
     except OSError as exc:
         return _Result(task, [Finding("unreadable", "error", f"{name} cannot be opened: {exc.strerror or exc}.")])
     if (before.st_size, before.st_mtime_ns) != (task.size_bytes, task.mtime_ns):
@@ -152,6 +165,8 @@ def validate_file(task: _Task, params: _Params) -> _Result:
         header = audio.read_header(task.path)
         layout = audio.wav_layout(task.path) if header.format == "WAV" else None
         digest = audio.content_digest(task.path)
+    except audio.AudioPermissionError as exc:
+        return _Result(task, [permission_denied(name, str(exc))])
     except (audio.AudioReadError, OSError) as exc:
         return _Result(task, [Finding("unreadable", "error", f"{name} cannot be read: {str(exc).rstrip('.')}.")])
 
@@ -161,6 +176,7 @@ def validate_file(task: _Task, params: _Params) -> _Result:
         params.block_sec,
         params.limits.channel_policy,
         audio.clip_level(header.subtype),
+        header.channels,
     )
     read_error = None
     try:
@@ -189,8 +205,12 @@ def validate_file(task: _Task, params: _Params) -> _Result:
         window_sec=params.window_sec,
         content_digest=digest,
     )
-    findings = judge(name, header, layout, task.header_frames, read_error, stats, params.limits)
-    return _Result(task, findings, stats, levels.rms_dbfs, levels.peak_dbfs)
+    scanned = (task.header_rate, task.header_channels, task.header_frames)
+    stale = task.header_rate is not None and (header.sample_rate, header.channels, header.frames) != scanned
+    findings = judge(name, header, layout, None if stale else task.header_frames, read_error, stats, params.limits)
+    if stale:  # same size and mtime, other audio: the file was replaced; the catalog takes what is there now
+        findings.insert(0, header_changed(name, scanned, header))
+    return _Result(task, findings, stats, levels.rms_dbfs, levels.peak_dbfs, header if stale else None)
 
 
 # --------------------------------------------------------------------------- running and storing
@@ -237,12 +257,17 @@ def _pending(catalog: Catalog, redo_all: bool) -> tuple[list[_Task], int]:
     rows = catalog.con.execute(
         """SELECT r.recording_id, r.rel_path, r.path, r.size_bytes, r.mtime_ns, r.frames,
                   coalesce(r.duration_sec, 0),
-                  s.recording_id IS NOT NULL AND s.size_bytes = r.size_bytes AND s.mtime_ns = r.mtime_ns
+                  s.recording_id IS NOT NULL AND s.size_bytes = r.size_bytes AND s.mtime_ns = r.mtime_ns,
+                  r.path_bytes, r.sample_rate, r.channels
            FROM recordings r LEFT JOIN audio_stats s USING (recording_id)
            WHERE r.status = 'ok'
            ORDER BY r.rel_path"""
     ).fetchall()
-    tasks = [_Task(*row[:7]) for row in rows if redo_all or not row[7]]
+    tasks = [
+        _Task(row[0], row[1], fs_path(row[2], row[8]), *row[3:7], header_rate=row[9], header_channels=row[10])
+        for row in rows
+        if redo_all or not row[7]
+    ]
     return tasks, len(rows) - len(tasks)
 
 
@@ -281,6 +306,8 @@ def _store(catalog: Catalog, result: _Result, params: _Params, now: datetime) ->
             )
         if result.stats is None:
             return
+        if result.header is not None:
+            update_header(con, rid, result.header)
         stats = dict(result.stats, validated_at=now)
         con.execute(
             f"INSERT INTO audio_stats ({', '.join(_STATS_COLUMNS)}) VALUES ({', '.join('?' * len(_STATS_COLUMNS))})",

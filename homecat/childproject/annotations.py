@@ -25,6 +25,7 @@ from homecat.childproject.metadata import (
     _not_utf8,
     _rows,
     check_dataset,
+    inside_dataset,
 )
 from homecat.errors import ConfigError, HomecatError
 
@@ -174,6 +175,17 @@ def _read_set(
         if _known(row["annotation_filename"]) is None:
             result.not_converted += 1
             continue
+        converted = converted_root / row["annotation_filename"]
+        if not inside_dataset(dataset, converted):  # '../../x.csv', '/etc/passwd' or a link out: never read
+            problems.append(
+                _at(
+                    index_path,
+                    line,
+                    "annotation_filename",
+                    f"'{row['annotation_filename']}' is not a path inside annotations/{set_name}/converted/",
+                )
+            )
+            continue
         onset = _milliseconds(row["range_onset"], index_path, line, "range_onset", problems)
         offset = _milliseconds(row["range_offset"], index_path, line, "range_offset", problems)
         target_row = targets.get(row["recording_filename"])
@@ -194,7 +206,6 @@ def _read_set(
             continue
         # an annotated range cannot cover audio that is not there
         result.ranges.append((recording_id, onset / 1000, min(offset / 1000, duration)))
-        converted = converted_root / row["annotation_filename"]
         _read_converted(
             converted,
             row["annotation_filename"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -113,7 +114,7 @@ def read_metadata(dataset: Path) -> Metadata:
             )
             continue
         lines_of[name] = line
-        if name.startswith("/") or ".." in name.split("/"):
+        if name.startswith("/") or ".." in name.split("/") or not inside_dataset(dataset, dataset / RAW / name):
             problems.append(
                 _at(recordings_path, line, "recording_filename", f"'{name}' is not a path inside recordings/raw/")
             )
@@ -256,6 +257,27 @@ def _time(value: str, path: Path, line: int, problems: list[str]) -> str | None:
         return value
     problems.append(_at(path, line, "start_time", f"'{value}' is not a time HH:MM or HH:MM:SS (or NA)"))
     return None
+
+
+def inside_dataset(dataset: Path, path: Path) -> bool:
+    """Whether ``path``, a name read from the metadata, resolves (symlinks followed) inside ``dataset``.
+
+    A git-annex link points into the dataset's .git/annex, or, in a subdataset whose .git is a file
+    ('gitdir: ...'), into that git folder's annex: both are inside. A name that climbs out with '..',
+    an absolute one, or a link to anywhere else is not.
+    """
+    target = Path(os.path.abspath(path)).resolve()
+    return any(target.is_relative_to(folder) for folder in _inside_folders(dataset))
+
+
+def _inside_folders(dataset: Path) -> tuple[Path, ...]:
+    allowed = [dataset.resolve()]
+    git = dataset / ".git"
+    if git.is_file():
+        text = git.read_text(encoding="utf-8", errors="replace").strip()
+        if text.startswith("gitdir:"):
+            allowed.append((dataset / text[len("gitdir:") :].strip()).resolve() / "annex")
+    return tuple(allowed)
 
 
 def check_dataset(dataset: Path | None) -> Path:

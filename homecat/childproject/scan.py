@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from stat import S_ISLNK, S_ISREG
+from stat import S_ISDIR, S_ISLNK
 
 import pyarrow as pa
 
@@ -66,7 +66,10 @@ def scan_dataset(
     )
     key = _metadata_key(dataset, profile, meta, mapping)  # of the bytes read, not of the files at the end
 
-    found = {item[0]: item for item in walk_audio(audio_root, set(data.allowed_ext))} if audio_root.is_dir() else {}
+    denied: list[str] = []  # folders and files this user may not list or stat: kept as they were, never 'missing'
+    found = (
+        {item[0]: item for item in walk_audio(audio_root, set(data.allowed_ext), denied)} if audio_root.is_dir() else {}
+    )
     seen = []
     absent: list[_Absent] = []
     child_of: dict[str, str] = {}
@@ -74,7 +77,9 @@ def scan_dataset(
         rel_path = rel_of[listed.recording_filename]
         child_of[rel_path] = listed.child_id
         item = found.get(rel_path) or _stat(audio_root, rel_path)
-        if isinstance(item, str):
+        if item == "permission_denied":
+            denied.append(rel_path)
+        elif isinstance(item, str):
             absent.append(_Absent(listed, rel_path, str(audio_root / rel_path), item))
         else:
             seen.append(item)
@@ -97,6 +102,7 @@ def scan_dataset(
         workers=workers or data.scan_workers,
         progress=progress,
         finish=finish,
+        denied=denied,
     )
     summary.root = str(dataset)
     not_fetched = sum(a.code == "not_fetched" for a in absent)
@@ -156,16 +162,21 @@ def _audio_names(dataset: Path, profile: str | None, names: list[str]) -> tuple[
 
 def _stat(root: Path, rel_path: str) -> tuple[str, str, int, int] | str:
     """A listed file the walk did not return (hidden folder, other extension, or not there):
-    the scan's (rel_path, path, size, mtime), else 'not_fetched' (a dangling link) or 'missing'."""
+    the scan's (rel_path, path, size, mtime), else 'not_fetched' (a dangling link), 'permission_denied'
+    (a folder on its way this user may not enter) or 'missing'."""
     path = os.path.join(root, rel_path)
     try:
         info = os.stat(path)
+    except PermissionError:
+        return "permission_denied"
     except OSError:
         try:
             return "not_fetched" if S_ISLNK(os.lstat(path).st_mode) else "missing"
         except OSError:
             return "missing"
-    return (rel_path, path, info.st_size, info.st_mtime_ns) if S_ISREG(info.st_mode) else "missing"
+    if S_ISDIR(info.st_mode):
+        return "missing"
+    return (rel_path, path, info.st_size, info.st_mtime_ns)  # a FIFO or device too: its row says what it is
 
 
 _META_TYPES = {

@@ -22,6 +22,7 @@ import torch
 from homecat.errors import HomecatError
 from homecat.settings import Settings
 from homecat.train.batches import crop_batches, draw_masks, normalise_crops
+from homecat.train.bounds import check_bounds
 from homecat.train.checkpoints import Checkpointer, resume_point
 from homecat.train.evaluate import collapse_reason, evaluate
 from homecat.train.model import gumbel_schedule, gumbel_temperature, load_model, make_optimizer, prepare_model
@@ -97,6 +98,7 @@ class Trainer:
         self.t = t = settings.training
         self.on_batch = on_batch
         self.checkpoint, self.output_dir = resume_point(Path(default_output_dir(settings)), resume)
+        check_bounds(settings, self.checkpoint)  # before anything is written (issue 15)
 
         cuda = torch.cuda.is_available()
         self.precision = t.mixed_precision if cuda else "no"

@@ -8,7 +8,7 @@
 -- $splits: list of split names. Recordings that became unusable since `homecat split` are left out, as are
 -- recordings changed since `homecat validate` (their levels and decodable length describe the old file).
 SELECT
-    s.recording_id, s.participant_id, s.split, r.rel_path, r.path, r.sample_rate, r.channels,
+    s.recording_id, s.participant_id, s.split, r.rel_path, r.path, r.path_bytes, r.sample_rate, r.channels,
     a.frames_read, a.duration_sec, a.window_sec, a.activity_threshold_dbfs,
     coalesce(
         (SELECT list(l.window_index ORDER BY l.window_index) FROM levels AS l
@@ -29,3 +29,17 @@ WHERE list_contains($splits, s.split)
   AND a.size_bytes = r.size_bytes AND a.mtime_ns = r.mtime_ns
   AND NOT EXISTS (SELECT 1 FROM findings AS f WHERE f.recording_id = s.recording_id AND f.severity = 'error')
 ORDER BY r.rel_path;
+
+-- name: longest_usable
+-- The longest recording of $splits that crops can come from (the rule of crop_index), by decodable length:
+-- recording_id, frames_read, sample_rate, duration_sec. No row when there is none.
+SELECT s.recording_id, a.frames_read, r.sample_rate, a.duration_sec
+FROM splits AS s
+JOIN recordings AS r USING (recording_id)
+JOIN audio_stats AS a USING (recording_id)
+WHERE list_contains($splits, s.split)
+  AND r.status = 'ok'
+  AND a.size_bytes = r.size_bytes AND a.mtime_ns = r.mtime_ns
+  AND NOT EXISTS (SELECT 1 FROM findings AS f WHERE f.recording_id = s.recording_id AND f.severity = 'error')
+ORDER BY a.duration_sec DESC, r.rel_path
+LIMIT 1;

@@ -13,6 +13,7 @@ SELECT
     s.label,
     r.rel_path,
     r.path,
+    r.path_bytes,
     r.sample_rate,
     r.channels,
     r.size_bytes,

@@ -7,7 +7,8 @@
 SELECT
     r.recording_id, r.rel_path, r.path, r.size_bytes, r.mtime_ns, coalesce(a.duration_sec, r.duration_sec, 0) AS duration_sec,
     coalesce(v.size_bytes = r.size_bytes AND v.mtime_ns = r.mtime_ns AND v.settings_hash = $settings_hash, false)
-        AS current
+        AS current,
+    r.path_bytes  -- the exact name when it is not valid UTF-8 (homecat.scan.fs_path)
 FROM recordings AS r
 JOIN audio_stats AS a USING (recording_id)
 LEFT JOIN vad_state AS v USING (recording_id)

@@ -1,0 +1,99 @@
+"""Settings checked against the model's frame rate and the data before a run writes anything.
+
+A span mask longer than a crop's frames, more distractors than a crop has masked frames (the distractor
+features then grow with num_negatives until the kernel kills the run), or crops longer than every usable
+train recording: each is one sentence naming the setting and the numbers, raised before the run folder,
+the index snapshot or the model exist.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from homecat import audio
+from homecat.errors import ConfigError
+from homecat.settings import Settings, TrainingSettings
+
+_FLOAT_BYTES = 4
+# The distractor features live about three times over: gathered, stacked with the target for the cosine
+# similarity, and their gradients. A lower bound (activations and the model come on top).
+_DISTRACTOR_COPIES = 3
+
+
+def check_bounds(settings: Settings, checkpoint: Path | None) -> None:
+    """Raise ``ConfigError``/``NoCrops`` for settings the model or the data cannot honour (reads no audio)."""
+    if checkpoint is None:  # a resumed run crops from its own snapshot, checked when it began
+        check_crop_length(settings)
+    config = _model_config(settings.training, checkpoint)
+    if config is not None:  # a model that cannot be found gets its own sentence when it is loaded
+        check_masking(settings, config)
+
+
+def check_crop_length(settings: Settings) -> None:
+    """crops.crop_sec must fit the longest usable train recording (which is named when it does not)."""
+    from homecat.catalog import Catalog, named_queries
+    from homecat.crops import NoCrops
+
+    query = named_queries("queries/crops.sql")["longest_usable"].sql
+    with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+        row = catalog.con.execute(query, {"splits": ["train"]}).fetchone()
+    if row is None:
+        raise NoCrops("No recording can give a crop: run 'homecat validate' and 'homecat split' first.")
+    recording_id, frames_read, sample_rate, duration_sec = row
+    crop_sec = settings.crops.crop_sec
+    if frames_read < audio.seconds_to_frames(crop_sec, sample_rate):
+        raise ConfigError(
+            f"crops.crop_sec {crop_sec:g} is longer than the longest usable train recording "
+            f"({duration_sec:.1f} s, {recording_id}): use shorter crops."
+        )
+
+
+def crop_frames(config: Any, samples: int) -> int:
+    """Frames the model's convolutional feature encoder makes of ``samples`` (its kernels and strides)."""
+    length = samples
+    for kernel, stride in zip(config.conv_kernel, config.conv_stride):
+        length = (length - kernel) // stride + 1
+    return max(length, 0)
+
+
+def most_masked_frames(frames: int, t: TrainingSettings) -> int:
+    """The most frames transformers' _compute_mask_indices masks in a crop of ``frames`` (spans may overlap)."""
+    spans = max(int(t.mask_time_prob * frames / t.mask_time_length + 1), t.mask_time_min_masks)
+    spans = min(spans, frames // t.mask_time_length)
+    return min(frames, spans * t.mask_time_length)
+
+
+def check_masking(settings: Settings, config: Any) -> None:
+    t = settings.training
+    crop_sec = settings.crops.crop_sec
+    frames = crop_frames(config, audio.seconds_to_frames(crop_sec, settings.data.sample_rate))
+    if t.mask_time_length > frames:
+        raise ConfigError(
+            f"training.mask_time_length {t.mask_time_length} is longer than the {frames} frames the model makes "
+            f"of a {crop_sec:g} s crop (crops.crop_sec): use at most {frames}, or longer crops."
+        )
+    masked = most_masked_frames(frames, t)
+    if t.num_negatives > masked - 1:  # a masked frame's distractors are the crop's other masked frames
+        dim = getattr(config, "proj_codevector_dim", 256)
+        need = _DISTRACTOR_COPIES * (t.num_negatives + 1) * t.per_gpu_batch * frames * dim * _FLOAT_BYTES
+        raise ConfigError(
+            f"training.num_negatives {t.num_negatives} is more than a {crop_sec:g} s crop offers: it has at most "
+            f"{masked} masked frames ({frames} frames, mask_time_prob {t.mask_time_prob:g}, mask_time_length "
+            f"{t.mask_time_length}), so at most {max(masked - 1, 0)} distractors each; {t.num_negatives} would also "
+            f"take about {need / 2**30:.1f} GiB per micro-batch of {t.per_gpu_batch} for the distractor features alone."
+        )
+
+
+def _model_config(t: TrainingSettings, checkpoint: Path | None) -> Any:
+    """The Wav2Vec2Config the run will use (config.json only, no weights), or None when it cannot be read yet."""
+    from transformers import Wav2Vec2Config
+
+    try:
+        if checkpoint is not None:
+            return Wav2Vec2Config.from_pretrained(checkpoint)
+        if t.base_model is None:
+            return Wav2Vec2Config(**t.model_overrides)
+        return Wav2Vec2Config.from_pretrained(t.base_model, **t.model_overrides)
+    except Exception:  # offline, a bad override, ...: load_model says so in its own sentence
+        return None
