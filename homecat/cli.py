@@ -951,18 +951,32 @@ def probe(
 def evaluate(
     ctx: typer.Context,
     model: Annotated[
-        list[str], typer.Option("--model", help="A model with pretraining heads (folder or Hub id); repeatable.")
-    ],
+        list[str] | None,
+        typer.Option("--model", help="A model with pretraining heads (folder or Hub id); repeatable."),
+    ] = None,
+    run: Annotated[
+        Path | None,
+        typer.Option(help="A run folder: its start and every checkpoint, on the run's own dev crops, by step."),
+    ] = None,
+    plot: Annotated[Path | None, typer.Option(help="With --run: also draw dev loss and accuracy by step.")] = None,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
     """The trainer's dev metrics for each model on the same fixed dev crops, masks and negatives (no labels).
 
     Example: homecat --config my.yaml evaluate --model facebook/wav2vec2-base --model artifacts/training/run1/final
     """
-    from homecat.evaluate import COLUMNS, evaluate_models
+    from homecat.evaluate import COLUMNS, RUN_COLUMNS, evaluate_models, evaluate_run, plot_run
 
     settings = _state(ctx).settings().settings
-    rows = evaluate_models(settings, model)
+    if run is not None:
+        rows = evaluate_run(settings, run)
+        print_rows(
+            RUN_COLUMNS, [tuple(r[c] for c in RUN_COLUMNS) for r in rows], fmt, title=f"dev metrics of {run.name}"
+        )
+        if plot is not None:
+            typer.echo(f"Plot: {plot_run(rows, plot, run.name)}", err=True)
+        return
+    rows = evaluate_models(settings, model or [])
     print_rows(
         COLUMNS, [tuple(r[c] for c in COLUMNS) for r in rows], fmt, title="dev metrics (same crops, masks, negatives)"
     )

@@ -292,6 +292,12 @@ class TrainingSettings(_Section):
     use_trackers: bool = Field(
         True, description="Also log to TensorBoard through Accelerate when tensorboard is installed."
     )
+    collapse_min_perplexity_ratio: float = Field(
+        0.2, gt=0, lt=1, description="Warn of collapse when codevector perplexity falls below this fraction of step 0."
+    )
+    collapse_max_identical_share: float = Field(
+        0.5, gt=0, le=1, description="Warn of collapse when more than this share of negatives equal their positive."
+    )
 
 
 class EmbedSettings(_Section):

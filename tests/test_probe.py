@@ -16,7 +16,7 @@ from homecat.cli import app
 from homecat.demo import make_demo_corpus
 from homecat.embed import embed
 from homecat.errors import HomecatError
-from homecat.evaluate import evaluate_models
+from homecat.evaluate import COLUMNS, evaluate_models
 from homecat.probe import _check_folds, plot_probe, probe
 from homecat.scan import scan
 from homecat.settings import load_settings
@@ -218,7 +218,7 @@ def test_evaluate_same_model_same_numbers_other_model_other_numbers(demo, tmp_pa
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     header, line = result.stdout.strip().splitlines()
-    assert header == "model,loss_per_masked_frame,contrastive_accuracy,codevector_perplexity,dev_crops"
+    assert header == ",".join(COLUMNS)
     assert float(line.split(",")[1]) == pytest.approx(rows[0]["loss_per_masked_frame"])
 
 

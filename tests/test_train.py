@@ -247,6 +247,23 @@ def test_two_processes_on_cpu(corpus, tmp_path):
     assert "layerdrop 0.1 set to 0" in done.stderr
     assert (out / "checkpoints" / "step_2" / "random_states_1.pkl").is_file()
 
+    # dev rows at step 0 (before any update) and at the end; one process reproduces both for the same weights
+    dev = {r["step"]: r for r in read_metrics(out) if r.get("split") == "dev"}
+    assert sorted(dev) == [0, 2]
+    result = CliRunner().invoke(app, ["--config", str(cfg), "evaluate", "--run", str(out), "--format", "json",
+                                      "--plot", str(tmp_path / "dev.png")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(r["step"], r["model"]) for r in rows] == [(0, "initial"), (2, "step_2")]  # final/ is step_2: once
+    for row in rows:
+        logged = dev[row["step"]]
+        assert row["dev_crops"] == logged["dev_crops"] == 4
+        for mine, theirs in [("loss_per_masked_frame", "dev_loss"), ("contrastive_accuracy", "dev_contrastive_accuracy"),
+                             ("identical_negative_share", "dev_identical_negative_share"),
+                             ("codevector_perplexity", "dev_codevector_perplexity")]:  # fmt: skip
+            assert row[mine] == pytest.approx(logged[theirs], rel=1e-4, abs=1e-6), mine
+    assert (tmp_path / "dev.png").stat().st_size > 1000
+
 
 def test_no_data_is_reported_before_the_model_is_loaded(tmp_path):
     """An empty catalog fails at once with the data sentence, not after trying to fetch the base model."""
