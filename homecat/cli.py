@@ -836,9 +836,10 @@ def report_training(
 
     Example: homecat report training artifacts/training/wav2vec2-ssl --last 10 --plot curves.png
     """
-    from homecat.train.report import plot_training, training_tables
+    from homecat.train.report import plot_training, training_tables, verdict
 
     tables = training_tables(run, last=last)
+    typer.echo(verdict(run).line(run.name), err=fmt is not TableFormat.table)
     columns, rows = tables["train"]
     print_rows(columns, rows, fmt, title=f"training steps of {run.name}")
     dev_columns, dev_rows = tables["dev"]

@@ -175,9 +175,13 @@ def test_cli_train_smoke_files_and_report(corpus, tmp_path):
 
 def test_loss_goes_down(corpus, tmp_path):
     settings = _settings(tmp_path, {"max_steps": 30, "grad_accum_steps": 1, "warmup_steps": 3}, corpus["catalog"])
-    losses = list(_losses(train(settings, show_progress=False)).values())
+    run = train(settings, show_progress=False)
+    losses = list(_losses(run).values())
     assert len(losses) == 30
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.1
+    from homecat.train.report import verdict
+
+    assert verdict(run).label == "learning", verdict(run).reason
 
 
 def test_checkpoint_then_exact_resume(corpus, tmp_path):
@@ -275,3 +279,36 @@ def test_no_data_is_reported_before_the_model_is_loaded(tmp_path):
     with pytest.raises(NoCrops, match="run 'homecat validate' and 'homecat split' first"):
         train(settings)
     assert not (tmp_path / "artifacts" / "training" / "wav2vec2-ssl" / "provenance.json").exists()
+
+
+def test_a_quantizer_with_one_code_is_flagged_collapsed_though_its_loss_looks_perfect(corpus, tmp_path):
+    """Every frame quantized to the same code: every negative equals its positive, the contrastive loss is 0 and
+    plain accuracy 1.0; the identical-negative share and the verdict say collapsed."""
+    from homecat.train.report import verdict
+    from tests.test_embed import save_tiny_model
+
+    from transformers import Wav2Vec2ForPreTraining
+
+    folder = save_tiny_model(tmp_path / "one-code")
+
+    model = Wav2Vec2ForPreTraining.from_pretrained(folder)
+    q = model.quantizer
+    with torch.no_grad():
+        q.weight_proj.weight.zero_()
+        q.weight_proj.bias.fill_(0.0)
+        q.weight_proj.bias.view(q.num_groups, q.num_vars)[:, 0] = 100.0  # code 0 of each group, whatever the input
+    model.save_pretrained(folder)
+    settings = _settings(
+        tmp_path, {"base_model": str(folder), "model_overrides": {}, "max_steps": 3, "eval_steps": 3}, corpus["catalog"]
+    )
+    run = train(settings, show_progress=False)
+    rows = read_metrics(run)
+    train_rows = [r for r in rows if r.get("split") != "dev"]
+    dev = [r for r in rows if r.get("split") == "dev"]
+    assert [r["step"] for r in dev] == [0, 3]
+    assert all(r["loss"] < 0.1 * math.log(11) and r["identical_negative_share"] == 1.0 for r in train_rows)
+    assert dev[-1]["dev_contrastive_accuracy"] == 1.0 and dev[-1]["dev_contrastive_accuracy_informative"] is None
+    judged = verdict(run)
+    assert judged.label == "collapsed" and "100% of sampled negatives identical" in judged.reason
+    report = CliRunner().invoke(app, ["report", "training", str(run), "--plot", str(tmp_path / "c.png")])
+    assert report.exit_code == 0 and f"{run.name}: collapsed (" in report.output
