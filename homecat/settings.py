@@ -239,9 +239,13 @@ class TrainingSettings(_Section):
     train_seed: int = Field(0, description="Seed of weights init, dropout, Gumbel noise, masks and negatives.")
     per_gpu_batch: int = Field(2, ge=1, description="Crops per process per micro-batch.")
     grad_accum_steps: int = Field(8, ge=1, description="Micro-batches accumulated into one optimizer step.")
-    max_steps: int | None = Field(None, ge=1, description="Optimizer steps to run (null: from num_train_epochs).")
+    max_steps: int | None = Field(
+        None, ge=1, description="Optimizer steps to run (null: num_train_epochs passes over the train audio)."
+    )
     num_train_epochs: float = Field(
-        1.0, gt=0, description="Epochs of crops.crops_per_epoch crops per process, used when max_steps is null."
+        1.0,
+        gt=0,
+        description="With max_steps null: passes over the train audio (its seconds / crops.crop_sec crops) to run.",
     )
     learning_rate: float = Field(
         5e-5, gt=0, description="Peak AdamW learning rate (continued pretraining: 5e-5 to 1e-4)."

@@ -69,7 +69,7 @@ def _config(path: Path, training: dict) -> Path:
             "save_steps": 1000,
             "logging_steps": 1,
             "eval_steps": 1000,
-            "warmup_steps": 2,
+            "warmup_steps": 1,
             "learning_rate": 2e-3,
             "gradient_checkpointing": False,
             **training,
@@ -121,6 +121,7 @@ def test_cli_train_smoke_files_and_report(corpus, tmp_path):
     env = {"HOMECAT_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
     result = CliRunner().invoke(app, ["--config", str(cfg), "--catalog", str(corpus["catalog"]), "train"], env=env)
     assert result.exit_code == 0, result.output
+    assert "plan: 2 optimizer steps (1 warmup)" in result.output and "passes over" in result.output
     rows = read_metrics(out)
     train_rows = [r for r in rows if r.get("split") != "dev"]
     assert [r["step"] for r in train_rows] == [1, 2]
@@ -173,9 +174,12 @@ def test_cli_train_smoke_files_and_report(corpus, tmp_path):
     assert again.exit_code == 1 and "--resume" in again.output
 
 
-def test_loss_goes_down(corpus, tmp_path):
+def test_loss_goes_down(corpus, tmp_path, capsys):
     settings = _settings(tmp_path, {"max_steps": 30, "grad_accum_steps": 1, "warmup_steps": 3}, corpus["catalog"])
     run = train(settings, show_progress=False)
+    out = capsys.readouterr().out
+    assert "plan: 30 optimizer steps (3 warmup), 2 crops = 0.02 min of audio per update" in out
+    assert "s per step over the first 5 steps: about" in out and "for the remaining 25" in out
     losses = list(_losses(run).values())
     assert len(losses) == 30
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.1
@@ -312,3 +316,16 @@ def test_a_quantizer_with_one_code_is_flagged_collapsed_though_its_loss_looks_pe
     assert judged.label == "collapsed" and "100% of sampled negatives identical" in judged.reason
     report = CliRunner().invoke(app, ["report", "training", str(run), "--plot", str(tmp_path / "c.png")])
     assert report.exit_code == 0 and f"{run.name}: collapsed (" in report.output
+
+
+def test_a_warmup_as_long_as_the_run_is_refused_before_anything_is_written(corpus, tmp_path):
+    env = {"HOMECAT_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
+    for training, source in [({"max_steps": 4, "warmup_steps": 4}, "training.max_steps"),
+                             ({"max_steps": None, "warmup_steps": 500}, "passes over the train audio")]:  # fmt: skip
+        cfg = _config(tmp_path / "cfg.yaml", training)
+        result = CliRunner().invoke(app, ["--config", str(cfg), "--catalog", str(corpus["catalog"]), "train"], env=env)
+        assert result.exit_code == 1
+        assert "training.warmup_steps" in result.stderr and source in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "artifacts" / "training" / "wav2vec2-ssl" / "provenance.json").exists()
+    assert not (tmp_path / "artifacts" / "training" / "wav2vec2-ssl" / "logs").exists()

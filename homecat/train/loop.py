@@ -26,6 +26,7 @@ from homecat.train.checkpoints import Checkpointer, resume_point
 from homecat.train.collapse import negative_signals, ratio, warnings_for
 from homecat.train.evaluate import collapse_reason, evaluate
 from homecat.train.model import gumbel_schedule, gumbel_temperature, load_model, make_optimizer, prepare_model
+from homecat.train.plan import ETA_AFTER_STEPS, WarmupTooLong, check_warmup, make_plan, unwrite_fresh_run
 from homecat.train.run_folder import (
     append_metrics,
     default_output_dir,
@@ -132,6 +133,8 @@ class Trainer:
         from homecat.crops import CropDataset, dev_crops
 
         t, acc = self.t, self.accelerator
+        if t.max_steps and self.checkpoint is None:
+            check_warmup(t.warmup_steps, t.max_steps)  # refused before anything is written
         if self.main:
             (self.output_dir / "logs").mkdir(parents=True, exist_ok=True)
         acc.wait_for_everyone()
@@ -139,6 +142,13 @@ class Trainer:
         # before provenance and the model: no data is one sentence on every rank, not a download first
         self.dataset = CropDataset(train_index, self.settings.crops, self.settings.data, rank=self.rank)
         self.dataset.check_speech_rows()
+        # steps from max_steps or from passes over the train audio; a warmup as long as the run is refused here
+        try:
+            self.plan = make_plan(t, self.settings.crops.crop_sec, self.world, train_index.total_sec)
+        except WarmupTooLong:
+            if self.main and self.checkpoint is None:
+                unwrite_fresh_run(self.output_dir)  # a refused run leaves nothing behind
+            raise
         if self.main:
             write_provenance(
                 self.settings, self.output_dir, self.checkpoint, self.world, self.precision, train_index, dev_index
@@ -155,8 +165,7 @@ class Trainer:
         self.do_normalize = bool(getattr(extractor, "do_normalize", True))
         optimizer = make_optimizer(model, t)
         per_step = t.per_gpu_batch * t.grad_accum_steps
-        self.steps_per_epoch = max(1, self.settings.crops.crops_per_epoch // per_step)
-        self.max_steps = t.max_steps or max(1, math.ceil(t.num_train_epochs * self.steps_per_epoch))
+        self.max_steps = self.plan.steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
         # The scheduler is not prepared (accelerate would step it once per process); it is checkpointed as is.
         self.model, self.optimizer = acc.prepare(model, optimizer)
@@ -183,6 +192,7 @@ class Trainer:
             f"gumbel schedule {gumbel_schedule(t, self.pretrained)}, layerdrop {model.config.layerdrop:g}, "
             f"run folder {self.output_dir}"
         )
+        acc.print(self.plan.describe())
 
     def _lr_factor(self, update: int) -> float:
         """LambdaLR factor per applied update: linear warmup to the peak, then linear decay to 0 at max_steps."""
@@ -216,6 +226,7 @@ class Trainer:
         bar = self._progress_bar()
         if self.dev_specs and p.global_step == 0:
             self._evaluate()  # step 0: the starting point every later dev row is judged against
+        eta_at, loop_start = p.global_step + ETA_AFTER_STEPS, time.perf_counter()
         while p.global_step < self.max_steps:
             micro = [self._next(batches) for _ in range(t.grad_accum_steps)]
             prepared = []
@@ -246,6 +257,8 @@ class Trainer:
             self.window.grad_norm += norm if math.isfinite(norm) else 0.0
             if bar is not None:
                 bar[0].update(bar[1], completed=p.global_step)
+            if p.global_step == eta_at and p.global_step < self.max_steps:
+                acc.print(self.plan.estimate(ETA_AFTER_STEPS, time.perf_counter() - loop_start))
             if p.global_step % t.logging_steps == 0 or p.global_step == self.max_steps:
                 self._log()
             if self.dev_specs and (p.global_step % t.eval_steps == 0 or p.global_step == self.max_steps):
