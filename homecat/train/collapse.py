@@ -11,6 +11,8 @@ already computed:
 - the codevector perplexity as a ratio to its value at step 0 (from wav2vec2-base it starts in the hundreds,
   so an absolute floor misses a partial collapse).
 
+The trainer counts the first two on the micro-batches of each logged step (the cost stays far below 2% of
+the step time, bench/bench_train.py), the dev evaluation on every dev crop.
 A warning fires when the ratio falls below ``training.collapse_min_perplexity_ratio`` or the share rises
 above ``training.collapse_max_identical_share``; ``run_verdict`` sums a run up in one line.
 """
