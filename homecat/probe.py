@@ -1,7 +1,9 @@
 """`homecat probe`: how well a linear classifier reads the segment labels off each layer of each embedding set.
 
-For every chosen set and every layer: ``StandardScaler`` + ``LogisticRegression(class_weight='balanced')``
-(scikit-learn, lbfgs) under participant-grouped stratified K-fold cross-validation
+For every chosen set and every layer: the model of scikit-learn's ``StandardScaler`` +
+``LogisticRegression(class_weight='balanced')``, solved in preconditioned coordinates (``homecat.probe_fit``:
+the same minimum in tens of lbfgs iterations instead of hundreds; the folds run side by side) under
+participant-grouped stratified K-fold cross-validation
 (``StratifiedGroupKFold``; a participant's segments are all in one fold, so no family is ever in both the
 training and the test part of a fold; participant 'unknown' counts each recording as its own group, as
 ``homecat split`` does). The folds are computed ONCE per probe, from the segments every chosen set holds,
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +35,7 @@ import numpy as np
 from homecat.catalog import Catalog, named_queries
 from homecat.embed import EGEMAPS, part_files, read_layer, stored_ids
 from homecat.errors import HomecatError
+from homecat.probe_fit import fit_predict
 from homecat.settings import Settings
 
 _QUERIES = "queries/embed.sql"
@@ -59,22 +63,14 @@ class ProbeRun:
 
 def _sklearn():
     try:
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.linear_model import LogisticRegression
         from sklearn.metrics import balanced_accuracy_score, f1_score
         from sklearn.model_selection import StratifiedGroupKFold
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
     except ImportError:
         raise HomecatError("homecat probe needs scikit-learn: pip install 'homecat[probe]'.") from None
     return {
-        "ConvergenceWarning": ConvergenceWarning,
-        "LogisticRegression": LogisticRegression,
         "balanced_accuracy_score": balanced_accuracy_score,
         "f1_score": f1_score,
         "StratifiedGroupKFold": StratifiedGroupKFold,
-        "make_pipeline": make_pipeline,
-        "StandardScaler": StandardScaler,
     }
 
 
@@ -214,26 +210,25 @@ def _check_folds(y: np.ndarray, fold_of: np.ndarray, n_folds: int, classes: list
 def _cross_validate(
     sk: dict, X: np.ndarray, y: np.ndarray, fold_of: np.ndarray, n_folds: int, settings: Settings
 ) -> tuple[list[float], list[float], int]:
-    """UAR and macro-F1 of every fold, and how many fits stopped at max_iter."""
+    """UAR and macro-F1 of every fold, and how many fits stopped at max_iter. The folds' fits run side by side
+    on ``probe.probe_jobs`` threads (the solver's BLAS and scipy release the GIL)."""
+    from joblib import Parallel, delayed
+
     p = settings.probe
-    uars, f1s, stalled = [], [], 0
-    for k in range(n_folds):
+    jobs = min(n_folds, p.probe_jobs or os.cpu_count() or 1)
+
+    def fold(k: int) -> tuple[float, float, bool]:
         test = fold_of == k
-        model = sk["make_pipeline"](
-            sk["StandardScaler"](),
-            sk["LogisticRegression"](C=p.probe_c, class_weight="balanced", max_iter=p.probe_max_iter, tol=p.probe_tol),
-        )
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            model.fit(X[~test], y[~test])
-            predicted = model.predict(X[test])
-            # Both averaged over the classes this test part holds (a label can be absent from a fold): UAR
-            # and macro-F1 count the same classes, and chance is computed per fold to match.
-            present = sorted(set(y[test].tolist()))
-            uars.append(float(sk["balanced_accuracy_score"](y[test], predicted)))
-            f1s.append(float(sk["f1_score"](y[test], predicted, labels=present, average="macro", zero_division=0)))
-        stalled += any(issubclass(w.category, sk["ConvergenceWarning"]) for w in caught)
-    return uars, f1s, stalled
+        predicted, converged = fit_predict(X[~test], y[~test], X[test], p.probe_c, p.probe_max_iter, p.probe_tol)
+        # Both averaged over the classes this test part holds (a label can be absent from a fold): UAR
+        # and macro-F1 count the same classes, and chance is computed per fold to match.
+        present = sorted(set(y[test].tolist()))
+        uar = float(sk["balanced_accuracy_score"](y[test], predicted))
+        f1 = float(sk["f1_score"](y[test], predicted, labels=present, average="macro", zero_division=0))
+        return uar, f1, not converged
+
+    done = Parallel(n_jobs=jobs, prefer="threads")(delayed(fold)(k) for k in range(n_folds))
+    return [d[0] for d in done], [d[1] for d in done], sum(d[2] for d in done)
 
 
 def _store(settings: Settings, run: ProbeRun, ids: list[str], fold_of: np.ndarray, seed: int) -> None:

@@ -334,6 +334,9 @@ class ProbeSettings(_Section):
     probe_seed: int = Field(0, description="Seed of the fold assignment (the same for every set and layer of a probe).")
     probe_c: float = Field(1.0, gt=0, description="Inverse L2 regularisation strength C of the logistic regression.")
     probe_max_iter: int = Field(1000, ge=1, description="Most lbfgs iterations per fit.")
+    probe_jobs: int | None = Field(
+        None, ge=1, description="Folds fitted side by side, one BLAS thread each (null: one per CPU core)."
+    )
     probe_tol: float = Field(
         1e-4,
         gt=0,

@@ -243,3 +243,32 @@ def test_a_random_init_run_keeps_its_start_for_embed_and_evaluate(demo):
     summaries = embed(settings, models=[str(initial), str(final)], labels=["infant"])
     assert [s.set_name for s in summaries] == ["tiny-run-initial", "tiny-run"]
     assert summaries[0].segments == summaries[1].segments > 0
+
+
+def test_the_preconditioned_solver_finds_scikit_learns_classifier():
+    """homecat.probe_fit solves the same class-balanced L2 logistic regression as StandardScaler + LogisticRegression:
+    on ill-conditioned vectors (shared strong factors, as hidden states have) the predictions agree."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from homecat.probe_fit import fit_predict
+
+    rng = np.random.default_rng(0)
+    n, dim = 900, 48
+    y = np.array(["adult", "infant", "noise"])[rng.choice(3, size=n, p=[0.55, 0.35, 0.10])]
+    directions = {label: rng.standard_normal(dim) for label in ("adult", "infant", "noise")}
+    X = rng.standard_normal((n, 6)) @ (4 * rng.standard_normal((6, dim))) + rng.standard_normal((n, dim))
+    X += 0.4 * np.stack([directions[label] for label in y]) + 5.0  # offset: standardisation matters
+    X[:, 0] = 1.0  # a constant dimension, as StandardScaler leaves it
+    train, test = np.arange(n) < 700, np.arange(n) >= 700
+    reference = make_pipeline(
+        StandardScaler(), LogisticRegression(C=0.5, class_weight="balanced", max_iter=5000, tol=1e-8)
+    ).fit(X[train], y[train])
+    predicted, converged = fit_predict(X[train], y[train], X[test], c=0.5, max_iter=5000, tol=1e-8)
+    assert converged
+    assert np.mean(predicted == reference.predict(X[test])) > 0.99
+    assert balanced_accuracy_score(y[test], predicted) == pytest.approx(
+        balanced_accuracy_score(y[test], reference.predict(X[test])), abs=0.01
+    )

@@ -288,10 +288,10 @@ def test_no_data_is_reported_before_the_model_is_loaded(tmp_path):
 def test_a_quantizer_with_one_code_is_flagged_collapsed_though_its_loss_looks_perfect(corpus, tmp_path):
     """Every frame quantized to the same code: every negative equals its positive, the contrastive loss is 0 and
     plain accuracy 1.0; the identical-negative share and the verdict say collapsed."""
+    from transformers import Wav2Vec2ForPreTraining
+
     from homecat.train.report import verdict
     from tests.test_embed import save_tiny_model
-
-    from transformers import Wav2Vec2ForPreTraining
 
     folder = save_tiny_model(tmp_path / "one-code")
 
