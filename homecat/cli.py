@@ -860,6 +860,9 @@ def embed(
         list[str] | None,
         typer.Option("--model", help="A model folder (a run's final/, checkpoints/step_N/) or Hub id; repeatable."),
     ] = None,
+    run: Annotated[
+        Path | None, typer.Option(help="A training run folder: its starting model and every checkpoint, each once.")
+    ] = None,
     name: Annotated[
         str | None, typer.Option(help="Name of the embedding set (default: from the model name, never a path).")
     ] = None,
@@ -884,15 +887,18 @@ def embed(
     artifacts/embeddings/<set>/ (Parquet) and the catalog table embedding_sets.
 
     Example: homecat embed --model facebook/wav2vec2-base --model artifacts/training/run1/final --features egemaps
+    Over a run: homecat embed --run artifacts/training/run1 --features egemaps
     """
     from homecat.embed import embed as run_embed
+    from homecat.embed import run_sets
 
     overrides = {"embed.embed_batch_size": batch_size, "embed.embed_device": device}
     settings = _state(ctx).settings(**overrides).settings
+    models = [*(model or ()), *(m for _, m, _ in (run_sets(run) if run is not None else ()))]
     with _progress("embedding segments", unit="segments") as progress:
         summaries = run_embed(
             settings,
-            models=model or (),
+            models=list(dict.fromkeys(models)),
             features=[f.value for f in features or ()],
             name=name,
             labels=label or (),
@@ -924,17 +930,30 @@ def probe(
     plot: Annotated[
         Path | None, typer.Option(help="Also draw UAR by layer, with eGeMAPS and chance lines, into this PNG.")
     ] = None,
+    run: Annotated[
+        Path | None,
+        typer.Option(help="A training run embedded with 'embed --run': its models and eGeMAPS; --plot by step."),
+    ] = None,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
     """Layer-wise linear probes of the embedding sets under participant-grouped cross-validation: UAR, macro-F1.
 
     Example: homecat probe --labels adult,infant,noise --folds 5 --plot artifacts/probe.png
+    Over a run: homecat probe --run artifacts/training/run1 --labels adult,infant --plot run1-probe.png
     """
-    from homecat.probe import plot_probe
+    from homecat.probe import STEP_COLUMNS, best_by_step, plot_probe, plot_probe_steps, probe_run
     from homecat.probe import probe as run_probe
 
     settings = _state(ctx).settings().settings
     wanted = [x.strip() for x in (labels or "").split(",") if x.strip()]
+    if run is not None:
+        result, steps = probe_run(settings, run, labels=wanted, folds=folds)
+        best = best_by_step(result, steps)
+        print_rows(STEP_COLUMNS, [tuple(b[c] for c in STEP_COLUMNS) for b in best], fmt,
+                   title=f"best layer by training step of {run.name}")  # fmt: skip
+        if plot is not None:
+            typer.echo(f"Wrote {plot_probe_steps(result, steps, plot, run.name)}", err=True)
+        return
     result = run_probe(settings, sets=set_name or (), labels=wanted, folds=folds)
     columns, rows = result.table()
     title = (

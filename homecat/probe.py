@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from homecat.catalog import Catalog, named_queries
-from homecat.embed import EGEMAPS, part_files, read_layer, stored_ids
+from homecat.embed import EGEMAPS, part_files, read_layer, run_sets, stored_ids
 from homecat.errors import HomecatError
 from homecat.probe_fit import fit_predict
 from homecat.settings import Settings
@@ -187,6 +187,83 @@ def probe(
     )
     _store(settings, run, ids, fold_of, seed)
     return run
+
+
+STEP_COLUMNS = ["step", "set", "best_layer", "uar", "uar_sd", "macro_f1"]
+
+
+def probe_run(
+    settings: Settings, run_dir: str | Path, labels: Sequence[str] = (), folds: int | None = None
+) -> tuple[ProbeRun, dict[str, int]]:
+    """Probe every model of a training run (its start, every checkpoint; embedded by `homecat embed --run`) and
+    every eGeMAPS set together, on the same folds; returns the probe and each run set's training step."""
+    steps = {name: step for step, _, name in run_sets(run_dir)}
+    with Catalog.open(settings.paths.catalog) as catalog:
+        columns, rows = catalog.rows(named_queries(_QUERIES)["embedding_sets"].sql)
+    kinds = {r["set_name"]: r["kind"] for r in (dict(zip(columns, row)) for row in rows)}
+    missing = [name for name in steps if name not in kinds]
+    if missing:
+        raise HomecatError(
+            f"The run's model for the set '{missing[0]}' is not embedded ({len(missing)} of {len(steps)} missing): "
+            f"run 'homecat embed --run {run_dir} --features egemaps' first."
+        )
+    baselines = sorted(name for name, kind in kinds.items() if kind == EGEMAPS)
+    return probe(settings, sets=[*steps, *baselines], labels=labels, folds=folds), steps
+
+
+def best_by_step(run: ProbeRun, steps: dict[str, int]) -> list[dict[str, Any]]:
+    """The best layer of each set (by mean UAR over folds): the run's sets in step order, then the baselines
+    (step None)."""
+    best: dict[str, dict[str, Any]] = {}
+    for r in run.rows:
+        if r["set"] not in best or r["uar"] > best[r["set"]]["uar"]:
+            best[r["set"]] = r
+    order = sorted(best, key=lambda s: (s not in steps, steps.get(s, 0), s))
+    return [
+        {"step": steps.get(s), "set": s, "best_layer": best[s]["layer"], "uar": best[s]["uar"],
+         "uar_sd": best[s]["uar_sd"], "macro_f1": best[s]["macro_f1"]}
+        for s in order
+    ]  # fmt: skip
+
+
+def plot_probe_steps(run: ProbeRun, steps: dict[str, int], path: str | Path, title: str) -> Path:
+    """Best-layer UAR (± sd over folds) against training step, with the starting model, eGeMAPS and chance lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    best = [b for b in best_by_step(run, steps) if b["step"] is not None]
+    fig, ax = plt.subplots(figsize=(8, 4.8), dpi=110)
+    x = [b["step"] for b in best]
+    ax.errorbar(x, [b["uar"] for b in best], yerr=[b["uar_sd"] for b in best], marker="o", capsize=3,
+                label="run: best layer, mean ± sd over folds")  # fmt: skip
+    for b in best:
+        ax.annotate(f"L{b['best_layer']}", (b["step"], b["uar"]), textcoords="offset points", xytext=(4, 6), fontsize=7)
+    start = best[0]
+    ax.axhline(start["uar"], color="tab:green", linestyle="-.", linewidth=1.4,
+               label=f"start ({start['set']}): {start['uar']:.3f}")  # fmt: skip
+    for r in run.rows:
+        if run.kinds.get(r["set"]) == EGEMAPS:
+            ax.axhline(r["uar"], color="black", linestyle="--", linewidth=1.6, label=f"{r['set']}: {r['uar']:.3f}")
+    chance = run.rows[0]["chance"]
+    ax.axhline(chance, color="grey", linestyle=":", linewidth=1.4, label=f"chance: {chance:.3f}")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("UAR (balanced accuracy) of the best layer")
+    ax.set_title(
+        f"{title}: {', '.join(run.labels)} — {run.n_segments} segments, {run.n_participants} participants, "
+        f"{run.n_folds} grouped folds",
+        fontsize=9,
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def _check_folds(y: np.ndarray, fold_of: np.ndarray, n_folds: int, classes: list[str]) -> None:

@@ -231,7 +231,7 @@ def test_a_random_init_run_keeps_its_start_for_embed_and_evaluate(demo):
     settings = demo["settings"]
     t = settings.training.model_copy(
         update={"base_model": None, "model_overrides": TINY, "run_name": "tiny-run", "max_steps": 2,
-                "per_gpu_batch": 2, "grad_accum_steps": 1, "num_workers": 0, "save_steps": 100, "eval_steps": 100,
+                "per_gpu_batch": 2, "grad_accum_steps": 1, "num_workers": 0, "save_steps": 1, "eval_steps": 100,
                 "warmup_steps": 1, "learning_rate": 5e-3, "gradient_checkpointing": False, "use_trackers": False}
     )  # fmt: skip
     run = train(settings.model_copy(update={"training": t}), show_progress=False)
@@ -243,6 +243,28 @@ def test_a_random_init_run_keeps_its_start_for_embed_and_evaluate(demo):
     summaries = embed(settings, models=[str(initial), str(final)], labels=["infant"])
     assert [s.set_name for s in summaries] == ["tiny-run-initial", "tiny-run"]
     assert summaries[0].segments == summaries[1].segments > 0
+
+    # over the run: its start and every checkpoint, each once (final/ is step_2: not twice); a rerun computes nothing
+    catalog = ["--catalog", str(settings.paths.catalog)]
+    env = {"HOMECAT_ARTIFACTS_DIR": str(settings.paths.artifacts_dir)}
+    first = CliRunner().invoke(app, [*catalog, "embed", "--run", str(run), "--format", "json"], env=env)
+    assert first.exit_code == 0, first.output
+    sets = {r["set"]: r for r in json.loads(first.stdout)}
+    assert list(sets) == ["tiny-run-initial", "tiny-run-step_1", "tiny-run-step_2"]
+    assert sets["tiny-run-step_1"]["computed"] == demo["n_segments"] - sets["tiny-run-step_1"]["too_short"]
+    again = CliRunner().invoke(app, [*catalog, "embed", "--run", str(run), "--format", "json"], env=env)
+    assert again.exit_code == 0 and all(r["computed"] == 0 for r in json.loads(again.stdout))
+
+    plot = demo["base"] / "run-probe.png"
+    result = CliRunner().invoke(
+        app, [*catalog, "probe", "--run", str(run), "--format", "json", "--plot", str(plot)], env=env
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(r["step"], r["set"]) for r in rows] == [
+        (0, "tiny-run-initial"), (1, "tiny-run-step_1"), (2, "tiny-run-step_2"), (None, "egemaps")
+    ]  # fmt: skip
+    assert all(0 <= r["uar"] <= 1 and r["uar_sd"] >= 0 for r in rows) and plot.stat().st_size > 10_000
 
 
 def test_the_preconditioned_solver_finds_scikit_learns_classifier():
