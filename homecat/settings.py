@@ -137,8 +137,11 @@ class ValidateSettings(_Section):
 class HubSettings(_Section):
     repo_id: str | None = Field(None, description="Hub repository, e.g. my-lab/wav2vec2-base-homes (HF_REPO_ID).")
     private: bool = Field(True, description="Create the Hub repository as private (HF_PRIVATE).")
-    license: str = Field("cc-by-nc-4.0", description="License written into the model card.")
-    language: list[str] = Field(["hi"], description="Language codes for the model card.")
+    license: str = Field(
+        "unknown", description="License written into the model card (a Hub license id); set it before pushing."
+    )
+    language: list[str] = Field([], description="Language codes of the recordings for the model card; set them.")
+    card_tags: list[str] = Field([], description="Tags added to the model card (besides wav2vec2, audio, ...).")
     card_base_model: str = Field(
         "facebook/wav2vec2-base",
         description="Base model named in the model card when the run recorded a local path, not a Hub id.",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from homecat.catalog import Catalog
@@ -265,6 +266,25 @@ def test_a_random_init_run_keeps_its_start_for_embed_and_evaluate(demo):
         (0, "tiny-run-initial"), (1, "tiny-run-step_1"), (2, "tiny-run-step_2"), (None, "egemaps")
     ]  # fmt: skip
     assert all(0 <= r["uar"] <= 1 and r["uar_sd"] >= 0 for r in rows) and plot.stat().st_size > 10_000
+
+    # the model card carries the evidence: dev figures at step 0 and 2, the probe table (as text and model-index),
+    # and nothing naming a family (the privacy check of stage() would refuse it; the ids are checked here too)
+    from homecat.hub import stage
+
+    hub = settings.hub.model_copy(update={"license": "cc-by-4.0", "language": ["en"], "card_tags": ["infants"]})
+    card = stage(settings.model_copy(update={"hub": hub}), run=run).card
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["license"] == "cc-by-4.0" and meta["language"] == ["en"] and "infants" in meta["tags"]
+    results = meta["model-index"][0]["results"]
+    uar = next(r for r in results if r["metrics"][0]["type"] == "uar")
+    assert uar["metrics"][0]["value"] == pytest.approx(rows[2]["uar"], abs=1e-4)
+    assert "| Dev metric | step 0 | step 2 |" in card and "Verdict of the run: **" in card
+    for role, row in (("this model", rows[2]), ("starting model", rows[0]), ("eGeMAPS", rows[3])):
+        assert f"| {role} | " in card and f"{row['uar']:.3f} ± {row['uar_sd']:.3f}" in card
+    assert "segments from 5 families, in 5 folds grouped by family" in card
+    assert "tiny-run" not in card.split("## How to use")[0].split("---\n", 2)[2]  # roles, not set names
+    for participant in ("P01", "P02", "P03", "P04"):
+        assert participant not in card
 
 
 def test_the_preconditioned_solver_finds_scikit_learns_classifier():
