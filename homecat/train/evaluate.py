@@ -1,6 +1,6 @@
-"""How the run is doing: dev evaluation (loss per masked frame, contrastive accuracy and codevector perplexity
-on a fixed list of dev crops with fixed masks, so evaluations of a run, resumed or not, compare step to step)
-and the collapse check on the logged training rows.
+"""How the run is doing: dev evaluation (loss per masked frame, contrastive accuracy, codevector perplexity and
+the collapse signals on a fixed list of dev crops with masks fixed per crop, so evaluations of a run, resumed
+or not, on any number of processes, compare step to step) and the flat-loss check on the logged training rows.
 """
 
 from __future__ import annotations
