@@ -71,9 +71,22 @@ class Evidence:
                 f"({', '.join(self.labels)}) of {self.n_segments:,} annotated segments from {self.n_families} "
                 f"families, in {self.n_folds} folds grouped by family (no family in both parts of a fold). UAR is "
                 "the unweighted average recall (balanced accuracy), mean ± sd over folds, of the best layer.\n\n"
-                "| Features | Best layer | UAR | Macro-F1 |\n|---|---|---|---|\n" + "\n".join(rows)
+                "| Features | Best layer | UAR | Macro-F1 |\n|---|---|---|---|\n"
+                + "\n".join(rows)
+                + self._differences()
             )
         return "\n\n".join(parts)
+
+    def _differences(self) -> str:
+        """One sentence: this model's best UAR against the others', beside the fold sd (the scale of noise)."""
+        mine = next((p for p in self.probe if p.role == "this model"), None)
+        others = [p for p in self.probe if p.role != "this model"]
+        if mine is None or not others:
+            return ""
+        said = ", ".join(
+            f"{mine.uar - p.uar:+.3f} over {'' if p.role == 'eGeMAPS' else 'the '}{p.role}" for p in others
+        )
+        return f"\n\nThis model's best layer: {said} (UAR; its sd over folds is {mine.uar_sd:.3f})."
 
     def eval_results(self) -> list[Any]:
         """huggingface_hub EvalResult entries for the card's model-index metadata."""
