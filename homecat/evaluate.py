@@ -43,7 +43,7 @@ def evaluate_models(settings: Settings, models: Sequence[str]) -> list[dict[str,
     from homecat.crops import build_crop_index
 
     if not models:
-        raise HomecatError("Pass at least one --model PATH_OR_HUB_ID.")
+        raise HomecatError("Pass at least one --model PATH_OR_HUB_ID, or --run RUN_FOLDER.")
     crops = settings.crops
     with Catalog.open(settings.paths.catalog) as catalog:
         # the speech rows as the trainer's dev index holds them (the dev crops themselves are fixed positions)
