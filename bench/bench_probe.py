@@ -1,7 +1,9 @@
-"""Time of `homecat probe` for 10,000 segments x 13 layers x 768 dimensions (wav2vec2-base sized) on this machine.
+"""Time of `homecat probe` for 10,000 segments x 13 layers x 768 dimensions (wav2vec2-base sized) on this machine,
+with its solver (homecat.probe_fit: preconditioned lbfgs, folds side by side) against the solver it replaced
+(scikit-learn's StandardScaler + LogisticRegression lbfgs, one fit after another), on the same folds.
 
     python bench/bench_probe.py                                  # the full case, one JSON object
-    python bench/bench_probe.py --layers 3 --tols 1e-4 1e-3      # what the lbfgs tolerance costs and changes
+    python bench/bench_probe.py --segments 3000 --layers 4      # a smaller case on a busy machine
 
 Synthetic vectors (no model runs): ~50 participants with 2 recordings each, three labels in the demo's
 proportions (0.55 / 0.35 / 0.10); each vector = a label direction whose strength peaks at the middle layer +
@@ -9,9 +11,9 @@ a per-participant offset (the family effect grouped folds guard against) + noise
 factors (correlated dimensions, as in real hidden states). They are written
 through embed's own Parquet writer (row groups of 256 segments) into a real catalog with the
 ``embedding_sets`` row, so ``probe()`` runs exactly as `homecat probe` does: reading one layer at a time,
-participant-grouped stratified folds, StandardScaler + class-balanced LogisticRegression (lbfgs) per fold
-and layer, storing probe_folds and probe_results. Reports the wall time of ``probe()`` (excluding the
-synthetic data) and the UAR by layer.
+participant-grouped stratified folds, a class-balanced logistic regression per fold and layer, storing
+probe_folds and probe_results. Reports the wall time of ``probe()`` (excluding the synthetic data) with each
+solver, the speed-up, the UAR by layer and the largest UAR difference between the solvers.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+import homecat.probe
 from homecat.catalog import Catalog, named_queries
 from homecat.embed import MANIFEST_NAME, _PartWriter
 from homecat.probe import probe
@@ -87,6 +90,34 @@ def build(tmp: Path, n_segments: int, n_participants: int, layers: int, dim: int
     return settings
 
 
+def sklearn_cross_validate(sk, X, y, fold_of, n_folds, settings):
+    """The probe's solver before homecat.probe_fit, verbatim: scikit-learn's pipeline, one fold after another."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    p = settings.probe
+    uars, f1s, stalled = [], [], 0
+    for k in range(n_folds):
+        test = fold_of == k
+        model = make_pipeline(
+            StandardScaler(),
+            LogisticRegression(C=p.probe_c, class_weight="balanced", max_iter=p.probe_max_iter, tol=p.probe_tol),
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(X[~test], y[~test])
+            predicted = model.predict(X[test])
+            present = sorted(set(y[test].tolist()))
+            uars.append(float(sk["balanced_accuracy_score"](y[test], predicted)))
+            f1s.append(float(sk["f1_score"](y[test], predicted, labels=present, average="macro", zero_division=0)))
+        stalled += any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return uars, f1s, stalled
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--segments", type=int, default=10_000)
@@ -94,7 +125,6 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=13)
     parser.add_argument("--dim", type=int, default=768)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--tols", type=float, nargs="+", default=[1e-4], help="probe.probe_tol values to time")
     args = parser.parse_args()
     out: dict = {"segments": args.segments, "participants": args.participants, "layers": args.layers,
                  "dim": args.dim, "folds": args.folds, "cpu_cores": os.cpu_count(), "runs": []}  # fmt: skip
@@ -102,14 +132,15 @@ def main() -> None:
         t0 = time.perf_counter()
         settings = build(Path(tmp), args.segments, args.participants, args.layers, args.dim)
         out["synthetic_data_sec"] = round(time.perf_counter() - t0, 1)
-        for tol in args.tols:
-            tuned = settings.model_copy(update={"probe": settings.probe.model_copy(update={"probe_tol": tol})})
+        new_solver = homecat.probe._cross_validate
+        for name, solver in (("sklearn_lbfgs", sklearn_cross_validate), ("preconditioned", new_solver)):
+            homecat.probe._cross_validate = solver  # the same folds (fixed by the seed), only the solver differs
             t0 = time.perf_counter()
-            run = probe(tuned, folds=args.folds)
+            run = probe(settings, folds=args.folds)
             elapsed = time.perf_counter() - t0
             out["runs"].append(
                 {
-                    "probe_tol": tol,
+                    "solver": name,
                     "probe_sec": round(elapsed, 1),
                     "sec_per_fit": round(elapsed / (args.layers * args.folds), 2),
                     "fits_not_converged": run.not_converged,
@@ -117,6 +148,12 @@ def main() -> None:
                     "n_participants": run.n_participants,
                 }
             )
+        homecat.probe._cross_validate = new_solver
+        old, new = out["runs"]
+        out["speedup"] = round(old["probe_sec"] / new["probe_sec"], 2)
+        out["max_abs_uar_difference"] = round(
+            max(abs(a - b) for a, b in zip(old["uar_by_layer"], new["uar_by_layer"], strict=True)), 4
+        )
     print(json.dumps(out, indent=1))
 
 

@@ -836,9 +836,10 @@ def report_training(
 
     Example: homecat report training artifacts/training/wav2vec2-ssl --last 10 --plot curves.png
     """
-    from homecat.train.report import plot_training, training_tables
+    from homecat.train.report import plot_training, training_tables, verdict
 
     tables = training_tables(run, last=last)
+    typer.echo(verdict(run).line(run.name), err=fmt is not TableFormat.table)
     columns, rows = tables["train"]
     print_rows(columns, rows, fmt, title=f"training steps of {run.name}")
     dev_columns, dev_rows = tables["dev"]
@@ -858,6 +859,9 @@ def embed(
     model: Annotated[
         list[str] | None,
         typer.Option("--model", help="A model folder (a run's final/, checkpoints/step_N/) or Hub id; repeatable."),
+    ] = None,
+    run: Annotated[
+        Path | None, typer.Option(help="A training run folder: its starting model and every checkpoint, each once.")
     ] = None,
     name: Annotated[
         str | None, typer.Option(help="Name of the embedding set (default: from the model name, never a path).")
@@ -883,15 +887,18 @@ def embed(
     artifacts/embeddings/<set>/ (Parquet) and the catalog table embedding_sets.
 
     Example: homecat embed --model facebook/wav2vec2-base --model artifacts/training/run1/final --features egemaps
+    Over a run: homecat embed --run artifacts/training/run1 --features egemaps
     """
     from homecat.embed import embed as run_embed
+    from homecat.embed import run_sets
 
     overrides = {"embed.embed_batch_size": batch_size, "embed.embed_device": device}
     settings = _state(ctx).settings(**overrides).settings
+    models = [*(model or ()), *(m for _, m, _ in (run_sets(run) if run is not None else ()))]
     with _progress("embedding segments", unit="segments") as progress:
         summaries = run_embed(
             settings,
-            models=model or (),
+            models=list(dict.fromkeys(models)),
             features=[f.value for f in features or ()],
             name=name,
             labels=label or (),
@@ -923,17 +930,30 @@ def probe(
     plot: Annotated[
         Path | None, typer.Option(help="Also draw UAR by layer, with eGeMAPS and chance lines, into this PNG.")
     ] = None,
+    run: Annotated[
+        Path | None,
+        typer.Option(help="A training run embedded with 'embed --run': its models and eGeMAPS; --plot by step."),
+    ] = None,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
     """Layer-wise linear probes of the embedding sets under participant-grouped cross-validation: UAR, macro-F1.
 
     Example: homecat probe --labels adult,infant,noise --folds 5 --plot artifacts/probe.png
+    Over a run: homecat probe --run artifacts/training/run1 --labels adult,infant --plot run1-probe.png
     """
-    from homecat.probe import plot_probe
+    from homecat.probe import STEP_COLUMNS, best_by_step, plot_probe, plot_probe_steps, probe_run
     from homecat.probe import probe as run_probe
 
     settings = _state(ctx).settings().settings
     wanted = [x.strip() for x in (labels or "").split(",") if x.strip()]
+    if run is not None:
+        result, steps = probe_run(settings, run, labels=wanted, folds=folds)
+        best = best_by_step(result, steps)
+        print_rows(STEP_COLUMNS, [tuple(b[c] for c in STEP_COLUMNS) for b in best], fmt,
+                   title=f"best layer by training step of {run.name}")  # fmt: skip
+        if plot is not None:
+            typer.echo(f"Wrote {plot_probe_steps(result, steps, plot, run.name)}", err=True)
+        return
     result = run_probe(settings, sets=set_name or (), labels=wanted, folds=folds)
     columns, rows = result.table()
     title = (
@@ -951,18 +971,32 @@ def probe(
 def evaluate(
     ctx: typer.Context,
     model: Annotated[
-        list[str], typer.Option("--model", help="A model with pretraining heads (folder or Hub id); repeatable.")
-    ],
+        list[str] | None,
+        typer.Option("--model", help="A model with pretraining heads (folder or Hub id); repeatable."),
+    ] = None,
+    run: Annotated[
+        Path | None,
+        typer.Option(help="A run folder: its start and every checkpoint, on the run's own dev crops, by step."),
+    ] = None,
+    plot: Annotated[Path | None, typer.Option(help="With --run: also draw dev loss and accuracy by step.")] = None,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
     """The trainer's dev metrics for each model on the same fixed dev crops, masks and negatives (no labels).
 
     Example: homecat --config my.yaml evaluate --model facebook/wav2vec2-base --model artifacts/training/run1/final
     """
-    from homecat.evaluate import COLUMNS, evaluate_models
+    from homecat.evaluate import COLUMNS, RUN_COLUMNS, evaluate_models, evaluate_run, plot_run
 
     settings = _state(ctx).settings().settings
-    rows = evaluate_models(settings, model)
+    if run is not None:
+        rows = evaluate_run(settings, run)
+        print_rows(
+            RUN_COLUMNS, [tuple(r[c] for c in RUN_COLUMNS) for r in rows], fmt, title=f"dev metrics of {run.name}"
+        )
+        if plot is not None:
+            typer.echo(f"Plot: {plot_run(rows, plot, run.name)}", err=True)
+        return
+    rows = evaluate_models(settings, model or [])
     print_rows(
         COLUMNS, [tuple(r[c] for c in COLUMNS) for r in rows], fmt, title="dev metrics (same crops, masks, negatives)"
     )

@@ -14,8 +14,9 @@ How one crop is drawn (``CropDataset.draw``):
    - ``uniform``: anywhere a crop fits;
    - ``speech``: uniform over the starts whose crop holds at least ``min_speech_share`` of speech
      (the merged turns of ``speech_source`` with ``speech_labels``); where no start reaches that
-     share, over the starts holding the most speech there is. A recording without speech rows
-     falls back to ``energy`` (one warning says how many recordings do);
+     share, over the starts holding the most speech there is. A recording the speech source processed
+     and found no speech in is never drawn for this part (its share goes to recordings with speech);
+     one never processed falls back to ``energy`` (one warning says how many recordings do);
    - ``mixture``: the crop's first random draw picks the part (speech, energy, uniform) by
      ``policy_weights``, then that part draws the start. The recording is always chosen in
      proportion to duration, so every policy keeps each family's share of the crops;
@@ -68,7 +69,7 @@ from homecat.settings import CropSettings, DataSettings
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_VERSION = 2  # 2: speech turns; version 1 snapshots load with none
+SNAPSHOT_VERSION = 3  # 2: speech turns; 3: whether the speech source processed each recording
 POLICY_PARTS = ("speech", "energy", "uniform")  # the order a mixture's weights are laid out in
 _SILENCE_FLOOR_DBFS = -120.0
 _DEV_STREAM = 0xDE7  # keeps the dev crops' generators apart from every training stream
@@ -104,6 +105,7 @@ class CropIndex:
     speech_end_sec: np.ndarray | None = None  # float64
     speech_source: str | None = None  # which rows they are (None: none were loaded)
     speech_labels: tuple[str, ...] = ()
+    speech_processed: np.ndarray | None = None  # bool: the source looked at the recording (older snapshots: none)
 
     def __post_init__(self) -> None:
         self.duration_sec = self.frames / np.maximum(self.sample_rate, 1)
@@ -113,6 +115,8 @@ class CropIndex:
             self.speech_start_sec = np.zeros(0, np.float64)
             self.speech_end_sec = np.zeros(0, np.float64)
         self.speech_labels = tuple(self.speech_labels)
+        if self.speech_processed is None:
+            self.speech_processed = np.zeros(len(self.recording_id), bool)
 
     def __len__(self) -> int:
         return len(self.recording_id)
@@ -143,6 +147,10 @@ class CropIndex:
         """Recordings with no speech turns at all."""
         return int(np.sum(np.diff(self.speech_offsets) == 0))
 
+    def speechless_processed(self) -> np.ndarray:
+        """Indexes of recordings the speech source processed and found no speech in: no speech crops from them."""
+        return np.flatnonzero((np.diff(self.speech_offsets) == 0) & self.speech_processed)
+
     def summary(self) -> dict[str, Any]:
         return {
             "recordings": len(self),
@@ -153,6 +161,7 @@ class CropIndex:
             "crop_sec": self.crop_sec,
             "speech_source": self.speech_source,
             "recordings_without_speech": self.without_speech,
+            "recordings_processed_without_speech": len(self.speechless_processed()),
         }
 
     # ------------------------------------------------------------------ snapshot
@@ -184,6 +193,7 @@ class CropIndex:
             speech_end_sec=pa.ListArray.from_arrays(
                 pa.array(self.speech_offsets, pa.int32()), pa.array(self.speech_end_sec, pa.float64())
             ),
+            speech_processed=pa.array(self.speech_processed, pa.bool_()),
         )
         meta = {
             "version": SNAPSHOT_VERSION,
@@ -209,7 +219,7 @@ class CropIndex:
             meta = json.loads(table.schema.metadata[b"homecat_crop_index"])
         except (OSError, KeyError, TypeError, ValueError) as exc:
             raise HomecatError(f"{path} is not a crop index snapshot ({exc}).") from None
-        if meta.get("version") not in (1, SNAPSHOT_VERSION):
+        if meta.get("version") not in (1, 2, SNAPSHOT_VERSION):
             raise HomecatError(
                 f"{path} is a crop index snapshot of version {meta.get('version')}, not {SNAPSHOT_VERSION}."
             )
@@ -228,6 +238,8 @@ class CropIndex:
             paths = [os.fsdecode(p) for p in table.column("path_bytes").to_pylist()]
         else:
             paths = table.column("path").to_pylist()
+        if meta["version"] >= 3:
+            speech["speech_processed"] = table.column("speech_processed").to_numpy(zero_copy_only=False).astype(bool)
         return cls(
             **{name: _str_array(table.column(name).to_pylist()) for name in _STR_COLUMNS if name != "path"},
             path=_str_array(paths),
@@ -290,6 +302,7 @@ def build_crop_index(
         speech_end_sec=np.concatenate([m[1] for m in merged] or [np.zeros(0)]).astype(np.float64),
         speech_source=speech_source,
         speech_labels=tuple(speech_labels),
+        speech_processed=np.array([bool(r["speech_processed"]) for r in keep], bool),
     )
 
 
@@ -437,6 +450,8 @@ class CropDataset(Dataset):
         cumulative = np.cumsum([weights[part] for part in self.parts])
         self.part_cumulative = cumulative / cumulative[-1]
         self._speech_ranges: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray] | None] = {}  # lazily, per process
+        # processed and found without speech: never drawn for the speech part (its share goes to the others)
+        self._speechless = {int(i) for i in index.speechless_processed()} if "speech" in self.parts else set()
         if "speech" in self.parts:
             wanted = (crops.speech_source, tuple(crops.speech_labels))
             if (index.speech_source, index.speech_labels) != wanted:
@@ -462,13 +477,18 @@ class CropDataset(Dataset):
                 f"recordings has speech rows of {which}: run 'homecat vad' (or 'homecat vad import'), check "
                 "crops.speech_source and crops.speech_labels ('homecat report activity'), or use crop_policy energy."
             )
-        log.warning(
-            "%d of %d recordings have no speech rows of %s: their speech crops are drawn by energy instead "
-            "(run 'homecat vad' or 'homecat vad import').",
-            self.index.without_speech,
-            len(self.index),
-            which,
-        )
+        speechless = len(self._speechless)
+        never = self.index.without_speech - speechless
+        if never:
+            log.warning(
+                "%d of %d recordings have no speech rows of %s and were never processed by it: their speech crops "
+                "are drawn by energy instead (run 'homecat vad' or 'homecat vad import').",
+                never,
+                len(self.index),
+                which,
+            )
+        if speechless:
+            log.info("%d recordings hold no speech of %s: they give no speech crops.", speechless, which)
 
     def __len__(self) -> int:
         return self.crops.crops_per_epoch
@@ -530,7 +550,7 @@ class CropDataset(Dataset):
         attempts = 0
         crop: Crop | None = None
         while rounds > 0:
-            i = self._choose_recording(rng, tried)
+            i = self._choose_recording(rng, tried, part)
             if i is None:  # every recording tried or unreadable
                 break
             tried.add(i)
@@ -568,10 +588,11 @@ class CropDataset(Dataset):
                 )
         return crop
 
-    def _choose_recording(self, rng: np.random.Generator, tried: set[int]) -> int | None:
-        """A recording in proportion to its duration, among those readable and not yet tried."""
+    def _choose_recording(self, rng: np.random.Generator, tried: set[int], part: str) -> int | None:
+        """A recording in proportion to its duration, among those readable and not yet tried (for the speech part:
+        and not found without speech)."""
         index = self.index
-        excluded = tried | self._unreadable
+        excluded = tried | self._unreadable | (self._speechless if part == "speech" else set())
         if not excluded:
             return int(np.searchsorted(index.cum_duration_sec, rng.random() * index.total_sec, side="right"))
         weights = index.duration_sec.copy()

@@ -150,6 +150,14 @@ def default_set_name(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "model"
 
 
+def run_sets(run_dir: str | Path) -> list[tuple[int, str, str]]:
+    """(step, model folder or Hub id, set name) of every model of a training run, each once: its starting point
+    (``initial/`` or the base model), every checkpoint, and ``final/`` when no checkpoint has its step."""
+    from homecat.train.checkpoints import run_models
+
+    return [(step, model, default_set_name(model)) for step, _, model in run_models(run_dir)]
+
+
 # --------------------------------------------------------------------------- the store
 
 

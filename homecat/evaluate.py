@@ -8,37 +8,82 @@ input, masks and negatives. In eval mode the quantizer takes the argmax code (no
 off: the same model gives the same numbers every time. The loss is the trainer's dev loss per masked frame
 (contrastive + ``training.diversity_loss_weight`` x diversity, as ``Wav2Vec2ForPreTraining`` sums it).
 
-The crops come from the current catalog, not from a run's index snapshot: numbers compare models with each
-other here, and match a run's logged dev rows only while the dev split is unchanged.
+Masks and negatives depend on the dev crop alone (its position in the list), never on the batch or the
+number of processes, and the perplexity comes from code counts over all dev crops: one process here
+reproduces a run's dev row, logged on any number of processes, for the same weights (to float tolerance).
+With ``--model`` the crops come from the current catalog (numbers match a run's rows while the dev split is
+unchanged); with ``--run`` they come from the run's own snapshot and config.yaml, for each of its models.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from homecat.catalog import Catalog
 from homecat.errors import HomecatError, first_line
 from homecat.settings import Settings
 
-COLUMNS = ["model", "loss_per_masked_frame", "contrastive_accuracy", "codevector_perplexity", "dev_crops"]
+COLUMNS = [
+    "model",
+    "loss_per_masked_frame",
+    "contrastive_accuracy",
+    "contrastive_accuracy_informative",
+    "identical_negative_share",
+    "codevector_perplexity",
+    "dev_crops",
+]
+RUN_COLUMNS = ["step", *COLUMNS]
 _HEADS = ("quantizer.", "project_q.", "project_hid.")
 
 
 def evaluate_models(settings: Settings, models: Sequence[str]) -> list[dict[str, Any]]:
     """One row per model: the dev metrics on the fixed dev crops (see the module docstring)."""
-    import torch
-    from accelerate import Accelerator
-
-    from homecat.crops import CropDataset, build_crop_index, dev_crops
-    from homecat.train.evaluate import evaluate
+    from homecat.crops import build_crop_index
 
     if not models:
-        raise HomecatError("Pass at least one --model PATH_OR_HUB_ID.")
+        raise HomecatError("Pass at least one --model PATH_OR_HUB_ID, or --run RUN_FOLDER.")
     crops = settings.crops
     with Catalog.open(settings.paths) as catalog:
         # the speech rows as the trainer's dev index holds them (the dev crops themselves are fixed positions)
         index = build_crop_index(catalog, ["dev"], crops.crop_sec, crops.speech_source, crops.speech_labels)
+    return _evaluate_on(settings, index, models)
+
+
+def evaluate_run(settings: Settings, run_dir: str | Path) -> list[dict[str, Any]]:
+    """One row per model of a run (its start, every checkpoint, final/), by step, on the run's own dev snapshot
+    with its own crop and mask settings (config.yaml): the rows reproduce the run's logged dev rows."""
+    import yaml
+
+    from homecat.crops import CropIndex
+    from homecat.settings import CropSettings, TrainingSettings
+    from homecat.train.checkpoints import run_models
+
+    run = Path(run_dir)
+    models = run_models(run)
+    if not models:
+        raise HomecatError(f"{run} has no checkpoints, final/ or starting model to evaluate.")
+    config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) or {}
+    settings = settings.model_copy(
+        update={
+            "training": TrainingSettings(**config.get("training", {})),
+            "crops": CropSettings(**config.get("crops", {})),
+        }
+    )
+    index = CropIndex.load(run / "index" / "dev.parquet")
+    rows = _evaluate_on(settings, index, [path for _, _, path in models])
+    return [{"step": step, **row, "model": label} for (step, label, _), row in zip(models, rows, strict=True)]
+
+
+def _evaluate_on(settings: Settings, index: Any, models: Sequence[str]) -> list[dict[str, Any]]:
+    import torch
+    from accelerate import Accelerator
+
+    from homecat.crops import CropDataset, dev_crops
+    from homecat.train.evaluate import evaluate
+
+    crops = settings.crops
     specs = dev_crops(index, crops.dev_crop_count, crops.crop_sec)
     if not specs:
         raise HomecatError(
@@ -57,6 +102,8 @@ def evaluate_models(settings: Settings, models: Sequence[str]) -> list[dict[str,
                 "model": name,
                 "loss_per_masked_frame": row["dev_loss"],
                 "contrastive_accuracy": row["dev_contrastive_accuracy"],
+                "contrastive_accuracy_informative": row["dev_contrastive_accuracy_informative"],
+                "identical_negative_share": row["dev_identical_negative_share"],
                 "codevector_perplexity": row["dev_codevector_perplexity"],
                 "dev_crops": row["dev_crops"],
             }
@@ -102,3 +149,29 @@ def _load(name: str, settings: Settings) -> tuple[Any, bool]:
     model.config.diversity_loss_weight = settings.training.diversity_loss_weight  # as the trainer sets it
     model.eval()
     return model, do_normalize
+
+
+def plot_run(rows: list[dict[str, Any]], out: str | Path, title: str) -> Path:
+    """Dev loss and accuracy (all frames and informative frames only) against training step: one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.plot(steps, [r["loss_per_masked_frame"] for r in rows], "o-")
+    left.set_ylabel("dev loss per masked frame")
+    right.plot(steps, [r["contrastive_accuracy"] for r in rows], "o-", label="all masked frames")
+    right.plot(steps, [r["contrastive_accuracy_informative"] for r in rows], "s--", label="informative frames")
+    right.set_ylabel("dev contrastive accuracy")
+    right.legend()
+    for ax in (left, right):
+        ax.set_xlabel("optimizer step")
+    fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

@@ -33,6 +33,7 @@ from typing import Any
 
 from homecat import __version__
 from homecat.errors import HomecatError
+from homecat.evidence import gather
 from homecat.modelcard import (
     HUB_ID,
     contains_secret,
@@ -191,7 +192,13 @@ def stage(
             settings.hub,
             checkpoint=source.name if checkpoint is not None else None,
             checkpoints=[ckpt.name for ckpt in checkpoints],
+            evidence=gather(run_dir, source, settings.paths.catalog, notes),
         )
+        unset = [name for name, value in (("hub.license", settings.hub.license != "unknown"),
+                                          ("hub.language", bool(settings.hub.language))) if not value]  # fmt: skip
+        if unset:
+            notes.append(f"{' and '.join(unset)} not set: the card says license 'unknown' and no language; "
+                         "set them (and hub.card_tags) in your config")  # fmt: skip
         (staging / CARD_FILE).write_text(card, encoding="utf-8")
     except OSError as exc:
         raise HomecatError(f"Could not build the staging folder {staging}: {exc.strerror or exc}.") from exc

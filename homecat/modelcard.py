@@ -29,8 +29,7 @@ from homecat.errors import HomecatError
 from homecat.settings import HubSettings
 
 NOT_RECORDED = "not recorded"
-CARD_TAGS = ["wav2vec2", "self-supervised-learning", "audio", "child-directed-speech"]
-LANGUAGE_TAGS = {"hi": "hindi"}
+CARD_TAGS = ["wav2vec2", "self-supervised-learning", "audio"]  # then hub.card_tags
 _STEP_DIR = re.compile(r"^step_(\d+)$")  # a checkpoint folder
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")  # namespace/name (or name)
 
@@ -61,27 +60,36 @@ def model_card(
     *,
     checkpoint: str | None = None,
     checkpoints: list[str] | None = None,
+    evidence: Any = None,
 ) -> str:
     """The README.md of the repository: YAML metadata, training summary, usage, intended use and limits.
 
     ``checkpoint`` names the checkpoint folder (``step_N``) when the card is for one; ``checkpoints``
     lists the checkpoint folders pushed beside the final model. Built only from numbers and a few
     free-text fields of trainer_state.json; every missing or malformed field reads "not recorded".
+    ``evidence`` (homecat.evidence.Evidence): dev figures and probe results, as text and as model-index.
     """
     # trainer_state.json says base_model: null for a model built from random initialisation
     random_init = "base_model" in state and state["base_model"] is None
     base_model, base_local = _base_model(state.get("base_model"), hub.card_base_model)
-    tags = CARD_TAGS[:3] + [LANGUAGE_TAGS[c] for c in hub.language if c in LANGUAGE_TAGS] + CARD_TAGS[3:]
+    tags = list(dict.fromkeys(CARD_TAGS + list(hub.card_tags)))
     meta = {
         **({} if random_init else {"base_model": base_model}),
         "library_name": "transformers",
         "pipeline_tag": "feature-extraction",
         "license": hub.license,
-        "language": list(hub.language),
+        **({"language": list(hub.language)} if hub.language else {}),
         "tags": tags,
     }
     repo_id = hub.repo_id or "your-namespace/your-model"
     title = repo_id.split("/")[-1]
+    results = evidence.eval_results() if evidence is not None else []
+    if results:
+        from huggingface_hub import ModelCardData
+
+        meta["model-index"] = ModelCardData(model_name=title, eval_results=results).to_dict()["model-index"]
+    evidence_text = evidence.markdown() if evidence is not None else ""
+    evidence_text += "\n\n" if evidence_text else ""
     languages = ", ".join(hub.language) or NOT_RECORDED
 
     def num(*keys: str) -> float | None:
@@ -160,7 +168,7 @@ losses and perplexities are those logged at the step shown.
 
 {table}
 
-## How to use
+{evidence_text}## How to use
 
 The weights include the pretraining head (quantizer and projections); `Wav2Vec2Model` loads the encoder
 and ignores the rest. There is no tokenizer and no CTC head: fine-tune before using it for speech recognition.

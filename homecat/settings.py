@@ -156,8 +156,11 @@ class ValidateSettings(_Section):
 class HubSettings(_Section):
     repo_id: str | None = Field(None, description="Hub repository, e.g. my-lab/wav2vec2-base-homes (HF_REPO_ID).")
     private: bool = Field(True, description="Create the Hub repository as private (HF_PRIVATE).")
-    license: str = Field("cc-by-nc-4.0", description="License written into the model card.")
-    language: list[str] = Field(["hi"], description="Language codes for the model card.")
+    license: str = Field(
+        "unknown", description="License written into the model card (a Hub license id); set it before pushing."
+    )
+    language: list[str] = Field([], description="Language codes of the recordings for the model card; set them.")
+    card_tags: list[str] = Field([], description="Tags added to the model card (besides wav2vec2, audio, ...).")
     card_base_model: str = Field(
         "facebook/wav2vec2-base",
         description="Base model named in the model card when the run recorded a local path, not a Hub id.",
@@ -258,9 +261,13 @@ class TrainingSettings(_Section):
     train_seed: int = Field(0, description="Seed of weights init, dropout, Gumbel noise, masks and negatives.")
     per_gpu_batch: int = Field(2, ge=1, description="Crops per process per micro-batch.")
     grad_accum_steps: int = Field(8, ge=1, description="Micro-batches accumulated into one optimizer step.")
-    max_steps: int | None = Field(None, ge=1, description="Optimizer steps to run (null: from num_train_epochs).")
+    max_steps: int | None = Field(
+        None, ge=1, description="Optimizer steps to run (null: num_train_epochs passes over the train audio)."
+    )
     num_train_epochs: float = Field(
-        1.0, gt=0, description="Epochs of crops.crops_per_epoch crops per process, used when max_steps is null."
+        1.0,
+        gt=0,
+        description="With max_steps null: passes over the train audio (its seconds / crops.crop_sec crops) to run.",
     )
     learning_rate: float = Field(
         5e-5, gt=0, description="Peak AdamW learning rate (continued pretraining: 5e-5 to 1e-4)."
@@ -311,6 +318,12 @@ class TrainingSettings(_Section):
     use_trackers: bool = Field(
         True, description="Also log to TensorBoard through Accelerate when tensorboard is installed."
     )
+    collapse_min_perplexity_ratio: float = Field(
+        0.2, gt=0, lt=1, description="Warn of collapse when codevector perplexity falls below this fraction of step 0."
+    )
+    collapse_max_identical_share: float = Field(
+        0.5, gt=0, le=1, description="Warn of collapse when more than this share of negatives equal their positive."
+    )
 
 
 class EmbedSettings(_Section):
@@ -343,6 +356,9 @@ class ProbeSettings(_Section):
     probe_seed: int = Field(0, description="Seed of the fold assignment (the same for every set and layer of a probe).")
     probe_c: float = Field(1.0, gt=0, description="Inverse L2 regularisation strength C of the logistic regression.")
     probe_max_iter: int = Field(1000, ge=1, description="Most lbfgs iterations per fit.")
+    probe_jobs: int | None = Field(
+        None, ge=1, description="Folds fitted side by side, one BLAS thread each (null: one per CPU core)."
+    )
     probe_tol: float = Field(
         1e-4,
         gt=0,

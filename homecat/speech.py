@@ -217,7 +217,7 @@ def plot_activity(columns: list[str], rows: list[tuple], path: str | Path) -> Pa
     start = np.zeros(len(data))
     for key, colour, label in (
         ("crops_speech", "#3d5a80", "speech"),
-        ("crops_speech_fallback", "#98c1d9", "speech → energy (no speech rows)"),
+        ("crops_speech_fallback", "#98c1d9", "speech → energy (never processed)"),
         ("crops_energy", "#f4a259", "energy"),
         ("crops_uniform", "#bbbbbb", "uniform"),
     ):

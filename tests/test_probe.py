@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from homecat.catalog import Catalog
@@ -16,7 +17,7 @@ from homecat.cli import app
 from homecat.demo import make_demo_corpus
 from homecat.embed import embed
 from homecat.errors import HomecatError
-from homecat.evaluate import evaluate_models
+from homecat.evaluate import COLUMNS, evaluate_models
 from homecat.probe import _check_folds, plot_probe, probe
 from homecat.scan import scan
 from homecat.settings import load_settings
@@ -218,7 +219,7 @@ def test_evaluate_same_model_same_numbers_other_model_other_numbers(demo, tmp_pa
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     header, line = result.stdout.strip().splitlines()
-    assert header == "model,loss_per_masked_frame,contrastive_accuracy,codevector_perplexity,dev_crops"
+    assert header == ",".join(COLUMNS)
     assert float(line.split(",")[1]) == pytest.approx(rows[0]["loss_per_masked_frame"])
 
 
@@ -231,7 +232,7 @@ def test_a_random_init_run_keeps_its_start_for_embed_and_evaluate(demo):
     settings = demo["settings"]
     t = settings.training.model_copy(
         update={"base_model": None, "model_overrides": TINY, "run_name": "tiny-run", "max_steps": 2,
-                "per_gpu_batch": 2, "grad_accum_steps": 1, "num_workers": 0, "save_steps": 100, "eval_steps": 100,
+                "per_gpu_batch": 2, "grad_accum_steps": 1, "num_workers": 0, "save_steps": 1, "eval_steps": 100,
                 "warmup_steps": 1, "learning_rate": 5e-3, "gradient_checkpointing": False, "use_trackers": False}
     )  # fmt: skip
     run = train(settings.model_copy(update={"training": t}), show_progress=False)
@@ -243,3 +244,73 @@ def test_a_random_init_run_keeps_its_start_for_embed_and_evaluate(demo):
     summaries = embed(settings, models=[str(initial), str(final)], labels=["infant"])
     assert [s.set_name for s in summaries] == ["tiny-run-initial", "tiny-run"]
     assert summaries[0].segments == summaries[1].segments > 0
+
+    # over the run: its start and every checkpoint, each once (final/ is step_2: not twice); a rerun computes nothing
+    catalog = ["--catalog", str(settings.paths.catalog)]
+    env = {"HOMECAT_ARTIFACTS_DIR": str(settings.paths.artifacts_dir)}
+    first = CliRunner().invoke(app, [*catalog, "embed", "--run", str(run), "--format", "json"], env=env)
+    assert first.exit_code == 0, first.output
+    sets = {r["set"]: r for r in json.loads(first.stdout)}
+    assert list(sets) == ["tiny-run-initial", "tiny-run-step_1", "tiny-run-step_2"]
+    assert sets["tiny-run-step_1"]["computed"] == demo["n_segments"] - sets["tiny-run-step_1"]["too_short"]
+    again = CliRunner().invoke(app, [*catalog, "embed", "--run", str(run), "--format", "json"], env=env)
+    assert again.exit_code == 0 and all(r["computed"] == 0 for r in json.loads(again.stdout))
+
+    plot = demo["base"] / "run-probe.png"
+    result = CliRunner().invoke(
+        app, [*catalog, "probe", "--run", str(run), "--format", "json", "--plot", str(plot)], env=env
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(r["step"], r["set"]) for r in rows] == [
+        (0, "tiny-run-initial"), (1, "tiny-run-step_1"), (2, "tiny-run-step_2"), (None, "egemaps")
+    ]  # fmt: skip
+    assert all(0 <= r["uar"] <= 1 and r["uar_sd"] >= 0 for r in rows) and plot.stat().st_size > 10_000
+
+    # the model card carries the evidence: dev figures at step 0 and 2, the probe table (as text and model-index),
+    # and nothing naming a family (the privacy check of stage() would refuse it; the ids are checked here too)
+    from homecat.hub import stage
+
+    hub = settings.hub.model_copy(update={"license": "cc-by-4.0", "language": ["en"], "card_tags": ["infants"]})
+    card = stage(settings.model_copy(update={"hub": hub}), run=run).card
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["license"] == "cc-by-4.0" and meta["language"] == ["en"] and "infants" in meta["tags"]
+    results = meta["model-index"][0]["results"]
+    uar = next(r for r in results if r["metrics"][0]["type"] == "uar")
+    assert uar["metrics"][0]["value"] == pytest.approx(rows[2]["uar"], abs=1e-4)
+    assert "| Dev metric | step 0 | step 2 |" in card and "Verdict of the run: **" in card
+    for role, row in (("this model", rows[2]), ("starting model", rows[0]), ("eGeMAPS", rows[3])):
+        assert f"| {role} | " in card and f"{row['uar']:.3f} ± {row['uar_sd']:.3f}" in card
+    assert "segments from 5 families, in 5 folds grouped by family" in card
+    assert "tiny-run" not in card.split("## How to use")[0].split("---\n", 2)[2]  # roles, not set names
+    for participant in ("P01", "P02", "P03", "P04"):
+        assert participant not in card
+
+
+def test_the_preconditioned_solver_finds_scikit_learns_classifier():
+    """homecat.probe_fit solves the same class-balanced L2 logistic regression as StandardScaler + LogisticRegression:
+    on ill-conditioned vectors (shared strong factors, as hidden states have) the predictions agree."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from homecat.probe_fit import fit_predict
+
+    rng = np.random.default_rng(0)
+    n, dim = 900, 48
+    y = np.array(["adult", "infant", "noise"])[rng.choice(3, size=n, p=[0.55, 0.35, 0.10])]
+    directions = {label: rng.standard_normal(dim) for label in ("adult", "infant", "noise")}
+    X = rng.standard_normal((n, 6)) @ (4 * rng.standard_normal((6, dim))) + rng.standard_normal((n, dim))
+    X += 0.4 * np.stack([directions[label] for label in y]) + 5.0  # offset: standardisation matters
+    X[:, 0] = 1.0  # a constant dimension, as StandardScaler leaves it
+    train, test = np.arange(n) < 700, np.arange(n) >= 700
+    reference = make_pipeline(
+        StandardScaler(), LogisticRegression(C=0.5, class_weight="balanced", max_iter=5000, tol=1e-8)
+    ).fit(X[train], y[train])
+    predicted, converged = fit_predict(X[train], y[train], X[test], c=0.5, max_iter=5000, tol=1e-8)
+    assert converged
+    assert np.mean(predicted == reference.predict(X[test])) > 0.99
+    assert balanced_accuracy_score(y[test], predicted) == pytest.approx(
+        balanced_accuracy_score(y[test], reference.predict(X[test])), abs=0.01
+    )

@@ -69,7 +69,7 @@ def _config(path: Path, training: dict) -> Path:
             "save_steps": 1000,
             "logging_steps": 1,
             "eval_steps": 1000,
-            "warmup_steps": 2,
+            "warmup_steps": 1,
             "learning_rate": 2e-3,
             "gradient_checkpointing": False,
             **training,
@@ -121,6 +121,7 @@ def test_cli_train_smoke_files_and_report(corpus, tmp_path):
     env = {"HOMECAT_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
     result = CliRunner().invoke(app, ["--config", str(cfg), "--catalog", str(corpus["catalog"]), "train"], env=env)
     assert result.exit_code == 0, result.output
+    assert "plan: 2 optimizer steps (1 warmup)" in result.output and "passes over" in result.output
     rows = read_metrics(out)
     train_rows = [r for r in rows if r.get("split") != "dev"]
     assert [r["step"] for r in train_rows] == [1, 2]
@@ -173,11 +174,18 @@ def test_cli_train_smoke_files_and_report(corpus, tmp_path):
     assert again.exit_code == 1 and "--resume" in again.output
 
 
-def test_loss_goes_down(corpus, tmp_path):
+def test_loss_goes_down(corpus, tmp_path, capsys):
     settings = _settings(tmp_path, {"max_steps": 30, "grad_accum_steps": 1, "warmup_steps": 3}, corpus["catalog"])
-    losses = list(_losses(train(settings, show_progress=False)).values())
+    run = train(settings, show_progress=False)
+    out = capsys.readouterr().out
+    assert "plan: 30 optimizer steps (3 warmup), 2 crops = 0.02 min of audio per update" in out
+    assert "s per step over the first 5 steps: about" in out and "for the remaining 25" in out
+    losses = list(_losses(run).values())
     assert len(losses) == 30
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.1
+    from homecat.train.report import verdict
+
+    assert verdict(run).label == "learning", verdict(run).reason
 
 
 def test_checkpoint_then_exact_resume(corpus, tmp_path):
@@ -247,6 +255,23 @@ def test_two_processes_on_cpu(corpus, tmp_path):
     assert "layerdrop 0.1 set to 0" in done.stderr
     assert (out / "checkpoints" / "step_2" / "random_states_1.pkl").is_file()
 
+    # dev rows at step 0 (before any update) and at the end; one process reproduces both for the same weights
+    dev = {r["step"]: r for r in read_metrics(out) if r.get("split") == "dev"}
+    assert sorted(dev) == [0, 2]
+    result = CliRunner().invoke(app, ["--config", str(cfg), "evaluate", "--run", str(out), "--format", "json",
+                                      "--plot", str(tmp_path / "dev.png")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(r["step"], r["model"]) for r in rows] == [(0, "initial"), (2, "step_2")]  # final/ is step_2: once
+    for row in rows:
+        logged = dev[row["step"]]
+        assert row["dev_crops"] == logged["dev_crops"] == 4
+        for mine, theirs in [("loss_per_masked_frame", "dev_loss"), ("contrastive_accuracy", "dev_contrastive_accuracy"),
+                             ("identical_negative_share", "dev_identical_negative_share"),
+                             ("codevector_perplexity", "dev_codevector_perplexity")]:  # fmt: skip
+            assert row[mine] == pytest.approx(logged[theirs], rel=1e-4, abs=1e-6), mine
+    assert (tmp_path / "dev.png").stat().st_size > 1000
+
 
 def test_no_data_is_reported_before_the_model_is_loaded(tmp_path):
     """An empty catalog fails at once with the data sentence, not after trying to fetch the base model."""
@@ -258,3 +283,49 @@ def test_no_data_is_reported_before_the_model_is_loaded(tmp_path):
     with pytest.raises(NoCrops, match="run 'homecat validate' and 'homecat split' first"):
         train(settings)
     assert not (tmp_path / "artifacts" / "training" / "wav2vec2-ssl" / "provenance.json").exists()
+
+
+def test_a_quantizer_with_one_code_is_flagged_collapsed_though_its_loss_looks_perfect(corpus, tmp_path):
+    """Every frame quantized to the same code: every negative equals its positive, the contrastive loss is 0 and
+    plain accuracy 1.0; the identical-negative share and the verdict say collapsed."""
+    from transformers import Wav2Vec2ForPreTraining
+
+    from homecat.train.report import verdict
+    from tests.test_embed import save_tiny_model
+
+    folder = save_tiny_model(tmp_path / "one-code")
+
+    model = Wav2Vec2ForPreTraining.from_pretrained(folder)
+    q = model.quantizer
+    with torch.no_grad():
+        q.weight_proj.weight.zero_()
+        q.weight_proj.bias.fill_(0.0)
+        q.weight_proj.bias.view(q.num_groups, q.num_vars)[:, 0] = 100.0  # code 0 of each group, whatever the input
+    model.save_pretrained(folder)
+    settings = _settings(
+        tmp_path, {"base_model": str(folder), "model_overrides": {}, "max_steps": 3, "eval_steps": 3}, corpus["catalog"]
+    )
+    run = train(settings, show_progress=False)
+    rows = read_metrics(run)
+    train_rows = [r for r in rows if r.get("split") != "dev"]
+    dev = [r for r in rows if r.get("split") == "dev"]
+    assert [r["step"] for r in dev] == [0, 3]
+    assert all(r["loss"] < 0.1 * math.log(11) and r["identical_negative_share"] == 1.0 for r in train_rows)
+    assert dev[-1]["dev_contrastive_accuracy"] == 1.0 and dev[-1]["dev_contrastive_accuracy_informative"] is None
+    judged = verdict(run)
+    assert judged.label == "collapsed" and "100% of sampled negatives identical" in judged.reason
+    report = CliRunner().invoke(app, ["report", "training", str(run), "--plot", str(tmp_path / "c.png")])
+    assert report.exit_code == 0 and f"{run.name}: collapsed (" in report.output
+
+
+def test_a_warmup_as_long_as_the_run_is_refused_before_anything_is_written(corpus, tmp_path):
+    env = {"HOMECAT_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
+    for training, source in [({"max_steps": 4, "warmup_steps": 4}, "training.max_steps"),
+                             ({"max_steps": None, "warmup_steps": 500}, "passes over the train audio")]:  # fmt: skip
+        cfg = _config(tmp_path / "cfg.yaml", training)
+        result = CliRunner().invoke(app, ["--config", str(cfg), "--catalog", str(corpus["catalog"]), "train"], env=env)
+        assert result.exit_code == 1
+        assert "training.warmup_steps" in result.stderr and source in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "artifacts" / "training" / "wav2vec2-ssl" / "provenance.json").exists()
+    assert not (tmp_path / "artifacts" / "training" / "wav2vec2-ssl" / "logs").exists()

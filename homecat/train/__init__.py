@@ -26,7 +26,9 @@ Only the main process writes, except accelerate's per-process RNG files inside c
 
 Modules: ``model`` (loading, newly initialised weights, training setup, optimizer, Gumbel schedule),
 ``batches`` (DataLoader, normalisation, masks and negatives), ``loop`` (the Accelerate loop, logging),
-``evaluate`` (dev evaluation, collapse check), ``checkpoints`` (save, rotate, resume, HF-folder hooks),
+``evaluate`` (dev evaluation from step 0, per-crop masks), ``collapse`` (collapse signals, warnings, the run's
+verdict), ``plan`` (steps, warmup check, the printed plan), ``checkpoints`` (save, rotate, resume, HF-folder
+hooks, a run's models),
 ``run_folder`` (index snapshot, provenance, metrics, trainer_state), ``report`` (``homecat report training``),
 ``__main__`` (the command line above). Importing this package does not import transformers or accelerate.
 """

@@ -129,3 +129,32 @@ class Checkpointer:
             (self.output_dir / "trainer_state.json").write_text(json.dumps(trainer_state(), indent=2) + "\n")
             acc.print(f"Final model: {final}")
         acc.wait_for_everyone()
+
+
+def run_models(run_dir: str | Path) -> list[tuple[int, str, str]]:
+    """(step, label, model folder or Hub id) of every model of a run, each once, by step: its starting point
+    (``initial/``, or the base model config.yaml names), every ``checkpoints/step_N`` and ``final/`` when no
+    checkpoint has its step. Labels never hold a path."""
+    import yaml
+
+    run = Path(run_dir)
+    if not (run / "config.yaml").is_file():
+        raise HomecatError(f"{run} has no config.yaml: is it a training run folder?")
+    models: list[tuple[int, str, str]] = []
+    if (run / "initial" / "config.json").is_file():
+        models.append((0, "initial", str(run / "initial")))
+    else:
+        base = ((yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) or {}).get("training") or {}).get(
+            "base_model"
+        )
+        if base:
+            models.append((0, "base", str(base)))
+    found = [p for p in (run / "checkpoints").glob("step_*") if p.is_dir() and p.name[5:].isdigit()]
+    for p in sorted(found, key=lambda p: int(p.name[5:])):
+        models.append((int(p.name[5:]), p.name, str(p)))
+    state = run / "trainer_state.json"  # written with final/: its global_step is final/'s step
+    if (run / "final" / "config.json").is_file() and state.is_file():
+        step = int(json.loads(state.read_text(encoding="utf-8"))["global_step"])
+        if step not in {s for s, _, _ in models}:
+            models.append((step, "final", str(run / "final")))
+    return sorted(models, key=lambda m: m[0])

@@ -1,6 +1,6 @@
-"""How the run is doing: dev evaluation (loss per masked frame, contrastive accuracy and codevector perplexity
-on a fixed list of dev crops with fixed masks, so evaluations of a run, resumed or not, compare step to step)
-and the collapse check on the logged training rows.
+"""How the run is doing: dev evaluation (loss per masked frame, contrastive accuracy, codevector perplexity and
+the collapse signals on a fixed list of dev crops with masks fixed per crop, so evaluations of a run, resumed
+or not, on any number of processes, compare step to step) and the flat-loss check on the logged training rows.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import torch
 
 from homecat.settings import TrainingSettings
 from homecat.train.batches import draw_masks, normalise_crops
+from homecat.train.collapse import CodeCounts, negative_signals, perplexity
 
 _EVAL_STREAM = 0xE7A1  # keeps the dev masks' seeds apart from every training stream
 _COLLAPSE_WINDOW = 5  # logged rows looked at by the collapse check
@@ -30,6 +31,9 @@ def evaluate(
 ) -> dict[str, Any]:
     """The dev row of logs/metrics.jsonl at ``step``; each process reads its share of ``specs``, sums are reduced.
 
+    What a dev crop contributes depends on the crop alone: its masks and negatives are drawn from (train_seed,
+    its index in ``specs``), the perplexity comes from code counts summed over every crop, so any number of
+    processes and any batch size give the same row for the same weights (to float tolerance).
     Every process must call it (one all-reduce).
     """
     from homecat.crops import read_crop
@@ -39,61 +43,62 @@ def evaluate(
     rank, world = acc.process_index, acc.num_processes
     model = acc.unwrap_model(model)
     model.eval()
-    sums = torch.zeros(6, dtype=torch.float64)  # loss, masked, correct, perplexity, batches, crops read
-    mine = specs[rank::world]
-    for b in range(0, len(mine), t.per_gpu_batch):
-        batch = mine[b : b + t.per_gpu_batch]
-        first = rank + world * b  # position of batch[0] in the dev list: fixes its masks
-        readable = []
-        for spec in batch:
-            try:
-                readable.append(read_crop(dataset, spec))
-            except HomecatError:
-                # a dev recording vanished or broke mid-run: the crop sampler logged it once; the dev figures
-                # use the crops still readable (the row's dev_crops says how many) and training goes on
+    codes = CodeCounts(model)
+    # contrastive loss, crops read, then negative_signals: identical, negatives, informative, correct informative, correct
+    sums = torch.zeros(7, dtype=torch.float64, device=acc.device)
+    mine = list(range(rank, len(specs), world))
+    try:
+        for b in range(0, len(mine), t.per_gpu_batch):
+            readable, positions = [], []
+            for i in mine[b : b + t.per_gpu_batch]:
+                try:
+                    readable.append(read_crop(dataset, specs[i]))
+                    positions.append(i)
+                except HomecatError:
+                    # a dev recording vanished or broke mid-run: the crop sampler logged it once; the dev figures
+                    # use the crops still readable (the row's dev_crops says how many) and training goes on
+                    continue
+            if not readable:
                 continue
-        if not readable:
-            continue
-        crops = torch.from_numpy(np.stack(readable))
-        x = normalise_crops(crops, do_normalize).to(acc.device)
-        mask, neg = draw_masks(model, t, len(x), x.shape[1], [t.train_seed, _EVAL_STREAM, first])
-        mask, neg = mask.to(acc.device), neg.to(acc.device)
-        with acc.autocast():
-            out = model(x, mask_time_indices=mask, sampled_negative_indices=neg)
-        sums += torch.tensor(
-            [
-                float(out.loss),
-                float(mask.sum()),
-                _correct(model, out, mask, neg),
-                float(out.codevector_perplexity),
-                1,
-                len(readable),
-            ]
-        )
-    model.train()
-    sums = acc.reduce(sums.to(acc.device), reduction="sum").tolist()
-    loss, masked, correct, ppl, batches, read = sums
+            x = normalise_crops(torch.from_numpy(np.stack(readable)), do_normalize).to(acc.device)
+            mask, neg = dev_masks(model, t, x.shape[1], positions)
+            mask, neg = mask.to(acc.device), neg.to(acc.device)
+            with acc.autocast():
+                out = model(x, mask_time_indices=mask, sampled_negative_indices=neg)
+            sums[0] += out.contrastive_loss.double()
+            sums[1] += len(readable)
+            sums[2:] += negative_signals(out, mask, neg)
+    finally:
+        codes.close()
+        model.train()
+    sums = acc.reduce(sums, reduction="sum").tolist()
+    counts = acc.reduce(codes.counts.to(acc.device), reduction="sum").cpu()
+    contrastive, read, identical, negatives, informative, correct_informative, correct = sums
+    masked = negatives / t.num_negatives
+    ppl = perplexity(counts)
+    # the diversity term from the perplexity over all dev crops (the model's own uses each batch's)
+    diversity = (counts.numel() - ppl) / counts.numel() if ppl is not None else 0.0
     return {
         "step": step,
         "split": "dev",
-        "dev_loss": loss / masked if masked else None,
+        "dev_loss": contrastive / masked + model.config.diversity_loss_weight * diversity if masked else None,
         "dev_contrastive_accuracy": correct / masked if masked else None,
-        "dev_codevector_perplexity": ppl / batches if batches else None,
+        "dev_codevector_perplexity": ppl,
+        "dev_identical_negative_share": identical / negatives if negatives else None,
+        "dev_contrastive_accuracy_informative": correct_informative / informative if informative else None,
         "dev_crops": int(read),
     }
 
 
-def _correct(model: Any, out: Any, mask: torch.Tensor, neg: torch.Tensor) -> float:
-    """Masked frames whose true quantized vector scores above all its negatives (as the model's loss sees them)."""
-    q = out.projected_quantized_states
-    b, frames, dim = q.shape
-    negatives = q.reshape(-1, dim)[neg.reshape(-1)].view(b, frames, -1, dim).permute(2, 0, 1, 3)
-    logits = model.compute_contrastive_logits(
-        q[None], negatives, out.projected_states, model.config.contrastive_logits_temperature
-    )
-    neg_is_pos = (q == negatives).all(-1)
-    logits[1:][neg_is_pos] = float("-inf")
-    return float(((logits.argmax(0) == 0) & mask).sum())
+def dev_masks(model: Any, t: TrainingSettings, num_samples: int, positions: list[int]) -> tuple[Any, Any]:
+    """Masks and negatives of the dev crops at ``positions`` in the dev list, each drawn from (train_seed, its
+    position) alone and stacked: the batch a crop lands in does not change them."""
+    masks, negs = [], []
+    for row, i in enumerate(positions):
+        mask, neg = draw_masks(model, t, 1, num_samples, [t.train_seed, _EVAL_STREAM, i])
+        masks.append(mask)
+        negs.append(neg + row * mask.shape[1])  # flat indices into the stacked batch
+    return torch.cat(masks), torch.cat(negs)
 
 
 def collapse_reason(rows: list[dict[str, Any]], num_negatives: int, groups: int) -> str | None:

@@ -24,8 +24,10 @@ from homecat.settings import Settings
 from homecat.train.batches import crop_batches, draw_masks, normalise_crops
 from homecat.train.bounds import check_bounds
 from homecat.train.checkpoints import Checkpointer, resume_point
+from homecat.train.collapse import negative_signals, ratio, warnings_for
 from homecat.train.evaluate import collapse_reason, evaluate
 from homecat.train.model import gumbel_schedule, gumbel_temperature, load_model, make_optimizer, prepare_model
+from homecat.train.plan import ETA_AFTER_STEPS, WarmupTooLong, check_warmup, make_plan, unwrite_fresh_run
 from homecat.train.run_folder import (
     append_metrics,
     default_output_dir,
@@ -55,6 +57,8 @@ class Progress:
     nonfinite_in_a_row: int = 0
     last_train: dict[str, float | None] = field(default_factory=dict)
     last_dev: dict[str, float | None] = field(default_factory=dict)
+    train_start_perplexity: float | None = None  # codevector perplexity of the first step (weights at step 0)
+    dev_start_perplexity: float | None = None  # of the step-0 dev evaluation
 
     def state_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -78,6 +82,9 @@ class _Window:
     steps: int = 0
     grad_norm: float = 0.0
     wait_sec: float = 0.0
+    signals: Any = None  # collapse.negative_signals summed on the device, read with the other sums
+    start_perplexity: float = 0.0  # perplexity summed over the micro-batches of step 1 (weights at step 0)
+    start_micro: int = 0
     start: float = field(default_factory=time.perf_counter)
 
 
@@ -128,6 +135,8 @@ class Trainer:
         from homecat.crops import CropDataset, dev_crops
 
         t, acc = self.t, self.accelerator
+        if t.max_steps and self.checkpoint is None:
+            check_warmup(t.warmup_steps, t.max_steps)  # refused before anything is written
         if self.main:
             (self.output_dir / "logs").mkdir(parents=True, exist_ok=True)
         acc.wait_for_everyone()
@@ -135,6 +144,13 @@ class Trainer:
         # before provenance and the model: no data is one sentence on every rank, not a download first
         self.dataset = CropDataset(train_index, self.settings.crops, self.settings.data, rank=self.rank)
         self.dataset.check_speech_rows()
+        # steps from max_steps or from passes over the train audio; a warmup as long as the run is refused here
+        try:
+            self.plan = make_plan(t, self.settings.crops.crop_sec, self.world, train_index.total_sec)
+        except WarmupTooLong:
+            if self.main and self.checkpoint is None:
+                unwrite_fresh_run(self.output_dir)  # a refused run leaves nothing behind
+            raise
         if self.main:
             write_provenance(
                 self.settings, self.output_dir, self.checkpoint, self.world, self.precision, train_index, dev_index
@@ -151,8 +167,7 @@ class Trainer:
         self.do_normalize = bool(getattr(extractor, "do_normalize", True))
         optimizer = make_optimizer(model, t)
         per_step = t.per_gpu_batch * t.grad_accum_steps
-        self.steps_per_epoch = max(1, self.settings.crops.crops_per_epoch // per_step)
-        self.max_steps = t.max_steps or max(1, math.ceil(t.num_train_epochs * self.steps_per_epoch))
+        self.max_steps = self.plan.steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
         # The scheduler is not prepared (accelerate would step it once per process); it is checkpointed as is.
         self.model, self.optimizer = acc.prepare(model, optimizer)
@@ -179,6 +194,7 @@ class Trainer:
             f"gumbel schedule {gumbel_schedule(t, self.pretrained)}, layerdrop {model.config.layerdrop:g}, "
             f"run folder {self.output_dir}"
         )
+        acc.print(self.plan.describe())
 
     def _lr_factor(self, update: int) -> float:
         """LambdaLR factor per applied update: linear warmup to the peak, then linear decay to 0 at max_steps."""
@@ -210,6 +226,9 @@ class Trainer:
         self.window = _Window()
         self.model.train()
         bar = self._progress_bar()
+        if self.dev_specs and p.global_step == 0:
+            self._evaluate()  # step 0: the starting point every later dev row is judged against
+        eta_at, loop_start = p.global_step + ETA_AFTER_STEPS, time.perf_counter()
         while p.global_step < self.max_steps:
             micro = [self._next(batches) for _ in range(t.grad_accum_steps)]
             prepared = []
@@ -232,7 +251,7 @@ class Trainer:
                 with acc.accumulate(self.model):
                     out = self.model(x, mask_time_indices=mask, sampled_negative_indices=neg)
                     acc.backward(out.loss * scale)
-                    self._account(out, mask, len(x))
+                    self._account(out, mask, neg, len(x))
                     if acc.sync_gradients:
                         norm = self._optimizer_step()
             p.global_step += 1
@@ -240,6 +259,8 @@ class Trainer:
             self.window.grad_norm += norm if math.isfinite(norm) else 0.0
             if bar is not None:
                 bar[0].update(bar[1], completed=p.global_step)
+            if p.global_step == eta_at and p.global_step < self.max_steps:
+                acc.print(self.plan.estimate(ETA_AFTER_STEPS, time.perf_counter() - loop_start))
             if p.global_step % t.logging_steps == 0 or p.global_step == self.max_steps:
                 self._log()
             if self.dev_specs and (p.global_step % t.eval_steps == 0 or p.global_step == self.max_steps):
@@ -252,7 +273,7 @@ class Trainer:
         acc.end_training()
         return self.output_dir
 
-    def _account(self, out: Any, mask: torch.Tensor, n_crops: int) -> None:
+    def _account(self, out: Any, mask: torch.Tensor, neg: torch.Tensor, n_crops: int) -> None:
         w = self.window
         w.loss += float(out.loss.detach())  # a CPU-GPU sync point per micro-batch; cheap next to the step
         w.contrastive += float(out.contrastive_loss.detach())
@@ -262,6 +283,15 @@ class Trainer:
         w.frames += mask.numel()
         w.micro += 1
         w.crops += n_crops
+        step = self.progress.global_step + 1
+        if step % self.t.logging_steps == 0 or step == self.max_steps:
+            # collapse signals of the step that is logged (not every step: ~3% of a tiny model's step on CPU);
+            # they stay on the device until _log reads them with the other sums
+            signals = negative_signals(out, mask, neg)
+            w.signals = signals if w.signals is None else w.signals + signals
+        if self.progress.global_step == 0:
+            w.start_perplexity += float(out.codevector_perplexity.detach())
+            w.start_micro += 1
 
     def _optimizer_step(self) -> float:
         """Clip, step or skip; returns the gradient norm (inf/nan when the step was skipped)."""
@@ -299,12 +329,17 @@ class Trainer:
     def _log(self) -> None:
         acc, w, p, t = self.accelerator, self.window, self.progress, self.t
         sums = torch.tensor(
-            [w.loss, w.contrastive, w.diversity, w.masked, w.frames, w.perplexity, w.micro, w.crops, w.wait_sec],
+            [w.loss, w.contrastive, w.diversity, w.masked, w.frames, w.perplexity, w.micro, w.crops, w.wait_sec,
+             w.start_perplexity, w.start_micro],
             dtype=torch.float64,
             device=acc.device,
-        )
-        sums = acc.reduce(sums, reduction="sum").tolist()  # one small all-reduce per logged step
-        loss, contrastive, diversity, masked, frames, ppl, micro, crops, wait = sums
+        )  # fmt: skip
+        signals = w.signals if w.signals is not None else torch.zeros(5, dtype=torch.float64, device=acc.device)
+        sums = acc.reduce(torch.cat([sums, signals]), reduction="sum").tolist()  # one small all-reduce per log
+        loss, contrastive, diversity, masked, frames, ppl, micro, crops, wait, start_ppl, start_micro = sums[:11]
+        identical, negatives, informative, correct_informative, _ = sums[11:]
+        if p.train_start_perplexity is None and start_micro:
+            p.train_start_perplexity = start_ppl / start_micro
         elapsed = time.perf_counter() - w.start
         masked = max(masked, 1.0)
         row = {
@@ -321,6 +356,9 @@ class Trainer:
             "data_wait_share": wait / self.world / elapsed if elapsed > 0 else None,
             "gpu_memory_gb": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
             "skipped_steps": p.skipped_steps,
+            "identical_negative_share": identical / negatives if negatives else None,
+            "perplexity_ratio": ratio(ppl / max(micro, 1), p.train_start_perplexity),
+            "contrastive_accuracy_informative": correct_informative / informative if informative else None,
         }
         p.last_train = {"loss": row["loss"], "codevector_perplexity": row["codevector_perplexity"]}
         self.window = _Window()
@@ -332,9 +370,11 @@ class Trainer:
                 {f"train/{k}": v for k, v in row.items() if isinstance(v, (int, float)) and k != "step"},
                 step=p.global_step,
             )
-        self._check_collapse()
+        self._check_collapse(warnings_for(row, t))
 
-    def _check_collapse(self) -> None:
+    def _check_collapse(self, signals: list[str]) -> None:
+        if signals:
+            log.warning("Collapse warning at step %d: %s.", self.progress.global_step, "; ".join(signals))
         groups = getattr(self.accelerator.unwrap_model(self.model).config, "num_codevector_groups", 2)
         why = collapse_reason(read_metrics(self.output_dir), self.t.num_negatives, groups)
         if why is not None:
@@ -356,8 +396,13 @@ class Trainer:
             self.progress.global_step,
         )
         self.progress.last_dev = {"loss": row["dev_loss"], "codevector_perplexity": row["dev_codevector_perplexity"]}
+        if self.progress.global_step == 0:
+            self.progress.dev_start_perplexity = row["dev_codevector_perplexity"]
+        row["dev_perplexity_ratio"] = ratio(row["dev_codevector_perplexity"], self.progress.dev_start_perplexity)
         if self.main:
             append_metrics(self.output_dir, row)
+            if signals := warnings_for(row, self.t, "dev_"):
+                log.warning("Collapse warning on dev at step %d: %s.", self.progress.global_step, "; ".join(signals))
             if self.trackers:
                 self.accelerator.log(
                     {k.replace("dev_", "dev/"): v for k, v in row.items() if k.startswith("dev_") and v is not None},

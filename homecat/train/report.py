@@ -5,7 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from homecat.errors import HomecatError
+from homecat.settings import TrainingSettings
+from homecat.train.collapse import Verdict, run_verdict, warnings_for
 from homecat.train.run_folder import read_metrics
 
 TRAIN_COLUMNS = [
@@ -18,8 +22,35 @@ TRAIN_COLUMNS = [
     "gumbel_temperature",
     "grad_norm",
     "skipped_steps",
+    "identical_negative_share",
+    "perplexity_ratio",
+    "contrastive_accuracy_informative",
 ]  # the rest of each row (mask_share, crops_per_sec, data_wait_share, …) is in logs/metrics.jsonl
-DEV_COLUMNS = ["step", "dev_loss", "dev_contrastive_accuracy", "dev_codevector_perplexity"]
+DEV_COLUMNS = [
+    "step",
+    "dev_loss",
+    "dev_contrastive_accuracy",
+    "dev_contrastive_accuracy_informative",
+    "dev_identical_negative_share",
+    "dev_codevector_perplexity",
+    "dev_perplexity_ratio",
+]
+
+
+def run_settings(run_dir: str | Path) -> TrainingSettings:
+    """The run's own training settings (its collapse thresholds), from config.yaml; the defaults without one."""
+    path = Path(run_dir) / "config.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return TrainingSettings(**((config or {}).get("training") or {}))
+
+
+def verdict(run_dir: str | Path) -> Verdict:
+    """learning / flat / collapsed / diverged, with the numbers behind it (homecat.train.collapse.run_verdict)."""
+    return run_verdict(read_metrics(run_dir), run_settings(run_dir))
+
+
+def _warning_steps(rows: list[dict[str, Any]], t: TrainingSettings) -> list[int]:
+    return sorted({r["step"] for r in rows if warnings_for(r, t, "dev_" if r.get("split") == "dev" else "")})
 
 
 def training_tables(run_dir: str | Path, last: int = 20) -> dict[str, tuple[list[str], list[tuple]]]:
@@ -80,6 +111,13 @@ def plot_training(run_dir: str | Path, out: str | Path) -> Path:
     ax.set_ylabel("grad norm")
     for ax in axes[1]:
         ax.set_xlabel("optimizer step")
+    warned = _warning_steps(rows, run_settings(run_dir))
+    for ax in axes.flat:  # a collapse warning: a red line where it first fired, a tick at every later one
+        for i, step in enumerate(warned):
+            ax.axvline(step, color="red", alpha=0.6 if i == 0 else 0.15, lw=1.5 if i == 0 else 0.8)
+    if warned:
+        axes[0][0].plot([], [], color="red", label=f"collapse warning (from step {warned[0]})")
+        axes[0][0].legend()
     fig.suptitle(Path(run_dir).name)
     fig.tight_layout()
     out = Path(out)

@@ -4,7 +4,8 @@
 -- One row per recording of the chosen splits that can give crops: where it is, what validation
 -- read from it, its active windows (rms_dbfs at or above its activity threshold) and its speech turns
 -- ([start_sec, end_sec] of `speech` rows of $speech_source whose label is in $speech_labels, all labels
--- when that list is empty; overlaps are merged in homecat/crops.py), in rel_path order.
+-- when that list is empty; overlaps are merged in homecat/crops.py) and whether that source processed it,
+-- in rel_path order.
 -- $splits: list of split names. Recordings that became unusable since `homecat split` are left out, as are
 -- recordings changed since `homecat validate` (their levels and decodable length describe the old file).
 SELECT
@@ -20,7 +21,16 @@ SELECT
          WHERE sp.recording_id = s.recording_id AND sp.source = $speech_source
            AND (len($speech_labels) = 0 OR list_contains($speech_labels, sp.label))),
         []
-    ) AS speech
+    ) AS speech,
+    -- whether $speech_source looked at this recording (so no speech rows mean no speech, not "unknown"):
+    -- `homecat vad` ran on this file version, or an imported annotation set of that source covers some of it
+    coalesce(($speech_source = 'silero' AND EXISTS (
+         SELECT 1 FROM vad_state AS v
+         WHERE v.recording_id = s.recording_id AND v.size_bytes = r.size_bytes AND v.mtime_ns = r.mtime_ns))
+     OR EXISTS (
+         SELECT 1 FROM annotated_ranges AS ar
+         WHERE ar.recording_id = s.recording_id AND ar.target = 'speech' AND ar.source = $speech_source),
+    false) AS speech_processed
 FROM splits AS s
 JOIN recordings AS r USING (recording_id)
 JOIN audio_stats AS a USING (recording_id)

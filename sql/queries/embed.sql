@@ -72,3 +72,12 @@ SELECT
 FROM segments AS s
 JOIN recordings AS r USING (recording_id)
 ORDER BY s.segment_id;
+
+-- name: newest_probe_of_sets
+-- Every row (set, layer) of the newest probe that holds any of the sets $sets (the model card's evidence).
+SELECT set_name, layer, uar, uar_sd, macro_f1, chance, n_segments, n_participants, n_folds, labels
+FROM probe_results
+WHERE probe_id = (
+    SELECT probe_id FROM probe_results WHERE list_contains($sets, set_name) ORDER BY created_at DESC, probe_id LIMIT 1
+)
+ORDER BY set_name, layer;
