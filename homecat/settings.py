@@ -29,7 +29,7 @@ from homecat.errors import ConfigError
 
 ENV_PREFIX = "HOMECAT_"
 # Variables with a meaning of their own, not settings.
-RESERVED_ENV = {"HOMECAT_CONFIG", "HOMECAT_DEBUG"}
+RESERVED_ENV = {"HOMECAT_CONFIG", "HOMECAT_DEBUG", "HOMECAT_STOPPED_FILE"}
 # Conventional names that map onto settings.
 ALIAS_ENV = {
     "HOMECAT_CATALOG": "paths.catalog",
@@ -362,6 +362,17 @@ class VadSettings(_Section):
 warnings.filterwarnings("ignore", message='Field name "validate" in "Settings" shadows', category=UserWarning)
 
 
+class LogSettings(_Section):
+    """What long commands print when stderr is not a terminal (batch jobs)."""
+
+    progress_interval_sec: float = Field(
+        30.0,
+        ge=0,
+        description="Seconds between plain progress lines of scan, validate, vad, embed and probe in a log "
+        "file (0: every update); a terminal gets a progress bar instead.",
+    )
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -379,6 +390,7 @@ class Settings(BaseModel):
     embed: EmbedSettings = Field(default_factory=EmbedSettings, description="Segment embeddings (`homecat embed`).")
     probe: ProbeSettings = Field(default_factory=ProbeSettings, description="Layer-wise probes (`homecat probe`).")
     vad: VadSettings = Field(default_factory=VadSettings, description="Voice activity (`homecat vad`).")
+    log: LogSettings = Field(default_factory=LogSettings, description="Progress output in batch logs.")
 
     def to_config_dict(self) -> dict[str, Any]:
         """The settings as a config file would hold them (secrets left out)."""

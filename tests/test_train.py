@@ -139,6 +139,13 @@ def test_cli_train_smoke_files_and_report(corpus, tmp_path):
     ):
         assert key in train_rows[0]
     assert 0.3 < train_rows[0]["mask_share"] < 0.8
+    # stderr is no terminal here: one plain line per logged step, short, with the fields a log reader needs
+    lines = [line for line in result.stderr.splitlines() if line.startswith("step ")]
+    assert [line.split()[1] for line in lines] == ["1/2", "2/2"], result.stderr
+    for field in ("loss", "lr", "ppl", "mask", "crops/s", "wait", "ETA"):
+        assert f" {field} " in lines[0], lines[0]
+    assert " dev " in lines[1] and " dev " not in lines[0]  # evaluated at step 2 only
+    assert max(len(line) for line in lines) < 160
     dev = [r for r in rows if r.get("split") == "dev"]
     assert dev and 0 <= dev[0]["dev_contrastive_accuracy"] <= 1 and math.isfinite(dev[0]["dev_loss"])
     ckpt = out / "checkpoints" / "step_2"
