@@ -26,9 +26,6 @@ if [ "$NUM_MACHINES" -eq 1 ] && [ "$GPUS_PER_NODE" -eq 1 ]; then
     exec python -m homecat.train "$@"  # exits 99 itself after a signal
 fi
 
-# SLURM sends --signal=USR1 to every process of the step: this shell and the launcher ignore it (an ignored
-# signal stays ignored across exec), the training processes install their own handler and stop cleanly.
-trap '' USR1
 # The launcher turns a worker's exit code into its own failure (1): the workers touch this file when they stop
 # on a signal, so the code that says "resume me" survives.
 HOMECAT_STOPPED_FILE=$(mktemp "${TMPDIR:-/tmp}/homecat-stopped.XXXXXX")
@@ -36,12 +33,25 @@ export HOMECAT_STOPPED_FILE
 rm -f "$HOMECAT_STOPPED_FILE"
 config=()
 [ -n "$ACCELERATE_CONFIG" ] && config=(--config_file "$ACCELERATE_CONFIG")
+# The launcher ignores SIGUSR1 (an ignored signal stays ignored across exec; by default it would kill it) ...
 # shellcheck disable=SC2086  # ACCELERATE_ARGS holds several flags
-accelerate launch "${config[@]}" ${ACCELERATE_ARGS:-} \
-    --num_machines "$NUM_MACHINES" --machine_rank "$MACHINE_RANK" \
-    --num_processes $((NUM_MACHINES * GPUS_PER_NODE)) \
-    --main_process_ip "$MAIN_PROCESS_IP" --main_process_port "$MAIN_PROCESS_PORT" \
-    -m homecat.train "$@" && status=0 || status=$?
+(
+    trap '' USR1
+    exec accelerate launch "${config[@]}" ${ACCELERATE_ARGS:-} \
+        --num_machines "$NUM_MACHINES" --machine_rank "$MACHINE_RANK" \
+        --num_processes $((NUM_MACHINES * GPUS_PER_NODE)) \
+        --main_process_ip "$MAIN_PROCESS_IP" --main_process_port "$MAIN_PROCESS_PORT" \
+        -m homecat.train "$@"
+) &
+launcher=$!
+# ... and this shell passes it on to the training processes, the launcher's children: torchrun starts each in a
+# session of its own, so a signal to this process group alone (SLURM's proctrack/pgid) would not reach them.
+# They record it and stop after the current optimizer step (homecat/train/signals.py); twice does no harm.
+trap 'pkill -USR1 -P "$launcher" || true' USR1
+while :; do
+    wait "$launcher" && status=0 || status=$?
+    kill -0 "$launcher" 2>/dev/null || break # a trapped signal ends `wait` early: wait again
+done
 if [ -e "$HOMECAT_STOPPED_FILE" ]; then
     rm -f "$HOMECAT_STOPPED_FILE"
     echo "Training stopped on a signal after a complete checkpoint (exit $EXIT_STOPPED): run again with --resume." >&2
