@@ -265,3 +265,36 @@ def test_no_data_is_reported_before_the_model_is_loaded(tmp_path):
     with pytest.raises(NoCrops, match="run 'homecat validate' and 'homecat split' first"):
         train(settings)
     assert not (tmp_path / "artifacts" / "training" / "wav2vec2-ssl" / "provenance.json").exists()
+
+
+def test_a_hub_id_without_network_fails_in_seconds_naming_offline_mode_and_a_local_copy(corpus, tmp_path):
+    """An offline node: the Hub endpoint refuses connections (a closed port) and the Hugging Face cache is empty.
+    huggingface_hub reads HF_ENDPOINT at import, so both checks run in real processes."""
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on once closed
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    env = {**os.environ, "HF_ENDPOINT": closed, "HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": str(Path.cwd())}
+    # the load itself is timed, after the imports (which take seconds of their own on a busy 2-core machine)
+    timed = (
+        "import time\nfrom homecat.errors import HomecatError\nfrom homecat.settings import TrainingSettings\n"
+        "from homecat.train.model import load_model\nimport transformers.models.wav2vec2\n"
+        "start = time.monotonic()\ntry:\n"
+        "    load_model(TrainingSettings(base_model='facebook/wav2vec2-base'), 16000)\n"
+        "except HomecatError as exc:\n    print(f'{time.monotonic() - start:.2f}', exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", timed], env=env, capture_output=True, text=True, timeout=120)
+    took, sentence = done.stdout.split(" ", 1)
+    assert float(took) < 10, done.stdout
+    assert "Cannot reach the Hugging Face Hub" in sentence and "training.base_model" in sentence
+    for words in ("hf download facebook/wav2vec2-base --local-dir", "HF_HUB_OFFLINE=1"):
+        assert words in sentence, sentence
+
+    cfg = _config(tmp_path / "cfg.yaml", {})
+    command = [sys.executable, "-m", "homecat", "--config", str(cfg), "--catalog", str(corpus["catalog"]), "evaluate",
+               "--model", "facebook/wav2vec2-base"]  # fmt: skip
+    done = subprocess.run(command, env={**env, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr.count("Error:") == 1, done.stderr[-3000:]
+    assert "not in the Hugging Face cache and HF_HUB_OFFLINE is set" in done.stderr
+    assert "hf download facebook/wav2vec2-base --local-dir" in done.stderr
