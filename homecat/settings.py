@@ -289,8 +289,10 @@ class TrainingSettings(_Section):
     max_nonfinite_steps: int = Field(
         50, ge=1, description="Stop when this many optimizer steps in a row had a non-finite loss or gradient."
     )
-    use_trackers: bool = Field(
-        True, description="Also log to TensorBoard through Accelerate when tensorboard is installed."
+    report_to: Literal["none", "tensorboard", "wandb"] = Field(
+        "tensorboard",
+        description="Experiment tracker fed through Accelerate besides logs/metrics.jsonl: tensorboard (event files "
+        "in the run folder's logs/, works offline), wandb (WANDB_MODE=offline on offline nodes), or none.",
     )
 
 

@@ -146,6 +146,8 @@ def test_cli_train_smoke_files_and_report(corpus, tmp_path):
         assert f" {field} " in lines[0], lines[0]
     assert " dev " in lines[1] and " dev " not in lines[0]  # evaluated at step 2 only
     assert max(len(line) for line in lines) < 160
+    # training.report_to tensorboard (the default): event files in the run folder, written without any network
+    assert list((out / "logs" / "wav2vec2-ssl").glob("events.out.tfevents.*"))
     dev = [r for r in rows if r.get("split") == "dev"]
     assert dev and 0 <= dev[0]["dev_contrastive_accuracy"] <= 1 and math.isfinite(dev[0]["dev_loss"])
     ckpt = out / "checkpoints" / "step_2"

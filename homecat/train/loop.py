@@ -5,7 +5,6 @@ check, dev evaluation and checkpoints at their intervals. ``train()`` is the ent
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import math
@@ -36,6 +35,7 @@ from homecat.train.run_folder import (
     write_provenance,
 )
 from homecat.train.signals import StopRequest
+from homecat.train.trackers import tracker_for
 
 log = logging.getLogger("homecat.train")  # one logger name for the whole trainer
 
@@ -106,7 +106,7 @@ class Trainer:
         kwargs = []
         if world > 1 and t.layerdrop_multi_process == "find_unused_parameters":
             kwargs.append(DistributedDataParallelKwargs(find_unused_parameters=True))
-        trackers = "tensorboard" if t.use_trackers and importlib.util.find_spec("tensorboard") else None
+        trackers = tracker_for(t.report_to)  # training.report_to (homecat/train/trackers.py)
         self.accelerator = Accelerator(
             gradient_accumulation_steps=t.grad_accum_steps,
             mixed_precision=self.precision,
