@@ -216,6 +216,30 @@ def test_checkpoint_then_exact_resume(corpus, tmp_path):
     assert sorted(p.name for p in (run_b / "checkpoints").iterdir()) == ["step_3", "step_6"]
 
 
+def test_sigterm_finishes_the_step_writes_a_checkpoint_and_stops_with_exit_code_99(corpus, tmp_path):
+    """SIGTERM arriving during step 2 (SIGUSR1 alike; 2 processes: tests/test_cluster.py): step 2 completes and is
+    checkpointed, the handlers are put back afterwards."""
+    import signal
+
+    from homecat.train.signals import EXIT_STOPPED, TrainingStopped
+
+    def term_at_2(step, micro, x):
+        if step == 2 and micro == 0:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return x
+
+    settings = _settings(tmp_path, {"max_steps": 6, "save_steps": 5}, corpus["catalog"])
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(TrainingStopped, match="Stopped on SIGTERM after step 2") as stopped:
+        train(settings, on_batch=term_at_2, show_progress=False)
+    assert stopped.value.exit_code == EXIT_STOPPED == 99
+    run = settings.paths.artifacts_dir / "training" / "wav2vec2-ssl"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_2"]
+    assert json.loads((run / "checkpoints" / "step_2" / "trainer_state.json").read_text())["global_step"] == 2
+    assert [r["step"] for r in read_metrics(run) if r.get("split") != "dev"] == [1, 2]
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def test_nonfinite_steps_are_skipped_then_stop(corpus, tmp_path):
     def nan_at_2(step, micro, x):
         return torch.full_like(x, float("nan")) if step == 2 else x
