@@ -41,9 +41,13 @@ class ProgressLines:
         self.stream, self.clock = stream, clock
         self.start = clock()
         self.last_line: float | None = None
+        self.last_done = 0.0
 
     def __call__(self, done: float, total: float) -> None:
         now = self.clock()
+        if done < self.last_done:  # a new pass (embed: the next model's segments): its own rate and ETA
+            self.start, self.last_line = now, None
+        self.last_done = done
         finished = total is not None and done >= total
         if not finished and self.last_line is not None and now - self.last_line < self.interval_sec:
             return

@@ -145,3 +145,9 @@ def test_progress_lines_keep_their_interval():
     printed = out.getvalue().splitlines()
     assert [line.split()[1] for line in printed] == ["30/100", "60/100", "90/100", "100/100"]
     assert printed[0] == "scan: 30/100 files (30%), 1.00 files/s, ETA 1m10s"
+    now[0], out = 200.0, io.StringIO()
+    lines.stream = out
+    lines(0, 10)  # a second pass starts its own clock: 1 per second, not 100 in 200 s
+    now[0] = 240.0
+    lines(40, 50)
+    assert out.getvalue() == "scan: 40/50 files (80%), 1.00 files/s, ETA 10s\n"
