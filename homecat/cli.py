@@ -28,7 +28,7 @@ from rich.text import Text
 from homecat import __version__
 from homecat.catalog import Catalog
 from homecat.errors import HomecatError
-from homecat.settings import LoadedSettings, load_settings
+from homecat.settings import LoadedSettings, Settings, load_settings
 
 
 class _Group(typer.core.TyperGroup):
@@ -182,13 +182,18 @@ class _AmountColumn(ProgressColumn):
 
 
 @contextmanager
-def _progress(description: str, unit: str | None = None) -> Iterator[Callable[[float, float], None] | None]:
-    """A rich progress bar on stderr when it is a terminal; None (no reporting) otherwise.
+def _progress(
+    description: str, settings: Settings, unit: str | None = None
+) -> Iterator[Callable[[float, float], None] | None]:
+    """A rich progress bar on stderr when it is a terminal; otherwise (a batch job's log) a plain line every
+    ``log.progress_interval_sec`` of the settings: done/total, rate, ETA.
 
     Without ``unit`` it counts items (done/total); with one (e.g. "h") it shows amounts and a rate.
     """
     if not stderr.is_terminal:
-        yield None
+        from homecat.progress import ProgressLines
+
+        yield ProgressLines(description, unit or "files", settings.log.progress_interval_sec)
         return
     counter = _AmountColumn(unit) if unit else MofNCompleteColumn()
     columns = (BarColumn(), counter, TimeRemainingColumn())
@@ -248,7 +253,10 @@ def scan(
         raise HomecatError(
             "--profile names a converted profile of a ChildProject dataset: pass --childproject DIR too."
         )
-    with Catalog.open(settings.paths, shared=True) as catalog, _progress("reading headers") as progress:
+    with (
+        Catalog.open(settings.paths, shared=True) as catalog,
+        _progress("reading headers", settings=settings) as progress,
+    ):
         # an explicit --root scans that folder even when the config names a ChildProject dataset
         summary = run_scan(catalog, settings.data, root=root, progress=progress)
     print_rows(["what", "count"], [tuple(r.values()) for r in summary.rows()], fmt, title=f"scan of {summary.root}")
@@ -321,7 +329,10 @@ def validate(
 
     overrides = {"validate.validate_workers": workers, "validate.window_sec": window_sec}
     settings = _state(ctx).settings(**overrides).settings
-    with Catalog.open(settings.paths, shared=True) as catalog, _progress("validating", unit="h") as progress:
+    with (
+        Catalog.open(settings.paths, shared=True) as catalog,
+        _progress("validating", unit="h", settings=settings) as progress,
+    ):
         summary = run_validate(catalog, settings.validate, settings.data, redo_all=redo_all, progress=progress)
     print_rows(["what", "count"], [tuple(r.values()) for r in summary.rows()], fmt, title="validation")
 
@@ -617,7 +628,10 @@ def vad(
     from homecat.vad import run_vad
 
     settings = _state(ctx).settings(**{"vad.vad_workers": workers}).settings
-    with Catalog.open(settings.paths, shared=True) as catalog, _progress("voice activity", unit="h") as progress:
+    with (
+        Catalog.open(settings.paths, shared=True) as catalog,
+        _progress("voice activity", unit="h", settings=settings) as progress,
+    ):
         summary = run_vad(catalog, settings.vad, settings.data, redo_all=redo_all, progress=progress)
     print_rows(["what", "count"], [tuple(r.values()) for r in summary.rows()], fmt, title="voice activity")
     for problem in summary.problems:
@@ -895,7 +909,7 @@ def embed(
     overrides = {"embed.embed_batch_size": batch_size, "embed.embed_device": device}
     settings = _state(ctx).settings(**overrides).settings
     models = [*(model or ()), *(m for _, m, _ in (run_sets(run) if run is not None else ()))]
-    with _progress("embedding segments", unit="segments") as progress:
+    with _progress("embedding segments", unit="segments", settings=settings) as progress:
         summaries = run_embed(
             settings,
             models=list(dict.fromkeys(models)),
@@ -954,7 +968,8 @@ def probe(
         if plot is not None:
             typer.echo(f"Wrote {plot_probe_steps(result, steps, plot, run.name)}", err=True)
         return
-    result = run_probe(settings, sets=set_name or (), labels=wanted, folds=folds)
+    with _progress("probing layers", unit="layers", settings=settings) as progress:
+        result = run_probe(settings, sets=set_name or (), labels=wanted, folds=folds, progress=progress)
     columns, rows = result.table()
     title = (
         f"probe {result.probe_id}: {', '.join(result.labels)}; {result.n_segments} segments, "

@@ -60,6 +60,7 @@ import numpy as np
 from homecat import audio
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError, first_line
+from homecat.hub_loading import hub_load_kwargs
 from homecat.scan import fs_path
 from homecat.settings import Settings
 
@@ -289,11 +290,12 @@ class _Wav2Vec2:
         from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
         from transformers.utils import logging as hf_logging
 
+        hub = hub_load_kwargs(model_id, "--model")  # fails in seconds on an offline node
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # the pretraining heads a checkpoint also holds are not a problem here
         hf_logging.disable_progress_bar()  # a bar per load would drown the embedding progress
         try:
-            model, info = Wav2Vec2Model.from_pretrained(model_id, output_loading_info=True)
+            model, info = Wav2Vec2Model.from_pretrained(model_id, output_loading_info=True, **hub)
         except (OSError, ValueError) as exc:
             raise HomecatError(
                 f"Cannot load the model {model_id!r} ({first_line(exc)}); offline, pass a local model folder."
@@ -308,7 +310,7 @@ class _Wav2Vec2:
                 "they would be random; is it a wav2vec2 checkpoint?"
             )
         try:
-            extractor = Wav2Vec2FeatureExtractor.from_pretrained(model_id)
+            extractor = Wav2Vec2FeatureExtractor.from_pretrained(model_id, **hub)
         except OSError:
             extractor = Wav2Vec2FeatureExtractor(
                 sampling_rate=sample_rate,

@@ -23,6 +23,7 @@ from typing import Any
 
 from homecat.catalog import Catalog
 from homecat.errors import HomecatError, first_line
+from homecat.hub_loading import hub_load_kwargs
 from homecat.settings import Settings
 
 COLUMNS = [
@@ -117,11 +118,12 @@ def _load(name: str, settings: Settings) -> tuple[Any, bool]:
     from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForPreTraining
     from transformers.utils import logging as hf_logging
 
+    hub = hub_load_kwargs(name, "--model")  # fails in seconds on an offline node
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # missing heads are reported below in one sentence
     hf_logging.disable_progress_bar()
     try:
-        model, info = Wav2Vec2ForPreTraining.from_pretrained(name, output_loading_info=True)
+        model, info = Wav2Vec2ForPreTraining.from_pretrained(name, output_loading_info=True, **hub)
     except (OSError, ValueError) as exc:
         raise HomecatError(
             f"Cannot load the model {name!r} ({first_line(exc)}); offline, pass a local model folder."
@@ -136,7 +138,7 @@ def _load(name: str, settings: Settings) -> tuple[Any, bool]:
             "be computed; evaluate a checkpoint saved by 'homecat train' or facebook/wav2vec2-base."
         )
     try:
-        extractor = Wav2Vec2FeatureExtractor.from_pretrained(name)
+        extractor = Wav2Vec2FeatureExtractor.from_pretrained(name, **hub)
     except OSError:  # no preprocessor_config.json: wav2vec2's convention
         do_normalize = True
     else:

@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,8 +80,10 @@ def probe(
     labels: Sequence[str] = (),
     folds: int | None = None,
     seed: int | None = None,
+    progress: Callable[[float, float], None] | None = None,
 ) -> ProbeRun:
-    """Probe every layer of ``sets`` (default: every set) on ``labels`` (default: every label embedded)."""
+    """Probe every layer of ``sets`` (default: every set) on ``labels`` (default: every label embedded);
+    ``progress(layers done, layers)`` after each layer's folds."""
     sk = _sklearn()
     p = settings.probe
     n_folds = folds if folds is not None else p.probe_folds
@@ -164,6 +166,7 @@ def probe(
     rows_out: list[dict[str, Any]] = []
     not_converged = 0
     position = {sid: i for i, sid in enumerate(ids)}
+    total_layers = sum(int(known[s]["n_layers"]) for s in chosen)
     for s in chosen:
         for layer in range(int(known[s]["n_layers"])):
             X = read_layer(folders[s], layer, position)
@@ -182,6 +185,8 @@ def probe(
                     "n_folds": n_folds,
                 }
             )
+            if progress is not None:
+                progress(len(rows_out), total_layers)
     run = ProbeRun(
         probe_id, rows_out, {s: known[s]["kind"] for s in chosen}, classes, len(ids), n_groups, n_folds, not_converged
     )

@@ -29,7 +29,7 @@ from homecat.errors import ConfigError
 
 ENV_PREFIX = "HOMECAT_"
 # Variables with a meaning of their own, not settings.
-RESERVED_ENV = {"HOMECAT_CONFIG", "HOMECAT_DEBUG"}
+RESERVED_ENV = {"HOMECAT_CONFIG", "HOMECAT_DEBUG", "HOMECAT_STOPPED_FILE"}
 # Conventional names that map onto settings.
 ALIAS_ENV = {
     "HOMECAT_CATALOG": "paths.catalog",
@@ -315,8 +315,10 @@ class TrainingSettings(_Section):
     max_nonfinite_steps: int = Field(
         50, ge=1, description="Stop when this many optimizer steps in a row had a non-finite loss or gradient."
     )
-    use_trackers: bool = Field(
-        True, description="Also log to TensorBoard through Accelerate when tensorboard is installed."
+    report_to: Literal["none", "tensorboard", "wandb"] = Field(
+        "tensorboard",
+        description="Experiment tracker fed through Accelerate besides logs/metrics.jsonl: tensorboard (event files "
+        "in the run folder's logs/, works offline), wandb (WANDB_MODE=offline on offline nodes), or none.",
     )
     collapse_min_perplexity_ratio: float = Field(
         0.2, gt=0, lt=1, description="Warn of collapse when codevector perplexity falls below this fraction of step 0."
@@ -397,6 +399,17 @@ class VadSettings(_Section):
 warnings.filterwarnings("ignore", message='Field name "validate" in "Settings" shadows', category=UserWarning)
 
 
+class LogSettings(_Section):
+    """What long commands print when stderr is not a terminal (batch jobs)."""
+
+    progress_interval_sec: float = Field(
+        30.0,
+        ge=0,
+        description="Seconds between plain progress lines of scan, validate, vad, embed and probe in a log "
+        "file (0: every update); a terminal gets a progress bar instead.",
+    )
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -414,6 +427,7 @@ class Settings(BaseModel):
     embed: EmbedSettings = Field(default_factory=EmbedSettings, description="Segment embeddings (`homecat embed`).")
     probe: ProbeSettings = Field(default_factory=ProbeSettings, description="Layer-wise probes (`homecat probe`).")
     vad: VadSettings = Field(default_factory=VadSettings, description="Voice activity (`homecat vad`).")
+    log: LogSettings = Field(default_factory=LogSettings, description="Progress output in batch logs.")
 
     def to_config_dict(self) -> dict[str, Any]:
         """The settings as a config file would hold them (secrets left out)."""

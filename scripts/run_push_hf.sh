@@ -5,5 +5,5 @@
 #   scripts/run_push_hf.sh --run artifacts/training/run1 --dry-run     # stage, check, list; send nothing
 #   scripts/run_push_hf.sh --run artifacts/training/run1 --include-checkpoints
 set -euo pipefail
-. "$(dirname "$0")/_setup.sh"
+. "$(dirname "$0")/_env.sh"
 homecat push "$@"

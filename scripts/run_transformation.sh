@@ -3,7 +3,7 @@
 # dev_split.parquet, split_summary.json, ...). Arguments go to `homecat split`.
 #   scripts/run_transformation.sh --seed 0          # add --reshuffle --yes to start over
 set -euo pipefail
-. "$(dirname "$0")/_setup.sh"
+. "$(dirname "$0")/_env.sh"
 homecat split "$@"
 homecat report splits
 homecat export "${EXPORT_DIR:-artifacts/export}" \

@@ -3,7 +3,7 @@
 # `homecat validate`; run after scripts/run_ingestion.sh.
 #   scripts/run_validation.sh --workers 16
 set -euo pipefail
-. "$(dirname "$0")/_setup.sh"
+. "$(dirname "$0")/_env.sh"
 homecat validate "$@"
 homecat report findings --severity error
 homecat report silence --plot "${ARTIFACTS_DIR:-artifacts}/silence.png"

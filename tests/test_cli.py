@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -117,3 +118,41 @@ def test_a_locked_catalog_exits_3_with_the_lock_sentence_after_the_wait(small_tr
 def test_every_command_is_documented_in_the_readme(name):
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert f"homecat {name}" in readme, f"'homecat {name}' is missing from README.md"
+
+
+def test_without_a_terminal_long_commands_print_plain_progress_lines(small_tree, tmp_path):
+    """A batch log gets 'done/total unit (share), rate, ETA' lines; HOMECAT_PROGRESS_INTERVAL_SEC=0: every update."""
+    catalog = str(tmp_path / "c.duckdb")
+    env = {"HOMECAT_PROGRESS_INTERVAL_SEC": "0"}
+    scanned = invoke("--catalog", catalog, "scan", "--root", str(small_tree), env=env)
+    assert "reading headers: 6/6 files (100%)" in scanned.stderr and "files/s" in scanned.stderr
+    validated = invoke("--catalog", catalog, "validate", "--workers", "1", env=env)
+    lines = [line for line in validated.stderr.splitlines() if line.startswith("validating: ")]
+    assert len(lines) >= 2 and " h/s" in lines[0] and "ETA " in lines[0], validated.stderr
+    assert lines[-1].split()[1].split("/")[0] == lines[-1].split()[1].split("/")[1]  # ends at the total
+    assert "done in" in lines[-1]
+    quiet = invoke("--catalog", catalog, "validate", "--all", "--workers", "1")  # default interval: 30 s
+    lines = [line for line in quiet.stderr.splitlines() if line.startswith("validating: ")]
+    assert len(lines) == 1 and "done in" in lines[0]  # only the last line within 30 s
+
+
+def test_progress_lines_keep_their_interval():
+    from homecat.progress import ProgressLines
+
+    now = [0.0]
+    out = io.StringIO()
+    lines = ProgressLines("scan", "files", 30.0, stream=out, clock=lambda: now[0])
+    for second in range(0, 100, 5):
+        now[0] = float(second)
+        lines(second, 100)
+    now[0] = 100.0
+    lines(100, 100)
+    printed = out.getvalue().splitlines()
+    assert [line.split()[1] for line in printed] == ["30/100", "60/100", "90/100", "100/100"]
+    assert printed[0] == "scan: 30/100 files (30%), 1.00 files/s, ETA 1m10s"
+    now[0], out = 200.0, io.StringIO()
+    lines.stream = out
+    lines(0, 10)  # a second pass starts its own clock: 1 per second, not 100 in 200 s
+    now[0] = 240.0
+    lines(40, 50)
+    assert out.getvalue() == "scan: 40/50 files (80%), 1.00 files/s, ETA 10s\n"

@@ -233,7 +233,7 @@ def test_a_random_init_run_keeps_its_start_for_embed_and_evaluate(demo):
     t = settings.training.model_copy(
         update={"base_model": None, "model_overrides": TINY, "run_name": "tiny-run", "max_steps": 2,
                 "per_gpu_batch": 2, "grad_accum_steps": 1, "num_workers": 0, "save_steps": 1, "eval_steps": 100,
-                "warmup_steps": 1, "learning_rate": 5e-3, "gradient_checkpointing": False, "use_trackers": False}
+                "warmup_steps": 1, "learning_rate": 5e-3, "gradient_checkpointing": False, "report_to": "none"}
     )  # fmt: skip
     run = train(settings.model_copy(update={"training": t}), show_progress=False)
     initial, final = run / "initial", run / "final"

@@ -140,6 +140,15 @@ def test_cli_train_smoke_files_and_report(corpus, tmp_path):
     ):
         assert key in train_rows[0]
     assert 0.3 < train_rows[0]["mask_share"] < 0.8
+    # stderr is no terminal here: one plain line per logged step, short, with the fields a log reader needs
+    lines = [line for line in result.stderr.splitlines() if line.startswith("step ")]
+    assert [line.split()[1] for line in lines] == ["1/2", "2/2"], result.stderr
+    for field in ("loss", "lr", "ppl", "mask", "crops/s", "wait", "ETA"):
+        assert f" {field} " in lines[0], lines[0]
+    assert " dev " in lines[1] and " dev " not in lines[0]  # evaluated at step 2 only
+    assert max(len(line) for line in lines) < 160
+    # training.report_to tensorboard (the default): event files in the run folder, written without any network
+    assert list((out / "logs" / "wav2vec2-ssl").glob("events.out.tfevents.*"))
     dev = [r for r in rows if r.get("split") == "dev"]
     assert dev and 0 <= dev[0]["dev_contrastive_accuracy"] <= 1 and math.isfinite(dev[0]["dev_loss"])
     ckpt = out / "checkpoints" / "step_2"
@@ -213,6 +222,30 @@ def test_checkpoint_then_exact_resume(corpus, tmp_path):
     for step in (4, 5, 6):
         assert b[step] == pytest.approx(a[step], abs=1e-5)
     assert sorted(p.name for p in (run_b / "checkpoints").iterdir()) == ["step_3", "step_6"]
+
+
+def test_sigterm_finishes_the_step_writes_a_checkpoint_and_stops_with_exit_code_99(corpus, tmp_path):
+    """SIGTERM arriving during step 2 (SIGUSR1 alike; 2 processes: tests/test_cluster.py): step 2 completes and is
+    checkpointed, the handlers are put back afterwards."""
+    import signal
+
+    from homecat.train.signals import EXIT_STOPPED, TrainingStopped
+
+    def term_at_2(step, micro, x):
+        if step == 2 and micro == 0:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return x
+
+    settings = _settings(tmp_path, {"max_steps": 6, "save_steps": 5}, corpus["catalog"])
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(TrainingStopped, match="Stopped on SIGTERM after step 2") as stopped:
+        train(settings, on_batch=term_at_2, show_progress=False)
+    assert stopped.value.exit_code == EXIT_STOPPED == 99
+    run = settings.paths.artifacts_dir / "training" / "wav2vec2-ssl"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_2"]
+    assert json.loads((run / "checkpoints" / "step_2" / "trainer_state.json").read_text())["global_step"] == 2
+    assert [r["step"] for r in read_metrics(run) if r.get("split") != "dev"] == [1, 2]
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_nonfinite_steps_are_skipped_then_stop(corpus, tmp_path):
@@ -329,3 +362,36 @@ def test_a_warmup_as_long_as_the_run_is_refused_before_anything_is_written(corpu
         assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "artifacts" / "training" / "wav2vec2-ssl" / "provenance.json").exists()
     assert not (tmp_path / "artifacts" / "training" / "wav2vec2-ssl" / "logs").exists()
+
+
+def test_a_hub_id_without_network_fails_in_seconds_naming_offline_mode_and_a_local_copy(corpus, tmp_path):
+    """An offline node: the Hub endpoint refuses connections (a closed port) and the Hugging Face cache is empty.
+    huggingface_hub reads HF_ENDPOINT at import, so both checks run in real processes."""
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on once closed
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    env = {**os.environ, "HF_ENDPOINT": closed, "HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": str(Path.cwd())}
+    # the load itself is timed, after the imports (which take seconds of their own on a busy 2-core machine)
+    timed = (
+        "import time\nfrom homecat.errors import HomecatError\nfrom homecat.settings import TrainingSettings\n"
+        "from homecat.train.model import load_model\nimport transformers.models.wav2vec2\n"
+        "start = time.monotonic()\ntry:\n"
+        "    load_model(TrainingSettings(base_model='facebook/wav2vec2-base'), 16000)\n"
+        "except HomecatError as exc:\n    print(f'{time.monotonic() - start:.2f}', exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", timed], env=env, capture_output=True, text=True, timeout=120)
+    took, sentence = done.stdout.split(" ", 1)
+    assert float(took) < 10, done.stdout
+    assert "Cannot reach the Hugging Face Hub" in sentence and "training.base_model" in sentence
+    for words in ("hf download facebook/wav2vec2-base --local-dir", "HF_HUB_OFFLINE=1"):
+        assert words in sentence, sentence
+
+    cfg = _config(tmp_path / "cfg.yaml", {})
+    command = [sys.executable, "-m", "homecat", "--config", str(cfg), "--catalog", str(corpus["catalog"]), "evaluate",
+               "--model", "facebook/wav2vec2-base"]  # fmt: skip
+    done = subprocess.run(command, env={**env, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr.count("Error:") == 1, done.stderr[-3000:]
+    assert "not in the Hugging Face cache and HF_HUB_OFFLINE is set" in done.stderr
+    assert "hf download facebook/wav2vec2-base --local-dir" in done.stderr

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import homecat.train
 from homecat.errors import HomecatError
+from homecat.train.signals import TrainingStopped
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     except HomecatError as exc:
         if os.environ.get("HOMECAT_DEBUG"):
             raise
-        for line in exc.lines:
-            print(f"Error: {line}", file=sys.stderr)
+        if not (isinstance(exc, TrainingStopped) and os.environ.get("RANK", "0") != "0"):  # said once, by rank 0
+            for line in exc.lines:
+                print(f"Error: {line}", file=sys.stderr)
         return exc.exit_code
     return 0
 

@@ -5,7 +5,6 @@ check, dev evaluation and checkpoints at their intervals. ``train()`` is the ent
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import math
@@ -20,6 +19,7 @@ from typing import Any
 import torch
 
 from homecat.errors import HomecatError
+from homecat.progress import training_line
 from homecat.settings import Settings
 from homecat.train.batches import crop_batches, draw_masks, normalise_crops
 from homecat.train.bounds import check_bounds
@@ -37,6 +37,8 @@ from homecat.train.run_folder import (
     trim_metrics,
     write_provenance,
 )
+from homecat.train.signals import StopRequest
+from homecat.train.trackers import tracker_for
 
 log = logging.getLogger("homecat.train")  # one logger name for the whole trainer
 
@@ -113,7 +115,7 @@ class Trainer:
         kwargs = []
         if world > 1 and t.layerdrop_multi_process == "find_unused_parameters":
             kwargs.append(DistributedDataParallelKwargs(find_unused_parameters=True))
-        trackers = "tensorboard" if t.use_trackers and importlib.util.find_spec("tensorboard") else None
+        trackers = tracker_for(t.report_to)  # training.report_to (homecat/train/trackers.py)
         self.accelerator = Accelerator(
             gradient_accumulation_steps=t.grad_accum_steps,
             mixed_precision=self.precision,
@@ -217,8 +219,20 @@ class Trainer:
         return item
 
     def run(self) -> Path:
+        # SIGUSR1/SIGTERM: finish the step, checkpoint, raise TrainingStopped (homecat/train/signals.py)
+        self.stop = StopRequest().install()
+        try:
+            return self._run()
+        finally:
+            self.stop.restore()
+
+    def _run(self) -> Path:
         self._setup()
         t, acc, p = self.t, self.accelerator, self.progress
+        # the log lines: ETA from here, the row of the last logged step and a dev loss not printed yet
+        self._line_start = (time.perf_counter(), p.global_step)
+        self._pending_line: dict[str, Any] | None = None
+        self._fresh_dev_loss: float | None = None
         if self.main and self.checkpoint is not None:
             trim_metrics(self.output_dir, p.global_step)
         batches = crop_batches(self.dataset, t)
@@ -240,9 +254,11 @@ class Trainer:
                 prepared.append((x.to(acc.device), mask.to(acc.device), neg.to(acc.device)))
             if p.global_step == 0:
                 self._record_ranks(micro[0][0])
-            # ONE all-reduce per optimizer step: the masked frames of every micro-batch on every process.
-            local = torch.tensor(float(sum(int(mask.sum()) for _, mask, _ in prepared)), device=acc.device)
-            total = float(acc.reduce(local, reduction="sum"))
+            # ONE all-reduce per optimizer step: the masked frames of every micro-batch on every process, and
+            # whether any process got a stop signal (so all of them stop after this same step).
+            masked = float(sum(int(mask.sum()) for _, mask, _ in prepared))
+            local = torch.tensor([masked, float(self.stop.requested)], device=acc.device)
+            total, stop = acc.reduce(local, reduction="sum").tolist()
             scale = t.grad_accum_steps * self.world / max(total, 1.0)
             unwrapped.set_gumbel_temperature(gumbel_temperature(t, p.global_step, self.pretrained))
             acc.step = 0  # micro-batch counter of accumulate(): sync on the last micro-batch of this step
@@ -267,6 +283,9 @@ class Trainer:
                 self._evaluate()
             if p.global_step % t.save_steps == 0 or p.global_step == self.max_steps:
                 self.checkpoints.save(p.global_step, self.trainer_state)
+            self._print_line()
+            if stop and p.global_step < self.max_steps:
+                self._stop_with_checkpoint()
         if bar is not None:
             bar[0].stop()
         self.checkpoints.save_final(self.trainer_state)
@@ -364,6 +383,7 @@ class Trainer:
         self.window = _Window()
         if not self.main:
             return
+        self._pending_line = row
         append_metrics(self.output_dir, row)
         if self.trackers:
             acc.log(
@@ -399,6 +419,7 @@ class Trainer:
         if self.progress.global_step == 0:
             self.progress.dev_start_perplexity = row["dev_codevector_perplexity"]
         row["dev_perplexity_ratio"] = ratio(row["dev_codevector_perplexity"], self.progress.dev_start_perplexity)
+        self._fresh_dev_loss = row["dev_loss"]
         if self.main:
             append_metrics(self.output_dir, row)
             if signals := warnings_for(row, self.t, "dev_"):
@@ -408,6 +429,25 @@ class Trainer:
                     {k.replace("dev_", "dev/"): v for k, v in row.items() if k.startswith("dev_") and v is not None},
                     step=self.progress.global_step,
                 )
+
+    def _print_line(self) -> None:
+        """The log line of a logged step (main process, when no progress bar is shown), after its dev evaluation."""
+        row, self._pending_line = self._pending_line, None
+        if row is None or self.show_progress:
+            return
+        start_sec, start_step = self._line_start
+        done = self.progress.global_step - start_step
+        eta = (time.perf_counter() - start_sec) / done * (self.max_steps - self.progress.global_step) if done else None
+        dev, self._fresh_dev_loss = self._fresh_dev_loss, None
+        print(training_line(row, self.max_steps, eta, dev), file=sys.stderr, flush=True)
+
+    def _stop_with_checkpoint(self) -> None:
+        """After the step in which a process got SIGUSR1/SIGTERM: a complete checkpoint, then TrainingStopped."""
+        step = self.progress.global_step
+        if step % self.t.save_steps:  # not already written by this step
+            self.checkpoints.save(step, self.trainer_state)
+        self.accelerator.end_training()
+        raise self.stop.stopped(step, self.output_dir / "checkpoints" / f"step_{step}")
 
     def _record_ranks(self, crops: torch.Tensor) -> None:
         """logs/ranks.json: a checksum of each rank's first micro-batch (ranks must draw different crops)."""

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from homecat.errors import HomecatError, first_line
+from homecat.hub_loading import hub_load_kwargs
 from homecat.settings import TrainingSettings
 
 log = logging.getLogger("homecat.train")  # one logger name for the whole trainer
@@ -54,11 +55,12 @@ def load_model(t: TrainingSettings, sample_rate: int, checkpoint: Path | None = 
         log.warning("training.base_model is null: a randomly initialised model built from training.model_overrides.")
         pretrained = False
     else:
+        hub = hub_load_kwargs(t.base_model, "training.base_model")  # fails in seconds on an offline node
         try:
             model, info = Wav2Vec2ForPreTraining.from_pretrained(
-                t.base_model, output_loading_info=True, **t.model_overrides
+                t.base_model, output_loading_info=True, **hub, **t.model_overrides
             )
-            extractor = Wav2Vec2FeatureExtractor.from_pretrained(t.base_model)
+            extractor = Wav2Vec2FeatureExtractor.from_pretrained(t.base_model, **hub)
         except OSError as exc:
             raise HomecatError(
                 f"Cannot load training.base_model {t.base_model!r} ({first_line(exc)}). Offline, point it "
