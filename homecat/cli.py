@@ -493,9 +493,25 @@ def segments_import(
     label_column: Annotated[
         str, typer.Option(help="With --childproject: the label's column (speaker_type, vcm_type, addressee, ...).")
     ] = "speaker_type",
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--column",
+            help="CSV column of a field, KEY=NAME with KEY recording, start, end, label, tier (or speaker) or "
+            "offset (a per-row clip offset, in the time unit); repeatable.",
+        ),
+    ] = None,
+    time_unit: Annotated[str, typer.Option(help="Unit of a CSV's times: s, ms or frames (with --frame-rate).")] = "s",
+    frame_rate: Annotated[float | None, typer.Option(help="Frames per second, for --time-unit frames.")] = None,
+    offset_sec: Annotated[
+        float, typer.Option(help="Added to every time of the files: where an annotated clip starts in the recording.")
+    ] = 0.0,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
     """Load annotated intervals into the catalog; importing a file of the same name again replaces its segments.
+
+    Formats: CSV/TSV, ELAN .eaf (its media's TIME_ORIGIN is honoured), Praat .TextGrid and LENA .its
+    (speaker types as labels, tier 'spkr'; the recorder's clock times are kept).
 
     Every problem of a file is listed at once (its line, or tier and interval) and nothing from that file
     is imported, unless --skip-invalid is given. With --childproject DIR --set NAME: an annotation set of
@@ -503,8 +519,12 @@ def segments_import(
 
     Example: homecat segments import demo_corpus/annotations.csv demo_corpus/P01_day1.TextGrid --skip-invalid
 
+    Example: homecat segments import clips.csv --column recording=filename --column start=onset --column end=offset
+    --column label=speaker_type --column offset=clip_onset --time-unit ms
+
     Example: homecat segments import --childproject /data/my-dataset --set eaf --label-column vcm_type
     """
+    from homecat.mapping import Mapping
     from homecat.segments import import_files
 
     if childproject is not None or set_name is not None:
@@ -514,9 +534,10 @@ def segments_import(
         raise HomecatError(
             "Name at least one annotation file, or a ChildProject set with --childproject DIR --set NAME."
         )
+    mapping = Mapping.from_options(column or (), time_unit, frame_rate, offset_sec)
     settings = _state(ctx).settings().settings
     with Catalog.open(settings.paths.catalog) as catalog:
-        report = import_files(catalog, files, tier or (), recording, skip_invalid)
+        report = import_files(catalog, files, tier or (), recording, skip_invalid, mapping)
     for result in report.results:
         typer.echo(result.summary())
     if any(result.skipped for result in report.results):
