@@ -651,39 +651,63 @@ def vad_import(
     files: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="RTTM files (SPEAKER lines; file-id = recording_id or file stem); none with --childproject."
+            help="RTTM files (SPEAKER lines; file-id = recording_id or file stem) or LENA .its files; "
+            "none with --childproject."
         ),
     ] = None,
     source: Annotated[
-        str | None, typer.Option(help="Source name of the rows (default: each file's name without .rttm).")
+        str | None, typer.Option(help="Source name of the rows (default: each file's name without .rttm/.its).")
     ] = None,
+    recording: Annotated[
+        str | None, typer.Option(help="rel_path or recording_id of .its files (default: the file stem).")
+    ] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Import the valid rows; record the others as findings.")
+    ] = False,
     childproject: ChildProjectOpt = None,
     set_name: SetOpt = None,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
     """Load speech or voice-type turns from RTTM files (voice type classifier, pyannote) into `speech`.
 
-    Every bad line is reported with its line number and then nothing is imported. A re-import
-    replaces the source's rows of the recordings the files name. With --childproject DIR --set NAME:
+    Every bad line is reported with its line number and then nothing is imported, unless --skip-invalid
+    (then bad lines become findings 'invalid_speech_row'). A re-import replaces the source's rows of the
+    recordings the files name. A LENA .its file gives its voices (CHN, CHF, FAN, FAF, MAN, MAF, CXN, CXF)
+    labelled by speaker type, and the recorder's clock times. With --childproject DIR --set NAME:
     a ChildProject annotation set (label speaker_type, source 'childproject:NAME'), replaced whole.
 
     Example: homecat vad import vtc/all.rttm --source vtc
 
+    Example: homecat vad import e20190101_080000_012345.its --source lena
+
     Example: homecat vad import --childproject /data/my-dataset --set vtc
     """
-    from homecat.speech import import_rttm
+    from homecat.speech import import_its, import_rttm
 
     if childproject is not None or set_name is not None:
         if source is not None:
             raise HomecatError("--source names RTTM imports; a ChildProject set's source is 'childproject:SET'.")
         _childproject_import(ctx, "speech", files, childproject, set_name, fmt)
         return
+    its = [f for f in files or () if f.suffix.lower() == ".its"]
+    if its and len(its) != len(files):
+        raise HomecatError("Import RTTM files and LENA .its files in separate runs.")
+    if recording is not None and not its:
+        raise HomecatError("--recording is for .its files; an RTTM line names its recording by its file-id.")
     settings = _state(ctx).settings().settings
     with Catalog.open(settings.paths.catalog) as catalog:
-        summary = import_rttm(catalog, files, source)
+        if its:
+            summary = import_its(catalog, its, recording, source, skip_invalid)
+        else:
+            summary = import_rttm(catalog, files, source, skip_invalid)
     print_rows(["source", "rows", "recordings"], [tuple(r.values()) for r in summary.rows()], fmt, title="imported")
     if summary.skipped_lines:
         stderr.print(f"note: {summary.skipped_lines} lines were not turns (other RTTM types, zero duration)")
+    if summary.invalid_rows:
+        stderr.print(
+            f"note: {summary.invalid_rows} invalid rows were skipped: "
+            "'homecat report findings --code invalid_speech_row' lists them"
+        )
 
 
 class SpeechFormat(str, Enum):

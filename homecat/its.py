@@ -64,6 +64,11 @@ class ItsFile:
 
 def iso_seconds(text: str | None) -> float | None:
     """Seconds of an ISO 8601 duration as LENA writes it ("PT12.34S", "PT1H2M3.5S"); None if it is not one."""
+    if text and text.startswith("PT") and text.endswith("S") and "M" not in text and "H" not in text:
+        try:  # what LENA writes: a third of the regular expression's cost, which matters over 40,000 times
+            return float(text[2:-1])
+        except ValueError:
+            return None
     match = _DURATION.fullmatch((text or "").strip())
     if not match or not text or not any(match.groupdict().values()):
         return None
@@ -86,14 +91,15 @@ def read_its(path: Path) -> ItsFile:
     result = ItsFile()
     number = 0
     try:
-        for event, elem in ET.iterparse(str(path), events=("start", "end")):
-            if event == "start" and elem.tag == "Recording":
+        # "end" events only (an element's attributes are complete then; its children were cleared): half the events
+        for _, elem in ET.iterparse(str(path), events=("end",)):
+            if elem.tag == "Recording":
                 start = iso_seconds(elem.get("startTime"))
                 end = iso_seconds(elem.get("endTime"))
                 if start is not None and end is not None:
                     part = int(elem.get("num") or len(result.parts) + 1)
                     result.parts.append(ItsPart(part, start, end, _clock(elem.get("startClockTime"))))
-            elif event == "end" and elem.tag == "Segment":
+            elif elem.tag == "Segment":
                 number += 1
                 start_text, end_text = elem.get("startTime"), elem.get("endTime")
                 start, end = iso_seconds(start_text), iso_seconds(end_text)
@@ -107,7 +113,7 @@ def read_its(path: Path) -> ItsFile:
                     )
                 )
                 elem.clear()  # keeps memory flat over a day-long file
-            elif event == "end" and elem.tag in ("Conversation", "Pause"):
+            elif elem.tag in ("Conversation", "Pause"):
                 elem.clear()
     except ET.ParseError as exc:
         raise HomecatError(f"{path.name} cannot be read as a LENA .its file (XML: {exc}).") from None

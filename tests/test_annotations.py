@@ -3,6 +3,7 @@ LENA .its files, and the same event imported from several files (real catalogs o
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pympi
@@ -15,6 +16,7 @@ from homecat.errors import HomecatError
 from homecat.mapping import Mapping
 from homecat.scan import scan
 from homecat.segments import import_file
+from tests.catalog_helpers import scan_and_validate
 
 runner = CliRunner()
 
@@ -128,3 +130,128 @@ def test_eaf_origins_of_several_media_choose_the_recordings_one(catalog_path, tm
     pympi.Elan.to_eaf(str(path), eaf)
     _import(catalog_path, path)
     assert _segments(catalog_path) == [("P01_a", 1.0, 1.5, "x", "events")]
+
+
+# --------------------------------------------------------------------------- LENA .its
+
+
+def write_its(path: Path, segments: list[tuple[str, float, float]], clock: str = "2019-03-04T08:15:00Z") -> Path:
+    """A small LENA .its file: two recorder parts (a pause between them), segments in Conversation/Pause blocks."""
+    blocks = []
+    for i, (spkr, start, end) in enumerate(segments):
+        tag = "Pause" if spkr == "SIL" else "Conversation"
+        blocks.append(
+            f'<{tag} num="{i + 1}" startTime="PT{start:.2f}S" endTime="PT{end:.2f}S">'
+            f'<Segment spkr="{spkr}" average_dB="-40.1" peak_dB="-30.2" startTime="PT{start:.2f}S" '
+            f'endTime="PT{end:.2f}S"/></{tag}>'
+        )
+    half = len(blocks) // 2
+    path.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<ITS fileName="x" timeCreated="2019-03-05T10:00:00Z">'
+        "<ProcessingUnit>"
+        f'<Recording num="1" startClockTime="{clock}" endClockTime="2019-03-04T08:15:01Z" '
+        f'startTime="PT0.00S" endTime="PT1.00S">{"".join(blocks[:half])}</Recording>'
+        '<Recording num="2" startClockTime="2019-03-04T09:00:00Z" endClockTime="2019-03-04T09:00:02Z" '
+        f'startTime="PT1.00S" endTime="PT3.00S">{"".join(blocks[half:])}</Recording>'
+        "</ProcessingUnit></ITS>\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+ITS_SEGMENTS = [("CHN", 0.0, 0.5), ("SIL", 0.5, 1.0), ("FAN", 1.0, 1.75), ("TVN", 1.75, 2.2), ("MAN", 2.2, 2.9)]
+
+
+def _clock(catalog_path: Path) -> list[tuple]:
+    with Catalog.open(catalog_path, read_only=True) as catalog:
+        _, rows = catalog.rows(
+            "SELECT recording_id, source, part, start_sec, end_sec, strftime(start_clock, '%Y-%m-%d %H:%M:%S') "
+            "FROM recording_clock ORDER BY part"
+        )
+    return rows
+
+
+def test_an_its_file_imports_as_speaker_type_segments_with_its_clock_times(catalog_path, tmp_path):
+    its = write_its(tmp_path / "P01_a.its", ITS_SEGMENTS)
+    result = invoke(catalog_path, "segments", "import", str(its))
+    assert result.exit_code == 0, result.output
+    assert _segments(catalog_path) == [
+        ("P01_a", 0.0, 0.5, "CHN", "spkr"),
+        ("P01_a", 0.5, 1.0, "SIL", "spkr"),
+        ("P01_a", 1.0, 1.75, "FAN", "spkr"),
+        ("P01_a", 1.75, 2.2, "TVN", "spkr"),
+        ("P01_a", 2.2, 2.9, "MAN", "spkr"),
+    ]
+    assert _clock(catalog_path) == [
+        ("P01_a", "P01_a.its", 1, 0.0, 1.0, "2019-03-04 08:15:00"),
+        ("P01_a", "P01_a.its", 2, 1.0, 3.0, "2019-03-04 09:00:00"),
+    ]
+
+
+def test_vad_import_of_an_its_file_keeps_the_voices_by_speaker_type(small_tree, settings_for, tmp_path):
+    settings = settings_for(small_tree)
+    scan_and_validate(settings)
+    catalog_path = settings.paths.catalog
+    its = write_its(tmp_path / "lena_export.its", ITS_SEGMENTS)
+    result = invoke(catalog_path, "vad", "import", str(its), "--recording", "P01/P01_a.wav", "--source", "lena")
+    assert result.exit_code == 0, result.output
+    with Catalog.open(catalog_path, read_only=True) as catalog:
+        _, rows = catalog.rows("SELECT recording_id, start_sec, end_sec, source, label FROM speech ORDER BY 2")
+    assert rows == [
+        ("P01_a", 0.0, 0.5, "lena", "CHN"),
+        ("P01_a", 1.0, 1.75, "lena", "FAN"),
+        ("P01_a", 2.2, 2.9, "lena", "MAN"),
+    ]
+    assert [row[-1] for row in _clock(catalog_path)] == ["2019-03-04 08:15:00", "2019-03-04 09:00:00"]
+    timeline = invoke(catalog_path, "report", "timeline", "P01_a", "--format", "json")
+    lanes = [row["lane"] for row in json.loads(timeline.stdout)]
+    assert lanes[-2:] == [
+        "part 1 from 0 s began 2019-03-04 08:15:00 UTC",
+        "part 2 from 1 s began 2019-03-04 09:00:00 UTC",
+    ]
+
+
+def test_a_broken_its_file_is_one_sentence(catalog_path, tmp_path):
+    bad = tmp_path / "P01_a.its"
+    bad.write_text("<ITS><Recording num='1'><Segment spkr='CHN'")
+    result = invoke(catalog_path, "segments", "import", str(bad))
+    assert result.exit_code == 1 and "P01_a.its cannot be read as a LENA .its file" in result.stderr
+    long = write_its(tmp_path / "long.its", [("CHN", 0.0, 0.5), ("FAN", 2.5, 4.0)])
+    result = invoke(catalog_path, "vad", "import", str(long), "--recording", "P01_a")
+    assert result.exit_code == 1
+    assert "long.its: Segment 2 (2.500-4.000 s): end_sec 4.000 is past the end of P01/P01_a.wav" in result.stderr
+
+
+# --------------------------------------------------------------------------- vad import --skip-invalid
+
+
+def test_vad_import_skip_invalid_imports_the_good_lines_and_records_the_bad_ones(catalog_path, tmp_path):
+    rttm = tmp_path / "vtc.rttm"
+    rttm.write_text(
+        "SPEAKER P01_a 1 0.100 0.500 <NA> <NA> KCHI <NA> <NA>\n"
+        "SPEAKER nobody 1 0.100 0.500 <NA> <NA> FEM <NA> <NA>\n"
+        "SPEAKER P01_b 1 2.000 5.000 <NA> <NA> FEM <NA> <NA>\n"
+        "SPEAKER P01_b 1 0.200 0.300 <NA> <NA> MAL <NA> <NA>\n"
+    )
+    refused = invoke(catalog_path, "vad", "import", str(rttm))
+    assert refused.exit_code == 1 and "Nothing was imported: 2 problem(s)" in refused.stderr
+    result = invoke(catalog_path, "vad", "import", str(rttm), "--skip-invalid")
+    assert result.exit_code == 0, result.output
+    assert "2 invalid rows were skipped" in result.stderr
+    with Catalog.open(catalog_path, read_only=True) as catalog:
+        _, speech = catalog.rows("SELECT recording_id, start_sec, end_sec, label FROM speech ORDER BY 1")
+        _, findings = catalog.rows(
+            "SELECT recording_id, code, severity, message FROM findings WHERE stage = 'vad import' ORDER BY message"
+        )
+    assert speech == [("P01_a", 0.1, 0.6, "KCHI"), ("P01_b", 0.2, 0.5, "MAL")]
+    assert [(f[0], f[1], f[2]) for f in findings] == [
+        ("(unknown)", "invalid_speech_row", "warning"),
+        ("P01_b", "invalid_speech_row", "warning"),
+    ]
+    assert findings[0][3].startswith("vtc.rttm, line 2: file-id 'nobody' matches no recording")
+    assert findings[1][3].startswith("vtc.rttm, line 3: the turn ends at 7.000 s, past the end of recording P01_b")
+    # a corrected file replaces its findings
+    rttm.write_text("SPEAKER P01_a 1 0.100 0.500 <NA> <NA> KCHI <NA> <NA>\n")
+    assert invoke(catalog_path, "vad", "import", str(rttm), "--skip-invalid").exit_code == 0
+    with Catalog.open(catalog_path, read_only=True) as catalog:
+        assert catalog.rows("SELECT count(*) FROM findings WHERE stage = 'vad import'")[1] == [(0,)]
