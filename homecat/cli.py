@@ -579,9 +579,13 @@ def _childproject_import(
 def report_segments(ctx: typer.Context, fmt: FormatOpt = TableFormat.table) -> None:
     """Imported segments and hours per tier, label and participant, with an all-participants row per label.
 
+    The same event imported from two files counts once; `duplicates` says how many repeats were left out
+    (segments.duplicate_tolerance_sec).
+
     Example: homecat report segments --format csv
     """
-    _run_report(ctx, "segments", fmt)
+    tolerance = _state(ctx).settings().settings.segments.duplicate_tolerance_sec
+    _run_report(ctx, "segments", fmt, tolerance_sec=tolerance)
 
 
 @crops_app.command("preview")

@@ -96,7 +96,8 @@ def probe(
     with Catalog.open(settings.paths.catalog) as catalog:
         columns, rows = catalog.rows(queries["embedding_sets"].sql)
         known = {r["set_name"]: r for r in (dict(zip(columns, row)) for row in rows)}
-        columns, rows = catalog.rows(queries["probe_segments"].sql)
+        tolerance = {"tolerance_sec": settings.segments.duplicate_tolerance_sec}
+        columns, rows = catalog.rows(queries["probe_segments"].sql, tolerance)
     segments = {r[0]: dict(zip(columns, r)) for r in rows}
     if not known:
         raise HomecatError("There are no embedding sets: run 'homecat embed --model ...' first.")

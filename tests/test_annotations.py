@@ -10,8 +10,9 @@ import pympi
 import pytest
 from typer.testing import CliRunner
 
-from homecat.catalog import Catalog
+from homecat.catalog import Catalog, named_queries
 from homecat.cli import app
+from homecat.demo import make_demo_corpus
 from homecat.errors import HomecatError
 from homecat.mapping import Mapping
 from homecat.scan import scan
@@ -255,3 +256,49 @@ def test_vad_import_skip_invalid_imports_the_good_lines_and_records_the_bad_ones
     assert invoke(catalog_path, "vad", "import", str(rttm), "--skip-invalid").exit_code == 0
     with Catalog.open(catalog_path, read_only=True) as catalog:
         assert catalog.rows("SELECT count(*) FROM findings WHERE stage = 'vad import'")[1] == [(0,)]
+
+
+# --------------------------------------------------------------------------- duplicates across sources
+
+
+def test_the_same_events_from_csv_textgrid_and_eaf_count_once(tmp_path, settings_for):
+    """The demo writes its events as a CSV, and those of two recordings again as a TextGrid and an EAF."""
+    corpus = make_demo_corpus(tmp_path / "raw", minutes=0.5, broken=False)
+    settings = settings_for(corpus.root)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan(catalog, settings.data)
+    csv_rows = len(corpus.events_csv.read_text().splitlines()) - 1
+    result = invoke(settings.paths.catalog, "segments", "import", *map(str, corpus.annotation_files))
+    assert result.exit_code == 0, result.output
+    report = json.loads(invoke(settings.paths.catalog, "report", "segments", "--format", "json").stdout)
+    totals = [r for r in report if r["participant_id"] == "(all)"]
+    with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+        stored = catalog.rows("SELECT count(*) FROM segments")[1][0][0]
+        probe_query = named_queries("queries/embed.sql")["probe_segments"].sql
+        probed = catalog.rows(probe_query, {"tolerance_sec": 0.01})[1]
+    repeats = stored - csv_rows
+    assert repeats >= 10  # the TextGrid's and the EAF's events, all repeats of CSV rows
+    assert sum(r["segments"] for r in totals) == csv_rows
+    assert sum(r["duplicates"] for r in totals) == repeats
+    assert len({row[0] for row in probed}) == csv_rows  # the probe's segments: each event once
+
+
+def test_events_further_apart_than_the_tolerance_or_with_another_label_are_not_duplicates(catalog_path, tmp_path):
+    a = tmp_path / "a.csv"
+    a.write_text("recording,start_sec,end_sec,label\nP01_a,1.000,2.000,x\nP01_a,0.100,0.500,x\n")
+    b = tmp_path / "b.csv"
+    # 8 ms: the same event; 30 ms: another one; same times, other label: another event
+    b.write_text("recording,start_sec,end_sec,label\nP01_a,1.008,1.995,x\nP01_a,0.130,0.500,x\nP01_a,1.0,2.0,y\n")
+    for path in (a, b):
+        _import(catalog_path, path)
+    report = json.loads(invoke(catalog_path, "report", "segments", "--format", "json").stdout)
+    totals = {r["label"]: (r["segments"], r["duplicates"]) for r in report if r["participant_id"] == "(all)"}
+    assert totals == {"x": (3, 1), "y": (1, 0)}
+    # a wider tolerance (a setting) makes the 30 ms pair one event too
+    config = tmp_path / "wide.yaml"
+    config.write_text("segments:\n  duplicate_tolerance_sec: 0.05\n")
+    wide = runner.invoke(
+        app, ["--catalog", str(catalog_path), "--config", str(config), "report", "segments", "-f", "json"], env={}
+    )
+    totals = {r["label"]: (r["segments"], r["duplicates"]) for r in json.loads(wide.stdout)}
+    assert totals["x"] == (2, 2)

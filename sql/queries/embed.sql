@@ -61,7 +61,8 @@ FROM embedding_sets ORDER BY set_name;
 
 -- name: probe_segments
 -- Every imported segment with its label and its group for the folds: the participant, or the recording for
--- participant 'unknown' (one group per recording, as in `homecat split`).
+-- participant 'unknown' (one group per recording, as in `homecat split`). A segment that repeats one of
+-- another file (segment_duplicates, within $tolerance_sec) is left out: one event is counted once.
 SELECT
     s.segment_id,
     s.label,
@@ -70,4 +71,5 @@ SELECT
     CASE WHEN r.participant_id = 'unknown' THEN 'unknown:' || r.recording_id ELSE r.participant_id END AS group_key
 FROM segments AS s
 JOIN recordings AS r USING (recording_id)
+WHERE s.segment_id NOT IN (SELECT segment_id FROM segment_duplicates($tolerance_sec))
 ORDER BY s.segment_id;
