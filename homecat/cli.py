@@ -440,9 +440,15 @@ def split(
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before --reshuffle.")] = False,
     seed: Annotated[int | None, typer.Option(help="Seed placing new participants (default split.split_seed).")] = None,
+    stratify_by: Annotated[
+        str | None,
+        typer.Option(help="Place new participants within age-band, sex or site groups (default split.stratify_by)."),
+    ] = None,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
     """Assign validated recordings to train/dev(/test) by participant; existing assignments never move.
+
+    With --stratify-by age-band (sex, site) each split gets its share of every group, so dev is not all one age.
 
     Then 'homecat export DIR' writes train_split.parquet, dev_split.parquet and split_summary.json.
 
@@ -450,7 +456,7 @@ def split(
     """
     from homecat.split import assign_splits
 
-    settings = _state(ctx).settings(**{"split.split_seed": seed}).settings
+    settings = _state(ctx).settings(**{"split.split_seed": seed, "split.stratify_by": stratify_by}).settings
     if reshuffle and not yes:
         typer.confirm(
             "Reshuffle forgets every split assignment and places all participants again. Continue?", abort=True
@@ -972,9 +978,15 @@ def probe(
     plot: Annotated[
         Path | None, typer.Option(help="Also draw UAR by layer, with eGeMAPS and chance lines, into this PNG.")
     ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(help="Also score each layer within groups: age-band (the child's age at recording)."),
+    ] = None,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
     """Layer-wise linear probes of the embedding sets under participant-grouped cross-validation: UAR, macro-F1.
+
+    With --by age-band: UAR per age band at recording too, with its segment and participant counts.
 
     Example: homecat probe --labels adult,infant,noise --folds 5 --plot artifacts/probe.png
     """
@@ -983,13 +995,17 @@ def probe(
 
     settings = _state(ctx).settings().settings
     wanted = [x.strip() for x in (labels or "").split(",") if x.strip()]
-    result = run_probe(settings, sets=set_name or (), labels=wanted, folds=folds)
+    result = run_probe(settings, sets=set_name or (), labels=wanted, folds=folds, by=by)
     columns, rows = result.table()
     title = (
         f"probe {result.probe_id}: {', '.join(result.labels)}; {result.n_segments} segments, "
         f"{result.n_participants} participants, {result.n_folds} folds (UAR = balanced accuracy)"
     )
+    if by is not None and fmt is not TableFormat.table:
+        columns, rows = result.breakdown_table()  # a program asked for the breakdown: one array, nothing else
     print_rows(columns, rows, fmt, title=title)
+    if by is not None and fmt is TableFormat.table:
+        print_rows(*result.breakdown_table(), fmt, title=f"UAR by {by} (out-of-fold predictions, pooled over folds)")
     if result.not_converged:
         stderr.print(f"note: {result.not_converged} fits stopped at probe.probe_max_iter before converging")
     if plot is not None:
@@ -1014,6 +1030,34 @@ def evaluate(
     rows = evaluate_models(settings, model)
     print_rows(
         COLUMNS, [tuple(r[c] for c in COLUMNS) for r in rows], fmt, title="dev metrics (same crops, masks, negatives)"
+    )
+
+
+participants_app = _app("What the lab knows about its participants: date of birth or age, sex, site.")
+app.add_typer(participants_app, name="participants")
+
+
+@participants_app.command("import")
+def participants_import(
+    ctx: typer.Context,
+    file: Annotated[
+        Path, typer.Argument(help="CSV/TSV: participant_id (or child_id, id), dob or age_months/age_days, sex, site.")
+    ],
+    fmt: FormatOpt = TableFormat.table,
+) -> None:
+    """Load participants' dates of birth (or ages), sex and site; ages at recording then show in reports and probes.
+
+    Every bad line is listed and then nothing is imported; a file's rows replace those of the participants it names.
+
+    Example: homecat participants import metadata/participants.csv
+    """
+    from homecat.participants import import_participants
+
+    settings = _state(ctx).settings().settings
+    with Catalog.open(settings.paths.catalog) as catalog:
+        result = import_participants(catalog, file)
+    print_rows(
+        ["what", "count"], [tuple(r.values()) for r in result.rows()], fmt, title=f"participants from {file.name}"
     )
 
 

@@ -23,7 +23,7 @@ import hashlib
 import json
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,9 @@ _QUERIES = "queries/embed.sql"
 COLUMNS = [
     "set", "layer", "uar", "uar_sd", "macro_f1", "chance", "n_segments", "n_participants", "n_folds",
 ]  # fmt: skip
+# `probe --by age-band`: the out-of-fold predictions of each (set, layer) scored within each age band
+BREAKDOWN_COLUMNS = ["set", "layer", "age_band", "uar", "n_segments", "n_participants", "labels"]
+BREAKDOWNS = ("age-band",)
 
 
 @dataclass
@@ -52,9 +55,13 @@ class ProbeRun:
     n_participants: int
     n_folds: int
     not_converged: int  # fits that stopped at probe_max_iter
+    breakdown: list[dict[str, Any]] = field(default_factory=list)  # with by='age-band': UAR per (set, layer, band)
 
     def table(self) -> tuple[list[str], list[tuple]]:
         return COLUMNS, [tuple(r[c] for c in COLUMNS) for r in self.rows]
+
+    def breakdown_table(self) -> tuple[list[str], list[tuple]]:
+        return BREAKDOWN_COLUMNS, [tuple(r[c] for c in BREAKDOWN_COLUMNS) for r in self.breakdown]
 
 
 def _sklearn():
@@ -84,8 +91,15 @@ def probe(
     labels: Sequence[str] = (),
     folds: int | None = None,
     seed: int | None = None,
+    by: str | None = None,
 ) -> ProbeRun:
-    """Probe every layer of ``sets`` (default: every set) on ``labels`` (default: every label embedded)."""
+    """Probe every layer of ``sets`` (default: every set) on ``labels`` (default: every label embedded).
+
+    ``by='age-band'`` also scores each layer's out-of-fold predictions within each age band at recording
+    (UAR over the labels the band holds, with its segment and participant counts).
+    """
+    if by is not None and by not in BREAKDOWNS:
+        raise HomecatError(f"--by '{by}' is not one of {', '.join(BREAKDOWNS)}.")
     sk = _sklearn()
     p = settings.probe
     n_folds = folds if folds is not None else p.probe_folds
@@ -129,6 +143,7 @@ def probe(
     ids = sorted(common)
     y = np.array([segments[sid]["label"] for sid in ids])
     groups = np.array([segments[sid]["group_key"] for sid in ids])
+    bands = np.array([segments[sid]["age_band"] for sid in ids])
     classes = sorted(set(y.tolist()))
     if len(classes) < 2:
         raise HomecatError(
@@ -167,13 +182,16 @@ def probe(
     ).hexdigest()[:12]
 
     rows_out: list[dict[str, Any]] = []
+    breakdown: list[dict[str, Any]] = []
     not_converged = 0
     position = {sid: i for i, sid in enumerate(ids)}
     for s in chosen:
         for layer in range(int(known[s]["n_layers"])):
             X = read_layer(folders[s], layer, position)
-            uars, f1s, stalled = _cross_validate(sk, X, y, fold_of, n_folds, settings)
+            uars, f1s, stalled, predicted = _cross_validate(sk, X, y, fold_of, n_folds, settings)
             not_converged += stalled
+            if by is not None:
+                breakdown += _by_band(sk, s, layer, y, predicted, bands, groups)
             rows_out.append(
                 {
                     "set": s,
@@ -188,7 +206,15 @@ def probe(
                 }
             )
     run = ProbeRun(
-        probe_id, rows_out, {s: known[s]["kind"] for s in chosen}, classes, len(ids), n_groups, n_folds, not_converged
+        probe_id,
+        rows_out,
+        {s: known[s]["kind"] for s in chosen},
+        classes,
+        len(ids),
+        n_groups,
+        n_folds,
+        not_converged,
+        breakdown,
     )
     _store(settings, run, ids, fold_of, seed)
     return run
@@ -214,10 +240,11 @@ def _check_folds(y: np.ndarray, fold_of: np.ndarray, n_folds: int, classes: list
 
 def _cross_validate(
     sk: dict, X: np.ndarray, y: np.ndarray, fold_of: np.ndarray, n_folds: int, settings: Settings
-) -> tuple[list[float], list[float], int]:
-    """UAR and macro-F1 of every fold, and how many fits stopped at max_iter."""
+) -> tuple[list[float], list[float], int, np.ndarray]:
+    """UAR and macro-F1 of every fold, how many fits stopped at max_iter, and every segment's out-of-fold prediction."""
     p = settings.probe
     uars, f1s, stalled = [], [], 0
+    out_of_fold = np.empty(len(y), dtype=y.dtype)
     for k in range(n_folds):
         test = fold_of == k
         model = sk["make_pipeline"](
@@ -228,13 +255,38 @@ def _cross_validate(
             warnings.simplefilter("always")
             model.fit(X[~test], y[~test])
             predicted = model.predict(X[test])
+            out_of_fold[test] = predicted
             # Both averaged over the classes this test part holds (a label can be absent from a fold): UAR
             # and macro-F1 count the same classes, and chance is computed per fold to match.
             present = sorted(set(y[test].tolist()))
             uars.append(float(sk["balanced_accuracy_score"](y[test], predicted)))
             f1s.append(float(sk["f1_score"](y[test], predicted, labels=present, average="macro", zero_division=0)))
         stalled += any(issubclass(w.category, sk["ConvergenceWarning"]) for w in caught)
-    return uars, f1s, stalled
+    return uars, f1s, stalled, out_of_fold
+
+
+def _by_band(
+    sk: dict, set_name: str, layer: int, y: np.ndarray, predicted: np.ndarray, bands: np.ndarray, groups: np.ndarray
+) -> list[dict[str, Any]]:
+    """UAR of the out-of-fold predictions within each age band (over the labels the band holds), with counts.
+
+    Pooled over folds: a band may hold few segments per fold, and a family is in one fold only anyway.
+    """
+    rows = []
+    for band in sorted(set(bands.tolist())):
+        inside = bands == band
+        rows.append(
+            {
+                "set": set_name,
+                "layer": layer,
+                "age_band": band,
+                "uar": float(sk["balanced_accuracy_score"](y[inside], predicted[inside])),
+                "n_segments": int(inside.sum()),
+                "n_participants": len(set(groups[inside].tolist())),
+                "labels": ",".join(sorted(set(y[inside].tolist()))),
+            }
+        )
+    return rows
 
 
 def _store(settings: Settings, run: ProbeRun, ids: list[str], fold_of: np.ndarray, seed: int) -> None:

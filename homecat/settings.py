@@ -157,6 +157,11 @@ class SplitSettings(_Section):
         0.0, ge=0, lt=1, description="Target share of audio hours in the test split (0: none)."
     )
     split_seed: int = Field(0, description="Seed that orders new participants when they are placed into splits.")
+    stratify_by: Literal["age-band", "sex", "site"] | None = Field(
+        None,
+        description="Place new participants within groups of this (age band at recording, from ChildProject "
+        "metadata or `participants import`; sex; site), so each split holds its share of every group.",
+    )
 
     @model_validator(mode="after")
     def _train_keeps_a_share(self) -> SplitSettings:

@@ -63,13 +63,16 @@ FROM embedding_sets ORDER BY set_name;
 -- Every imported segment with its label and its group for the folds: the participant, or the recording for
 -- participant 'unknown' (one group per recording, as in `homecat split`). A segment that repeats one of
 -- another file (segment_duplicates, within $tolerance_sec) is left out: one event is counted once.
+-- age_band: the child's age at the recording (view recording_ages), for `probe --by age-band`.
 SELECT
     s.segment_id,
     s.label,
     s.recording_id,
     r.participant_id,
-    CASE WHEN r.participant_id = 'unknown' THEN 'unknown:' || r.recording_id ELSE r.participant_id END AS group_key
+    CASE WHEN r.participant_id = 'unknown' THEN 'unknown:' || r.recording_id ELSE r.participant_id END AS group_key,
+    coalesce(g.age_band, '(age unknown)') AS age_band
 FROM segments AS s
 JOIN recordings AS r USING (recording_id)
+LEFT JOIN recording_ages AS g USING (recording_id)
 WHERE s.segment_id NOT IN (SELECT segment_id FROM segment_duplicates($tolerance_sec))
 ORDER BY s.segment_id;

@@ -36,3 +36,46 @@ WHERE b.source < a.source
   AND abs(a.start_sec - b.start_sec) <= tolerance_sec + 1e-9
   AND abs(a.end_sec - b.end_sec) <= tolerance_sec + 1e-9
 GROUP BY a.segment_id;
+
+-- What a lab knows about each participant (`homecat participants import FILE`): date of birth or an age,
+-- sex and site. A file's rows replace those of the participants it names.
+CREATE TABLE participants (
+    participant_id VARCHAR PRIMARY KEY,   -- recordings.participant_id
+    dob            DATE,                  -- NULL when the file gives an age instead
+    age_months     DOUBLE,                -- the age the file gives (at its recordings), when it gives no dob
+    sex            VARCHAR,
+    site           VARCHAR,
+    source         VARCHAR NOT NULL,      -- the file's name
+    imported_at    TIMESTAMP NOT NULL
+);
+
+-- Each recording's participant and age at recording where known, with sex and site. The age comes from
+-- a ChildProject scan's metadata, else the participant's date of birth and the recording's date (its
+-- ChildProject date, or its LENA clock), else the age a participants file gives. Bands of months as in
+-- `report summary` (zero-padded, so they sort in order).
+CREATE VIEW recording_ages AS
+WITH dated AS (
+    SELECT r.recording_id, r.participant_id,
+        coalesce(
+            m.age_months,
+            date_diff('day', p.dob, coalesce(m.date_iso, c.clock_date)) / (365.25 / 12),
+            p.age_months
+        ) AS age_months,
+        p.sex, p.site
+    FROM recordings AS r
+    LEFT JOIN recording_meta AS m USING (recording_id)
+    LEFT JOIN participants AS p ON p.participant_id = r.participant_id
+    LEFT JOIN (
+        SELECT recording_id, CAST(min(start_clock) AS DATE) AS clock_date FROM recording_clock GROUP BY recording_id
+    ) AS c USING (recording_id)
+)
+SELECT *,
+    CASE
+        WHEN age_months < 6 THEN '00-06 months'
+        WHEN age_months < 12 THEN '06-12 months'
+        WHEN age_months < 18 THEN '12-18 months'
+        WHEN age_months < 24 THEN '18-24 months'
+        WHEN age_months < 36 THEN '24-36 months'
+        WHEN age_months >= 36 THEN '36+ months'
+    END AS age_band
+FROM dated;
