@@ -326,6 +326,11 @@ def validate(
     print_rows(["what", "count"], [tuple(r.values()) for r in summary.rows()], fmt, title="validation")
 
 
+class ExportFormat(str, Enum):
+    files = "files"
+    lhotse = "lhotse"
+
+
 @app.command("export")
 def export_command(
     ctx: typer.Context,
@@ -333,16 +338,32 @@ def export_command(
     only: Annotated[
         list[str] | None, typer.Option("--only", help="Write only these files (repeatable), e.g. audio_stats.parquet.")
     ] = None,
+    export_format: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format", help="files: Parquet and JSON tables; lhotse: recordings.jsonl.gz and supervisions.jsonl.gz."
+        ),
+    ] = ExportFormat.files,
 ) -> None:
     """Write the manifest, invalid files, audio statistics and splits as Parquet, and summaries as JSON.
 
+    With --format lhotse: a RecordingSet and a SupervisionSet (segments and speech rows) for lhotse.load_manifest.
+
     Example: homecat export artifacts/export --only train_split.parquet --only dev_split.parquet
+
+    Example: homecat export artifacts/lhotse --format lhotse
     """
-    from homecat.export import export, select_exports
+    from homecat.export import export, export_lhotse, select_exports
 
     settings = _state(ctx).settings().settings
     with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
-        written = export(catalog, directory, select_exports(only))
+        if export_format is ExportFormat.lhotse:
+            if only:
+                raise HomecatError("--only chooses among the tables of --format files, not lhotse manifests.")
+            tolerance = settings.segments.duplicate_tolerance_sec
+            written = export_lhotse(catalog, directory, settings.data.channel_policy, tolerance)
+        else:
+            written = export(catalog, directory, select_exports(only))
     print_rows(["file", "rows", "bytes"], [(str(w.path), w.rows, w.size_bytes) for w in written], TableFormat.table)
 
 
@@ -579,6 +600,36 @@ def _childproject_import(
     print_rows(
         ["what", "count"], [tuple(r.values()) for r in result.rows()], fmt, title=f"{target} from set {set_name}"
     )
+
+
+class SegmentsFormat(str, Enum):
+    rttm = "rttm"
+    eaf = "eaf"
+    textgrid = "textgrid"
+
+
+@segments_app.command("export")
+def segments_export(
+    ctx: typer.Context,
+    fmt: Annotated[SegmentsFormat, typer.Option("--format", "-f", help="rttm, eaf (ELAN) or textgrid (Praat).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the files, one per recording.")],
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Only segments of this source file (repeatable).")
+    ] = None,
+) -> None:
+    """Write segments back as annotation files named <recording_id>.rttm/.eaf/.TextGrid, to check in ELAN or Praat.
+
+    One event imported from several files is written once; overlapping intervals of a tier go to extra tiers.
+
+    Example: homecat segments export --format eaf -o artifacts/eaf --source annotations.csv
+    """
+    from homecat.segments_export import export_segments
+
+    settings = _state(ctx).settings().settings
+    tolerance = settings.segments.duplicate_tolerance_sec
+    with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+        written = export_segments(catalog, output, fmt.value, source or (), tolerance)
+    typer.echo(f"Wrote {len(written)} {fmt.value} files to {output}", err=True)
 
 
 @report_app.command("segments")

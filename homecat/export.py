@@ -5,10 +5,13 @@ by DuckDB's ``COPY (query) TO … (FORMAT parquet)``; a ``.json`` file is an obj
 ``description`` (its doc comment) and its ``rows`` as an array of objects. A later stage adds its files by appending to the list (e.g. the splits:
 ``train_split.parquet``, ``dev_split.parquet``, ``split_summary.json``). Each file is written
 under a temporary name and renamed, so a reader never sees half a file.
+
+``export_lhotse`` writes the catalog as lhotse manifests instead (``--format lhotse``).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from dataclasses import dataclass
@@ -83,3 +86,72 @@ def export(catalog: Catalog, directory: str | os.PathLike, exports: list[Export]
 
 def _json_default(value: object) -> object:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+# --------------------------------------------------------------------------- lhotse manifests
+
+LHOTSE_FILES = ("recordings.jsonl.gz", "supervisions.jsonl.gz")
+
+
+def export_lhotse(
+    catalog: Catalog, directory: str | os.PathLike, channel_policy: str | int, tolerance_sec: float
+) -> list[Written]:
+    """Write lhotse's ``recordings.jsonl.gz`` (a RecordingSet) and ``supervisions.jsonl.gz`` (a SupervisionSet).
+
+    Recordings: readable, without an error finding; every channel of the file, ids are recording_ids,
+    durations are frames / rate. Supervisions: segments (repeats across files left out) and speech rows
+    of those recordings; ``speaker`` is the label (a voice type such as FEM, KCHI, or an event class),
+    ``custom`` says its kind ('segment' or 'speech'), source and tier. ``channel`` follows
+    data.channel_policy: every channel for 'mean' (to be down-mixed), else the one channel used.
+    Written as lhotse writes them (one JSON object per line, gzip), without importing lhotse.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    queries = named_queries("export/export.sql")
+    _, recordings = catalog.rows(queries["lhotse_recordings"].sql)
+    _, supervisions = catalog.rows(queries["lhotse_supervisions"].sql, {"tolerance_sec": tolerance_sec})
+    channels_of: dict[str, int] = {}
+    records = []
+    for recording_id, path, rate, channels, frames in recordings:
+        channels_of[recording_id] = channels
+        ids = list(range(channels))
+        records.append(
+            {
+                "id": recording_id,
+                "sources": [{"type": "file", "channels": ids, "source": path}],
+                "sampling_rate": rate,
+                "num_samples": frames,
+                "duration": frames / rate,
+                "channel_ids": ids,
+            }
+        )
+    written = [_write_jsonl_gz(directory / LHOTSE_FILES[0], records)]
+    records = []
+    for sid, recording_id, start_sec, end_sec, label, kind, source, tier in supervisions:
+        channels = channels_of[recording_id]
+        if channel_policy == "mean":
+            channel: int | list[int] = list(range(channels)) if channels > 1 else 0
+        else:
+            channel = 0 if channel_policy == "first" else min(int(channel_policy), channels - 1)
+        records.append(
+            {
+                "id": sid,
+                "recording_id": recording_id,
+                "start": start_sec,
+                "duration": round(end_sec - start_sec, 6),
+                "channel": channel,
+                "speaker": label,
+                "custom": {"kind": kind, "source": source, "tier": tier},
+            }
+        )
+    written.append(_write_jsonl_gz(directory / LHOTSE_FILES[1], records))
+    return written
+
+
+def _write_jsonl_gz(target: Path, records: list[dict]) -> Written:
+    partial = target.with_name(f".{target.name}.partial")
+    with gzip.open(partial, "wt", encoding="utf-8", compresslevel=6) as f:
+        for record in records:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    os.replace(partial, target)
+    return Written(target, len(records), target.stat().st_size)
