@@ -205,6 +205,8 @@ def check_candidate(candidate: Candidate, index: RecordingIndex) -> SegmentRow |
         offset = None if row_offset is None else offset + row_offset
     if start is not None and end is not None and offset is not None:
         start, end = start + offset, end + offset
+        if start < 0:  # a negative ELAN TIME_ORIGIN
+            reasons.append(f"start_sec {start:.3f} (with the offset {offset:.3f} s) is before the recording starts")
         if end <= start:
             reasons.append(f"end_sec {end:.3f} is not after start_sec {start:.3f}")
         elif info is not None and info.duration_sec is not None:
