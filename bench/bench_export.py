@@ -7,6 +7,7 @@ The catalog's rows are inserted directly (the export reads only the catalog, nev
 16 kHz recordings, each with --segments-per-recording segments of two source files (half of them the
 same events again, which the export leaves out) and as many speech rows.
 - homecat: two queries, then recordings.jsonl.gz and supervisions.jsonl.gz written with json + gzip.
+- also `report segments` over the same segments (finding the repeats of another file is part of it).
 - baseline: lhotse building Recording / SupervisionSegment objects from the same rows and writing them
   with RecordingSet.to_file / SupervisionSet.to_file (what a user would do with lhotse alone).
 Each timing is the best of --repeats runs.
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from timing import best_of
 
-from homecat.catalog import Catalog
+from homecat.catalog import Catalog, named_queries
 from homecat.export import export_lhotse
 
 
@@ -89,6 +90,8 @@ def main() -> None:
             written = export_lhotse(catalog, tmp / "out", "mean", 0.01)
             rows = {w.path.name: w.rows for w in written}
             homecat_sec = best_of(args.repeats, lambda: export_lhotse(catalog, tmp / "out", "mean", 0.01))
+            report = named_queries("reports/segments.sql")["segments"].sql
+            report_sec = best_of(args.repeats, lambda: catalog.rows(report, {"tolerance_sec": 0.01}))
             try:
                 baseline_sec = best_of(args.repeats, lambda: lhotse_baseline(catalog, tmp / "base"))
             except ImportError:
@@ -101,6 +104,7 @@ def main() -> None:
                 "homecat_export_sec": round(homecat_sec, 3),
                 "lhotse_objects_and_to_file_sec": round(baseline_sec, 3) if baseline_sec else None,
                 "ratio_vs_lhotse": round(homecat_sec / baseline_sec, 2) if baseline_sec else None,
+                "report_segments_sec": round(report_sec, 3),
             },
             indent=1,
         )
