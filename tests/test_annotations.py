@@ -276,11 +276,14 @@ def test_the_same_events_from_csv_textgrid_and_eaf_count_once(tmp_path, settings
         stored = catalog.rows("SELECT count(*) FROM segments")[1][0][0]
         probe_query = named_queries("queries/embed.sql")["probe_segments"].sql
         probed = catalog.rows(probe_query, {"tolerance_sec": 0.01})[1]
+        embed_query = named_queries("queries/embed.sql")["embed_segments"].sql
+        embedded = catalog.rows(embed_query, {"labels": [], "tolerance_sec": 0.01})[1]
     repeats = stored - csv_rows
     assert repeats >= 10  # the TextGrid's and the EAF's events, all repeats of CSV rows
     assert sum(r["segments"] for r in totals) == csv_rows
     assert sum(r["duplicates"] for r in totals) == repeats
     assert len({row[0] for row in probed}) == csv_rows  # the probe's segments: each event once
+    assert len(embedded) == csv_rows  # and embed computes each event once
 
 
 def test_events_further_apart_than_the_tolerance_or_with_another_label_are_not_duplicates(catalog_path, tmp_path):

@@ -4,7 +4,8 @@
 -- Every imported segment with what reading it needs: the recording's path, rate, channels and readable frames
 -- (validation's decoded count for the current file version when it has one, else the header's: stale stats of
 -- a replaced file must not shorten or lengthen a read). `readable` is false for recordings that are missing or
--- unreadable. $labels: the labels to keep (an empty list keeps all).
+-- unreadable. $labels: the labels to keep (an empty list keeps all). A segment that repeats one of another
+-- file (segment_duplicates, within $tolerance_sec) is not embedded: the probe leaves it out anyway.
 SELECT
     s.segment_id,
     s.recording_id,
@@ -25,7 +26,8 @@ SELECT
 FROM segments AS s
 JOIN recordings AS r USING (recording_id)
 LEFT JOIN audio_stats AS a USING (recording_id)
-WHERE len($labels) = 0 OR list_contains($labels, s.label)
+WHERE (len($labels) = 0 OR list_contains($labels, s.label))
+  AND s.segment_id NOT IN (SELECT segment_id FROM segment_duplicates($tolerance_sec))
 ORDER BY s.segment_id;
 
 -- name: forget_embed_findings

@@ -2,7 +2,7 @@
 -- Imported annotated segments per tier, label and participant: segments, recordings and hours, with
 -- an '(all)' row per tier and label totalling every participant (its `participants` column says how
 -- many families have that label: a probe needs several). `duplicates`: segments that repeat one of
--- another file (same recording and label, boundaries within $tolerance_sec); they are left out of
+-- another file (same recording and label, boundaries within segments.duplicate_tolerance_sec); left out of
 -- segments and hours, and out of probes.
 SELECT
     s.tier,
