@@ -8,9 +8,11 @@ CXN/CXF other child, OLN/OLF overlap, TVN/TVF electronic media, NON/NOF noise, S
 F far). ``startClockTime`` is the wall-clock time (UTC) of the part's start.
 
 The file is streamed with ``xml.etree.ElementTree.iterparse`` and each segment element is cleared
-once read, so a day-long file (~20,000 segments, tens of MB) costs little memory. ChildProject's
-its converter reads the same attributes but needs pandas and the whole ChildProject package, which
-homecat does not depend on.
+once read, so a day-long file (~20,000 segments, a few MB) costs little memory. ChildProject's
+``ItsConverter`` (ChildProject/converters.py) reads the same attributes (segments under Pause and
+Conversation, seconds-only durations, times from the start of the file), but parses the whole tree
+with lxml into a pandas frame, renames the speaker types (CHN -> CHI, FAN -> FEM, ...) and comes with
+the whole ChildProject package, which homecat does not depend on; here the LENA codes stay as they are.
 
 ``store_clock`` writes the table ``recording_clock`` (owned here): one row per part of a recording,
 so reports and timelines can show the time of day. This module never imports typer.
