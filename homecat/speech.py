@@ -206,6 +206,7 @@ def import_its(
     """
     index = RecordingIndex.load(catalog)
     errors: list[str] = []
+    bad = 0  # files that cannot be read or matched, and invalid segments
     plans = []
     for file in files:
         path = Path(file)
@@ -214,6 +215,7 @@ def import_its(
             info = index.for_annotation_file(path, recording)
         except HomecatError as exc:
             errors += exc.lines
+            bad += 1
             continue
         name = source or path.stem
         rows: list[SpeechRow] = []
@@ -229,9 +231,10 @@ def import_its(
                 rows.append(SpeechRow(result.recording_id, result.start_sec, result.end_sec, result.label))
         if problems and not skip_invalid:
             errors += problem_lines(path.name, problems, "segments")
+            bad += len(problems)
         plans.append((path, name, info.recording_id, rows, problems, its.parts))
     if errors:
-        raise HomecatError(f"Nothing was imported: {len(errors)} problem(s) in the .its input.", *errors)
+        raise HomecatError(f"Nothing was imported: {bad} problem(s) in the .its input.", *errors)
     summary = ImportSummary()
     with catalog.transaction() as con:
         for path, name, recording_id, rows, _, parts in plans:

@@ -219,8 +219,16 @@ def test_a_broken_its_file_is_one_sentence(catalog_path, tmp_path):
     assert result.exit_code == 1 and "P01_a.its cannot be read as a LENA .its file" in result.stderr
     long = write_its(tmp_path / "long.its", [("CHN", 0.0, 0.5), ("FAN", 2.5, 4.0)])
     result = invoke(catalog_path, "vad", "import", str(long), "--recording", "P01_a")
-    assert result.exit_code == 1
+    assert result.exit_code == 1 and "Nothing was imported: 1 problem(s) in the .its input." in result.stderr
     assert "long.its: Segment 2 (2.500-4.000 s): end_sec 4.000 is past the end of P01/P01_a.wav" in result.stderr
+    result = invoke(catalog_path, "vad", "import", str(long), "--recording", "P01_a", "--skip-invalid")
+    assert result.exit_code == 0 and "1 invalid rows were skipped" in result.stderr
+    with Catalog.open(catalog_path, read_only=True) as catalog:
+        assert catalog.rows("SELECT recording_id, label FROM speech")[1] == [("P01_a", "CHN")]
+        _, findings = catalog.rows("SELECT recording_id, message FROM findings WHERE stage = 'vad import'")
+    assert findings == [
+        ("P01_a", "long.its: Segment 2 (2.500-4.000 s): end_sec 4.000 is past the end of P01/P01_a.wav (3.000 s).")
+    ]
 
 
 # --------------------------------------------------------------------------- vad import --skip-invalid
