@@ -337,6 +337,11 @@ def validate(
     print_rows(["what", "count"], [tuple(r.values()) for r in summary.rows()], fmt, title="validation")
 
 
+class ExportFormat(str, Enum):
+    files = "files"
+    lhotse = "lhotse"
+
+
 @app.command("export")
 def export_command(
     ctx: typer.Context,
@@ -344,16 +349,32 @@ def export_command(
     only: Annotated[
         list[str] | None, typer.Option("--only", help="Write only these files (repeatable), e.g. audio_stats.parquet.")
     ] = None,
+    export_format: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format", help="files: Parquet and JSON tables; lhotse: recordings.jsonl.gz and supervisions.jsonl.gz."
+        ),
+    ] = ExportFormat.files,
 ) -> None:
     """Write the manifest, invalid files, audio statistics and splits as Parquet, and summaries as JSON.
 
+    With --format lhotse: a RecordingSet and a SupervisionSet (segments and speech rows) for lhotse.load_manifest.
+
     Example: homecat export artifacts/export --only train_split.parquet --only dev_split.parquet
+
+    Example: homecat export artifacts/lhotse --format lhotse
     """
-    from homecat.export import export, select_exports
+    from homecat.export import export, export_lhotse, select_exports
 
     settings = _state(ctx).settings().settings
     with Catalog.open(settings.paths, read_only=True) as catalog:
-        written = export(catalog, directory, select_exports(only))
+        if export_format is ExportFormat.lhotse:
+            if only:
+                raise HomecatError("--only chooses among the tables of --format files, not lhotse manifests.")
+            tolerance = settings.segments.duplicate_tolerance_sec
+            written = export_lhotse(catalog, directory, settings.data.channel_policy, tolerance)
+        else:
+            written = export(catalog, directory, select_exports(only))
     print_rows(["file", "rows", "bytes"], [(str(w.path), w.rows, w.size_bytes) for w in written], TableFormat.table)
 
 
@@ -451,9 +472,15 @@ def split(
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before --reshuffle.")] = False,
     seed: Annotated[int | None, typer.Option(help="Seed placing new participants (default split.split_seed).")] = None,
+    stratify_by: Annotated[
+        str | None,
+        typer.Option(help="Place new participants within age-band, sex or site groups (default split.stratify_by)."),
+    ] = None,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
     """Assign validated recordings to train/dev(/test) by participant; existing assignments never move.
+
+    With --stratify-by age-band (sex, site) each split gets its share of every group, so dev is not all one age.
 
     Then 'homecat export DIR' writes train_split.parquet, dev_split.parquet and split_summary.json.
 
@@ -461,7 +488,7 @@ def split(
     """
     from homecat.split import assign_splits
 
-    settings = _state(ctx).settings(**{"split.split_seed": seed}).settings
+    settings = _state(ctx).settings(**{"split.split_seed": seed, "split.stratify_by": stratify_by}).settings
     if reshuffle and not yes:
         typer.confirm(
             "Reshuffle forgets every split assignment and places all participants again. Continue?", abort=True
@@ -504,9 +531,25 @@ def segments_import(
     label_column: Annotated[
         str, typer.Option(help="With --childproject: the label's column (speaker_type, vcm_type, addressee, ...).")
     ] = "speaker_type",
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--column",
+            help="CSV column of a field, KEY=NAME with KEY recording, start, end, label, tier (or speaker) or "
+            "offset (a per-row clip offset, in the time unit); repeatable.",
+        ),
+    ] = None,
+    time_unit: Annotated[str, typer.Option(help="Unit of a CSV's times: s, ms or frames (with --frame-rate).")] = "s",
+    frame_rate: Annotated[float | None, typer.Option(help="Frames per second, for --time-unit frames.")] = None,
+    offset_sec: Annotated[
+        float, typer.Option(help="Added to every time of the files: where an annotated clip starts in the recording.")
+    ] = 0.0,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
     """Load annotated intervals into the catalog; importing a file of the same name again replaces its segments.
+
+    Formats: CSV/TSV, ELAN .eaf (its media's TIME_ORIGIN is honoured), Praat .TextGrid and LENA .its
+    (speaker types as labels, tier 'spkr'; the recorder's clock times are kept).
 
     Every problem of a file is listed at once (its line, or tier and interval) and nothing from that file
     is imported, unless --skip-invalid is given. With --childproject DIR --set NAME: an annotation set of
@@ -514,8 +557,12 @@ def segments_import(
 
     Example: homecat segments import demo_corpus/annotations.csv demo_corpus/P01_day1.TextGrid --skip-invalid
 
+    Example: homecat segments import clips.csv --column recording=filename --column start=onset --column end=offset
+    --column label=speaker_type --column offset=clip_onset --time-unit ms
+
     Example: homecat segments import --childproject /data/my-dataset --set eaf --label-column vcm_type
     """
+    from homecat.mapping import Mapping
     from homecat.segments import import_files
 
     if childproject is not None or set_name is not None:
@@ -525,9 +572,10 @@ def segments_import(
         raise HomecatError(
             "Name at least one annotation file, or a ChildProject set with --childproject DIR --set NAME."
         )
+    mapping = Mapping.from_options(column or (), time_unit, frame_rate, offset_sec)
     settings = _state(ctx).settings().settings
     with Catalog.open(settings.paths) as catalog:
-        report = import_files(catalog, files, tier or (), recording, skip_invalid)
+        report = import_files(catalog, files, tier or (), recording, skip_invalid, mapping)
     for result in report.results:
         typer.echo(result.summary())
     if any(result.skipped for result in report.results):
@@ -565,13 +613,47 @@ def _childproject_import(
     )
 
 
+class SegmentsFormat(str, Enum):
+    rttm = "rttm"
+    eaf = "eaf"
+    textgrid = "textgrid"
+
+
+@segments_app.command("export")
+def segments_export(
+    ctx: typer.Context,
+    fmt: Annotated[SegmentsFormat, typer.Option("--format", "-f", help="rttm, eaf (ELAN) or textgrid (Praat).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the files, one per recording.")],
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Only segments of this source file (repeatable).")
+    ] = None,
+) -> None:
+    """Write segments back as annotation files named <recording_id>.rttm/.eaf/.TextGrid, to check in ELAN or Praat.
+
+    One event imported from several files is written once; overlapping intervals of a tier go to extra tiers.
+
+    Example: homecat segments export --format eaf -o artifacts/eaf --source annotations.csv
+    """
+    from homecat.segments_export import export_segments
+
+    settings = _state(ctx).settings().settings
+    tolerance = settings.segments.duplicate_tolerance_sec
+    with Catalog.open(settings.paths, read_only=True) as catalog:
+        written = export_segments(catalog, output, fmt.value, source or (), tolerance)
+    typer.echo(f"Wrote {len(written)} {fmt.value} files to {output}", err=True)
+
+
 @report_app.command("segments")
 def report_segments(ctx: typer.Context, fmt: FormatOpt = TableFormat.table) -> None:
     """Imported segments and hours per tier, label and participant, with an all-participants row per label.
 
+    The same event imported from two files counts once; `duplicates` says how many repeats were left out
+    (segments.duplicate_tolerance_sec).
+
     Example: homecat report segments --format csv
     """
-    _run_report(ctx, "segments", fmt)
+    tolerance = _state(ctx).settings().settings.segments.duplicate_tolerance_sec
+    _run_report(ctx, "segments", fmt, tolerance_sec=tolerance)
 
 
 @crops_app.command("preview")
@@ -644,39 +726,63 @@ def vad_import(
     files: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="RTTM files (SPEAKER lines; file-id = recording_id or file stem); none with --childproject."
+            help="RTTM files (SPEAKER lines; file-id = recording_id or file stem) or LENA .its files; "
+            "none with --childproject."
         ),
     ] = None,
     source: Annotated[
-        str | None, typer.Option(help="Source name of the rows (default: each file's name without .rttm).")
+        str | None, typer.Option(help="Source name of the rows (default: each file's name without .rttm/.its).")
     ] = None,
+    recording: Annotated[
+        str | None, typer.Option(help="rel_path or recording_id of .its files (default: the file stem).")
+    ] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Import the valid rows; record the others as findings.")
+    ] = False,
     childproject: ChildProjectOpt = None,
     set_name: SetOpt = None,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
     """Load speech or voice-type turns from RTTM files (voice type classifier, pyannote) into `speech`.
 
-    Every bad line is reported with its line number and then nothing is imported. A re-import
-    replaces the source's rows of the recordings the files name. With --childproject DIR --set NAME:
+    Every bad line is reported with its line number and then nothing is imported, unless --skip-invalid
+    (then bad lines become findings 'invalid_speech_row'). A re-import replaces the source's rows of the
+    recordings the files name. A LENA .its file gives its voices (CHN, CHF, FAN, FAF, MAN, MAF, CXN, CXF)
+    labelled by speaker type, and the recorder's clock times. With --childproject DIR --set NAME:
     a ChildProject annotation set (label speaker_type, source 'childproject:NAME'), replaced whole.
 
     Example: homecat vad import vtc/all.rttm --source vtc
 
+    Example: homecat vad import e20190101_080000_012345.its --source lena
+
     Example: homecat vad import --childproject /data/my-dataset --set vtc
     """
-    from homecat.speech import import_rttm
+    from homecat.speech import import_its, import_rttm
 
     if childproject is not None or set_name is not None:
         if source is not None:
             raise HomecatError("--source names RTTM imports; a ChildProject set's source is 'childproject:SET'.")
         _childproject_import(ctx, "speech", files, childproject, set_name, fmt)
         return
+    its = [f for f in files or () if f.suffix.lower() == ".its"]
+    if its and len(its) != len(files):
+        raise HomecatError("Import RTTM files and LENA .its files in separate runs.")
+    if recording is not None and not its:
+        raise HomecatError("--recording is for .its files; an RTTM line names its recording by its file-id.")
     settings = _state(ctx).settings().settings
     with Catalog.open(settings.paths) as catalog:
-        summary = import_rttm(catalog, files, source)
+        if its:
+            summary = import_its(catalog, its, recording, source, skip_invalid)
+        else:
+            summary = import_rttm(catalog, files, source, skip_invalid)
     print_rows(["source", "rows", "recordings"], [tuple(r.values()) for r in summary.rows()], fmt, title="imported")
     if summary.skipped_lines:
         stderr.print(f"note: {summary.skipped_lines} lines were not turns (other RTTM types, zero duration)")
+    if summary.invalid_rows:
+        stderr.print(
+            f"note: {summary.invalid_rows} invalid rows were skipped: "
+            "'homecat report findings --code invalid_speech_row' lists them"
+        )
 
 
 class SpeechFormat(str, Enum):
@@ -948,9 +1054,15 @@ def probe(
         Path | None,
         typer.Option(help="A training run embedded with 'embed --run': its models and eGeMAPS; --plot by step."),
     ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(help="Also score each layer within groups: age-band (the child's age at recording)."),
+    ] = None,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
     """Layer-wise linear probes of the embedding sets under participant-grouped cross-validation: UAR, macro-F1.
+
+    With --by age-band: UAR per age band at recording too, with its segment and participant counts.
 
     Example: homecat probe --labels adult,infant,noise --folds 5 --plot artifacts/probe.png
     Over a run: homecat probe --run artifacts/training/run1 --labels adult,infant --plot run1-probe.png
@@ -960,6 +1072,8 @@ def probe(
 
     settings = _state(ctx).settings().settings
     wanted = [x.strip() for x in (labels or "").split(",") if x.strip()]
+    if run is not None and by is not None:
+        raise HomecatError("--by scores embedding sets (--set); with --run, probe the run first, then --set with --by.")
     if run is not None:
         result, steps = probe_run(settings, run, labels=wanted, folds=folds)
         best = best_by_step(result, steps)
@@ -969,13 +1083,17 @@ def probe(
             typer.echo(f"Wrote {plot_probe_steps(result, steps, plot, run.name)}", err=True)
         return
     with _progress("probing layers", unit="layers", settings=settings) as progress:
-        result = run_probe(settings, sets=set_name or (), labels=wanted, folds=folds, progress=progress)
+        result = run_probe(settings, sets=set_name or (), labels=wanted, folds=folds, progress=progress, by=by)
     columns, rows = result.table()
     title = (
         f"probe {result.probe_id}: {', '.join(result.labels)}; {result.n_segments} segments, "
         f"{result.n_participants} participants, {result.n_folds} folds (UAR = balanced accuracy)"
     )
+    if by is not None and fmt is not TableFormat.table:
+        columns, rows = result.breakdown_table()  # a program asked for the breakdown: one array, nothing else
     print_rows(columns, rows, fmt, title=title)
+    if by is not None and fmt is TableFormat.table:
+        print_rows(*result.breakdown_table(), fmt, title=f"UAR by {by} (out-of-fold predictions, pooled over folds)")
     if result.not_converged:
         stderr.print(f"note: {result.not_converged} fits stopped at probe.probe_max_iter before converging")
     if plot is not None:
@@ -1014,6 +1132,34 @@ def evaluate(
     rows = evaluate_models(settings, model or [])
     print_rows(
         COLUMNS, [tuple(r[c] for c in COLUMNS) for r in rows], fmt, title="dev metrics (same crops, masks, negatives)"
+    )
+
+
+participants_app = _app("What the lab knows about its participants: date of birth or age, sex, site.")
+app.add_typer(participants_app, name="participants")
+
+
+@participants_app.command("import")
+def participants_import(
+    ctx: typer.Context,
+    file: Annotated[
+        Path, typer.Argument(help="CSV/TSV: participant_id (or child_id, id), dob or age_months/age_days, sex, site.")
+    ],
+    fmt: FormatOpt = TableFormat.table,
+) -> None:
+    """Load participants' dates of birth (or ages), sex and site; ages at recording then show in reports and probes.
+
+    Every bad line is listed and then nothing is imported; a file's rows replace those of the participants it names.
+
+    Example: homecat participants import metadata/participants.csv
+    """
+    from homecat.participants import import_participants
+
+    settings = _state(ctx).settings().settings
+    with Catalog.open(settings.paths) as catalog:
+        result = import_participants(catalog, file)
+    print_rows(
+        ["what", "count"], [tuple(r.values()) for r in result.rows()], fmt, title=f"participants from {file.name}"
     )
 
 

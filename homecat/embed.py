@@ -475,7 +475,7 @@ def embed(
         if not _SET_NAME.fullmatch(set_name):
             raise HomecatError(f"The set name {set_name!r} may hold only letters, digits, '.', '_' and '-'.")
     with Catalog.open(settings.paths) as catalog:
-        segments, unavailable = _segments(catalog, labels)
+        segments, unavailable = _segments(catalog, labels, settings.segments.duplicate_tolerance_sec)
         existing = {set_name: _set_row(catalog, set_name) for _, set_name in jobs}
     return [
         _embed_set(settings, model, set_name, segments, unavailable, existing[set_name], overwrite, progress)
@@ -483,9 +483,9 @@ def embed(
     ]
 
 
-def _segments(catalog: Catalog, labels: Sequence[str]) -> tuple[list[Segment], list[str]]:
+def _segments(catalog: Catalog, labels: Sequence[str], tolerance_sec: float) -> tuple[list[Segment], list[str]]:
     query = named_queries(_QUERIES)["embed_segments"].sql
-    columns, rows = catalog.rows(query, {"labels": list(labels)})
+    columns, rows = catalog.rows(query, {"labels": list(labels), "tolerance_sec": tolerance_sec})
     records = [dict(zip(columns, r)) for r in rows]
     if not records:
         total = catalog.con.execute("SELECT count(*) FROM segments").fetchone()[0]

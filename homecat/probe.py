@@ -26,7 +26,7 @@ import json
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,9 @@ _QUERIES = "queries/embed.sql"
 COLUMNS = [
     "set", "layer", "uar", "uar_sd", "macro_f1", "chance", "n_segments", "n_participants", "n_folds",
 ]  # fmt: skip
+# `probe --by age-band`: the out-of-fold predictions of each (set, layer) scored within each age band
+BREAKDOWN_COLUMNS = ["set", "layer", "age_band", "uar", "n_segments", "n_participants", "labels"]
+BREAKDOWNS = ("age-band",)
 
 
 @dataclass
@@ -56,9 +59,13 @@ class ProbeRun:
     n_participants: int
     n_folds: int
     not_converged: int  # fits that stopped at probe_max_iter
+    breakdown: list[dict[str, Any]] = field(default_factory=list)  # with by='age-band': UAR per (set, layer, band)
 
     def table(self) -> tuple[list[str], list[tuple]]:
         return COLUMNS, [tuple(r[c] for c in COLUMNS) for r in self.rows]
+
+    def breakdown_table(self) -> tuple[list[str], list[tuple]]:
+        return BREAKDOWN_COLUMNS, [tuple(r[c] for c in BREAKDOWN_COLUMNS) for r in self.breakdown]
 
 
 def _sklearn():
@@ -81,9 +88,16 @@ def probe(
     folds: int | None = None,
     seed: int | None = None,
     progress: Callable[[float, float], None] | None = None,
+    by: str | None = None,
 ) -> ProbeRun:
     """Probe every layer of ``sets`` (default: every set) on ``labels`` (default: every label embedded);
-    ``progress(layers done, layers)`` after each layer's folds."""
+    ``progress(layers done, layers)`` after each layer's folds.
+
+    ``by='age-band'`` also scores each layer's out-of-fold predictions within each age band at recording
+    (UAR over the labels the band holds, with its segment and participant counts).
+    """
+    if by is not None and by not in BREAKDOWNS:
+        raise HomecatError(f"--by '{by}' is not one of {', '.join(BREAKDOWNS)}.")
     sk = _sklearn()
     p = settings.probe
     n_folds = folds if folds is not None else p.probe_folds
@@ -94,7 +108,8 @@ def probe(
     with Catalog.open(settings.paths) as catalog:
         columns, rows = catalog.rows(queries["embedding_sets"].sql)
         known = {r["set_name"]: r for r in (dict(zip(columns, row)) for row in rows)}
-        columns, rows = catalog.rows(queries["probe_segments"].sql)
+        tolerance = {"tolerance_sec": settings.segments.duplicate_tolerance_sec}
+        columns, rows = catalog.rows(queries["probe_segments"].sql, tolerance)
     segments = {r[0]: dict(zip(columns, r)) for r in rows}
     if not known:
         raise HomecatError("There are no embedding sets: run 'homecat embed --model ...' first.")
@@ -126,6 +141,7 @@ def probe(
     ids = sorted(common)
     y = np.array([segments[sid]["label"] for sid in ids])
     groups = np.array([segments[sid]["group_key"] for sid in ids])
+    bands = np.array([segments[sid]["age_band"] for sid in ids])
     classes = sorted(set(y.tolist()))
     if len(classes) < 2:
         raise HomecatError(
@@ -164,14 +180,17 @@ def probe(
     ).hexdigest()[:12]
 
     rows_out: list[dict[str, Any]] = []
+    breakdown: list[dict[str, Any]] = []
     not_converged = 0
     position = {sid: i for i, sid in enumerate(ids)}
     total_layers = sum(int(known[s]["n_layers"]) for s in chosen)
     for s in chosen:
         for layer in range(int(known[s]["n_layers"])):
             X = read_layer(folders[s], layer, position)
-            uars, f1s, stalled = _cross_validate(sk, X, y, fold_of, n_folds, settings)
+            uars, f1s, stalled, predicted = _cross_validate(sk, X, y, fold_of, n_folds, settings)
             not_converged += stalled
+            if by is not None:
+                breakdown += _by_band(sk, s, layer, y, predicted, bands, groups)
             rows_out.append(
                 {
                     "set": s,
@@ -188,7 +207,15 @@ def probe(
             if progress is not None:
                 progress(len(rows_out), total_layers)
     run = ProbeRun(
-        probe_id, rows_out, {s: known[s]["kind"] for s in chosen}, classes, len(ids), n_groups, n_folds, not_converged
+        probe_id,
+        rows_out,
+        {s: known[s]["kind"] for s in chosen},
+        classes,
+        len(ids),
+        n_groups,
+        n_folds,
+        not_converged,
+        breakdown,
     )
     _store(settings, run, ids, fold_of, seed)
     return run
@@ -203,7 +230,7 @@ def probe_run(
     """Probe every model of a training run (its start, every checkpoint; embedded by `homecat embed --run`) and
     every eGeMAPS set together, on the same folds; returns the probe and each run set's training step."""
     steps = {name: step for step, _, name in run_sets(run_dir)}
-    with Catalog.open(settings.paths.catalog) as catalog:
+    with Catalog.open(settings.paths) as catalog:
         columns, rows = catalog.rows(named_queries(_QUERIES)["embedding_sets"].sql)
     kinds = {r["set_name"]: r["kind"] for r in (dict(zip(columns, row)) for row in rows)}
     missing = [name for name in steps if name not in kinds]
@@ -291,17 +318,20 @@ def _check_folds(y: np.ndarray, fold_of: np.ndarray, n_folds: int, classes: list
 
 def _cross_validate(
     sk: dict, X: np.ndarray, y: np.ndarray, fold_of: np.ndarray, n_folds: int, settings: Settings
-) -> tuple[list[float], list[float], int]:
-    """UAR and macro-F1 of every fold, and how many fits stopped at max_iter. The folds' fits run side by side
-    on ``probe.probe_jobs`` threads (the solver's BLAS and scipy release the GIL)."""
+) -> tuple[list[float], list[float], int, np.ndarray]:
+    """UAR and macro-F1 of every fold, how many fits stopped at max_iter, and every segment's out-of-fold
+    prediction. The folds' fits run side by side on ``probe.probe_jobs`` threads (the solver's BLAS and
+    scipy release the GIL)."""
     from joblib import Parallel, delayed
 
     p = settings.probe
     jobs = min(n_folds, p.probe_jobs or os.cpu_count() or 1)
+    out_of_fold = np.empty(len(y), dtype=y.dtype)
 
     def fold(k: int) -> tuple[float, float, bool]:
         test = fold_of == k
         predicted, converged = fit_predict(X[~test], y[~test], X[test], p.probe_c, p.probe_max_iter, p.probe_tol)
+        out_of_fold[test] = predicted  # the folds' test parts are disjoint: threads write different rows
         # Both averaged over the classes this test part holds (a label can be absent from a fold): UAR
         # and macro-F1 count the same classes, and chance is computed per fold to match.
         present = sorted(set(y[test].tolist()))
@@ -310,7 +340,31 @@ def _cross_validate(
         return uar, f1, not converged
 
     done = Parallel(n_jobs=jobs, prefer="threads")(delayed(fold)(k) for k in range(n_folds))
-    return [d[0] for d in done], [d[1] for d in done], sum(d[2] for d in done)
+    return [d[0] for d in done], [d[1] for d in done], sum(d[2] for d in done), out_of_fold
+
+
+def _by_band(
+    sk: dict, set_name: str, layer: int, y: np.ndarray, predicted: np.ndarray, bands: np.ndarray, groups: np.ndarray
+) -> list[dict[str, Any]]:
+    """UAR of the out-of-fold predictions within each age band (over the labels the band holds), with counts.
+
+    Pooled over folds: a band may hold few segments per fold, and a family is in one fold only anyway.
+    """
+    rows = []
+    for band in sorted(set(bands.tolist())):
+        inside = bands == band
+        rows.append(
+            {
+                "set": set_name,
+                "layer": layer,
+                "age_band": band,
+                "uar": float(sk["balanced_accuracy_score"](y[inside], predicted[inside])),
+                "n_segments": int(inside.sum()),
+                "n_participants": len(set(groups[inside].tolist())),
+                "labels": ",".join(sorted(set(y[inside].tolist()))),
+            }
+        )
+    return rows
 
 
 def _store(settings: Settings, run: ProbeRun, ids: list[str], fold_of: np.ndarray, seed: int) -> None:

@@ -4,7 +4,11 @@ Formats: CSV/TSV with a header (``recording`` as the catalog's rel_path or a rec
 ``recording_id``; ``start_sec``, ``end_sec``, ``label``; optional ``tier``), ELAN ``.eaf`` (pympi-ling)
 and Praat ``.TextGrid`` (praatio). An EAF/TextGrid file belongs to the recording whose id or file stem
 equals the file's stem, or to the one named with ``recording=``; every non-empty interval of every
-interval tier (or of the tiers chosen) becomes a segment carrying its tier's name.
+interval tier (or of the tiers chosen) becomes a segment carrying its tier's name. A LENA ``.its``
+file is matched the same way; its segments carry the speaker type as label and the tier 'spkr'
+(homecat/its.py), and its clock times are kept. A ``Mapping`` (homecat/mapping.py) renames a CSV's
+columns, converts its time unit (ms, frames) and adds a clip's offset (per file, per row, or an
+EAF media's TIME_ORIGIN).
 
 All or nothing per file: every interval is checked against the catalog's recordings first and every
 problem is reported at once (the file, the CSV line or the tier and interval, the reason); with any
@@ -47,6 +51,9 @@ import pyarrow as pa
 
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError, first_line
+from homecat.its import ITS_SUFFIX, ITS_TIER, ItsPart, read_its, store_clock
+from homecat.its import check_tiers as its_tiers
+from homecat.mapping import Mapping, media_time_origin_sec
 
 STAGE = "segments"
 FINDING_CODE = "invalid_segment"
@@ -85,6 +92,9 @@ class Candidate:
     end: str | float | int | None
     label: str | None
     tier: str = ""
+    unit_sec: float = 1.0  # seconds per unit of start, end and row_offset (Mapping.unit_sec)
+    row_offset: str | float | None = None  # a clip's start in the recording, in the unit (a mapped column)
+    offset_sec: float = 0.0  # added to every time of the file (--offset-sec, ELAN TIME_ORIGIN)
 
 
 @dataclass(frozen=True)
@@ -187,9 +197,16 @@ def check_candidate(candidate: Candidate, index: RecordingIndex) -> SegmentRow |
             reasons.append(f"unknown recording '{name}' (neither a rel_path nor a recording_id in the catalog)")
         elif info.duration_sec is None:
             reasons.append(f"recording {info.rel_path} is {info.status}: it has no readable audio")
-    start = _seconds("start_sec", candidate.start, reasons)
-    end = _seconds("end_sec", candidate.end, reasons)
-    if start is not None and end is not None:
+    start = _seconds("start_sec", candidate.start, reasons, candidate.unit_sec)
+    end = _seconds("end_sec", candidate.end, reasons, candidate.unit_sec)
+    offset = candidate.offset_sec
+    if candidate.row_offset is not None:
+        row_offset = _seconds("offset", candidate.row_offset, reasons, candidate.unit_sec)
+        offset = None if row_offset is None else offset + row_offset
+    if start is not None and end is not None and offset is not None:
+        start, end = start + offset, end + offset
+        if start < 0:  # a negative ELAN TIME_ORIGIN
+            reasons.append(f"start_sec {start:.3f} (with the offset {offset:.3f} s) is before the recording starts")
         if end <= start:
             reasons.append(f"end_sec {end:.3f} is not after start_sec {start:.3f}")
         elif info is not None and info.duration_sec is not None:
@@ -306,27 +323,50 @@ def store_segments(catalog: Catalog, source: str, rows: Iterable[SegmentRow], sk
 
 
 def read_candidates(
-    path: Path, index: RecordingIndex, tiers: Sequence[str] = (), recording: str | None = None
-) -> tuple[list[Candidate], str]:
-    """The intervals of one annotation file and the word for them ('rows' or 'intervals')."""
+    path: Path,
+    index: RecordingIndex,
+    tiers: Sequence[str] = (),
+    recording: str | None = None,
+    mapping: Mapping | None = None,
+) -> tuple[list[Candidate], str, list[ItsPart]]:
+    """The intervals of one annotation file, the word for them ('rows' or 'intervals') and, for a LENA
+    .its file, its parts' clock times.
+
+    ``mapping`` names a table's columns and time unit; its per-file offset applies to every format.
+    """
+    mapping = mapping or Mapping()
     if not path.is_file():
         raise HomecatError(f"There is no annotation file {path}.")
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
-        return _read_table(path, tiers, recording), "rows"
-    if suffix in (EAF_SUFFIX, TEXTGRID_SUFFIX):
-        intervals = _read_eaf(path, tiers) if suffix == EAF_SUFFIX else _read_textgrid(path, tiers)
-        recording_id = index.for_annotation_file(path, recording).recording_id  # after parsing: that error first
-        return [replace(c, recording=recording_id) for c in intervals], "intervals"
+        return _read_table(path, tiers, recording, mapping), "rows", []
+    if mapping.maps_columns:
+        raise HomecatError(
+            f"{path.name}: --column, --time-unit and --frame-rate are for CSV/TSV files; "
+            f"{path.suffix} files name their tiers and times themselves."
+        )
+    if suffix in (EAF_SUFFIX, TEXTGRID_SUFFIX, ITS_SUFFIX):
+        descriptors: list[dict] = []
+        parts: list[ItsPart] = []
+        if suffix == EAF_SUFFIX:
+            intervals, descriptors = _read_eaf(path, tiers)
+        elif suffix == ITS_SUFFIX:
+            intervals, parts = _read_its(path, tiers)
+        else:
+            intervals = _read_textgrid(path, tiers)
+        info = index.for_annotation_file(path, recording)  # after parsing: that error first
+        offset_sec = mapping.offset_sec + media_time_origin_sec(
+            path.name, descriptors, info.rel_path, info.recording_id
+        )
+        rows = [replace(c, recording=info.recording_id, offset_sec=offset_sec) for c in intervals]
+        return rows, "intervals", parts
     raise HomecatError(
-        f"{path.name}: unknown annotation format '{path.suffix}'; use .csv, .tsv, .eaf (ELAN) or .TextGrid (Praat)."
+        f"{path.name}: unknown annotation format '{path.suffix}'; use .csv, .tsv, .eaf (ELAN), .TextGrid (Praat) "
+        "or .its (LENA)."
     )
 
 
-_REQUIRED = ("start_sec", "end_sec", "label")
-
-
-def _read_table(path: Path, tiers: Sequence[str], recording: str | None) -> list[Candidate]:
+def _read_table(path: Path, tiers: Sequence[str], recording: str | None, mapping: Mapping) -> list[Candidate]:
     name = path.name
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -347,19 +387,23 @@ def _read_table(path: Path, tiers: Sequence[str], recording: str | None) -> list
     if not header:
         raise HomecatError(f"{name} is empty: it needs a header line with recording, start_sec, end_sec and label.")
     column = {h: i for i, h in reversed(list(enumerate(header)))}  # the first of repeated names wins
-    recording_column = next((c for c in ("recording", "recording_id") if c in column), None)
-    missing = [c for c in _REQUIRED if c not in column]
+    recordings = (mapping.recording,) if mapping.recording else ("recording", "recording_id")
+    recording_column = next((c for c in recordings if c in column), None)
+    required = [mapping.start, mapping.end, mapping.label] + ([mapping.offset] if mapping.offset else [])
+    missing = [c for c in required if c not in column]
     if recording_column is None and recording is None:
-        missing.insert(0, "recording (or recording_id)")
+        missing.insert(0, " (or ".join(recordings) + ")" * (len(recordings) - 1))
     if missing:
         raise HomecatError(
             f"{name}: line 1: the header lacks {', '.join(missing)}; it needs recording (the rel_path or "
-            f"recording_id), start_sec, end_sec and label, and may have tier (found: {', '.join(header)})."
+            f"recording_id), start_sec, end_sec and label, and may have tier; other names are mapped with "
+            f"--column, e.g. --column start=onset (found: {', '.join(header)})."
         )
     if recording_column is not None and recording is not None:
         raise HomecatError(f"{name} has a {recording_column} column: --recording is for files that name no recording.")
-    if tiers and "tier" not in column:
-        raise HomecatError(f"{name} has no tier column, so --tier cannot choose rows from it.")
+    tier_column = mapping.tier if mapping.tier in column else None
+    if tiers and tier_column is None:
+        raise HomecatError(f"{name} has no {mapping.tier} column, so --tier cannot choose rows from it.")
 
     def value(values: list[str], key: str) -> str | None:
         i = column[key]
@@ -369,10 +413,13 @@ def _read_table(path: Path, tiers: Sequence[str], recording: str | None) -> list
         Candidate(
             where=f"line {line}",
             recording=recording if recording is not None else value(values, recording_column),
-            start=value(values, "start_sec"),
-            end=value(values, "end_sec"),
-            label=value(values, "label"),
-            tier=(value(values, "tier") or "").strip() if "tier" in column else "",
+            start=value(values, mapping.start),
+            end=value(values, mapping.end),
+            label=value(values, mapping.label),
+            tier=(value(values, tier_column) or "").strip() if tier_column else "",
+            unit_sec=mapping.unit_sec,
+            row_offset=value(values, mapping.offset) if mapping.offset else None,
+            offset_sec=mapping.offset_sec,
         )
         for line, values in records
     ]
@@ -391,7 +438,8 @@ def _delimiter(path: Path, header_line: str) -> str:
     return ","
 
 
-def _read_eaf(path: Path, tiers: Sequence[str]) -> list[Candidate]:
+def _read_eaf(path: Path, tiers: Sequence[str]) -> tuple[list[Candidate], list[dict]]:
+    """The annotations of an ELAN file and its media and linked-file descriptors (with their TIME_ORIGIN)."""
     import pympi
 
     try:
@@ -417,7 +465,7 @@ def _read_eaf(path: Path, tiers: Sequence[str]) -> list[Candidate]:
             end = None if end_ms is None else end_ms / 1000
             where = f"tier '{tier}' annotation {number}{_span(start, end)}"
             candidates.append(Candidate(where, None, start, end, text, tier))
-    return candidates
+    return candidates, [*eaf.media_descriptors, *eaf.linked_file_descriptors]
 
 
 def _read_textgrid(path: Path, tiers: Sequence[str]) -> list[Candidate]:
@@ -450,6 +498,14 @@ def _read_textgrid(path: Path, tiers: Sequence[str]) -> list[Candidate]:
     return candidates
 
 
+def _read_its(path: Path, tiers: Sequence[str]) -> tuple[list[Candidate], list[ItsPart]]:
+    """LENA segments (label: the speaker type, tier 'spkr') and the recording's parts with their clock times."""
+    its_tiers(path.name, tiers)
+    its = read_its(path)
+    candidates = [Candidate(s.where, None, s.start, s.end, s.speaker, ITS_TIER) for s in its.segments]
+    return candidates, its.parts
+
+
 def _check_tiers_exist(name: str, wanted: Sequence[str], present: set[str]) -> None:
     absent = [t for t in wanted if t not in present]
     if absent:
@@ -457,8 +513,10 @@ def _check_tiers_exist(name: str, wanted: Sequence[str], present: set[str]) -> N
         raise HomecatError(f"{name} has no tier {', '.join(repr(t) for t in absent)} (its tiers: {have}).")
 
 
-def _seconds(field_name: str, value: str | float | int | None, reasons: list[str]) -> float | None:
-    """A time in seconds, or None after adding why it is not one to ``reasons``."""
+def _seconds(
+    field_name: str, value: str | float | int | None, reasons: list[str], unit_sec: float = 1.0
+) -> float | None:
+    """A time in seconds (``value`` counts units of ``unit_sec``), or None after adding why it is not one."""
     if value is None or (isinstance(value, str) and not value.strip()):
         reasons.append(f"{field_name} is missing")
         return None
@@ -473,7 +531,7 @@ def _seconds(field_name: str, value: str | float | int | None, reasons: list[str
     if seconds < 0:
         reasons.append(f"{field_name} {seconds:.3f} is negative")
         return None
-    return seconds
+    return seconds * unit_sec
 
 
 def _span(start: float | None, end: float | None) -> str:
@@ -502,16 +560,20 @@ def import_file(
     recording: str | None = None,
     skip_invalid: bool = False,
     index: RecordingIndex | None = None,
+    mapping: Mapping | None = None,
 ) -> ImportResult:
     """Import one annotation file, replacing its earlier import; raise with every problem found."""
     path = Path(path)
     source = path.name
     index = index or RecordingIndex.load(catalog)
-    candidates, noun = read_candidates(path, index, tiers, recording)
+    candidates, noun, parts = read_candidates(path, index, tiers, recording, mapping)
     checked = check_candidates(candidates, index, source)
     if checked.problems and not skip_invalid:
         raise HomecatError(*problem_lines(source, checked.problems, noun))
     imported = store_segments(catalog, source, checked.rows, skipped=checked.problems)
+    if parts and candidates:  # a LENA file's clock times: the recording's time of day
+        with catalog.transaction() as con:
+            store_clock(con, candidates[0].recording, source, parts)
     return ImportResult(source, imported, len(checked.problems), checked.merged)
 
 
@@ -533,6 +595,7 @@ def import_files(
     tiers: Sequence[str] = (),
     recording: str | None = None,
     skip_invalid: bool = False,
+    mapping: Mapping | None = None,
 ) -> ImportReport:
     """Import each file on its own (a bad file does not stop the others); see ``ImportReport.error``."""
     paths = [Path(p) for p in paths]
@@ -549,7 +612,7 @@ def import_files(
     report = ImportReport()
     for path in paths:
         try:
-            report.results.append(import_file(catalog, path, tiers, recording, skip_invalid, index))
+            report.results.append(import_file(catalog, path, tiers, recording, skip_invalid, index, mapping))
         except HomecatError as exc:
             report.errors.append(exc)
     return report

@@ -179,6 +179,11 @@ class SplitSettings(_Section):
         0.0, ge=0, lt=1, description="Target share of audio hours in the test split (0: none)."
     )
     split_seed: int = Field(0, description="Seed that orders new participants when they are placed into splits.")
+    stratify_by: Literal["age-band", "sex", "site"] | None = Field(
+        None,
+        description="Place new participants within groups of this (age band at recording, from ChildProject "
+        "metadata or `participants import`; sex; site), so each split holds its share of every group.",
+    )
 
     @model_validator(mode="after")
     def _train_keeps_a_share(self) -> SplitSettings:
@@ -328,6 +333,17 @@ class TrainingSettings(_Section):
     )
 
 
+class SegmentsSettings(_Section):
+    """`homecat segments import`: annotated intervals from several files."""
+
+    duplicate_tolerance_sec: float = Field(
+        0.01,
+        ge=0,
+        description="Segments of two source files with the same recording and label whose starts and ends both "
+        "differ by at most this many seconds are one event: the later source's is flagged as a duplicate.",
+    )
+
+
 class EmbedSettings(_Section):
     """`homecat embed`: one vector per annotated segment and layer."""
 
@@ -423,6 +439,9 @@ class Settings(BaseModel):
     crops: CropSettings = Field(default_factory=CropSettings, description="Random training crops.")
     training: TrainingSettings = Field(
         default_factory=TrainingSettings, description="Continued self-supervised pretraining."
+    )
+    segments: SegmentsSettings = Field(
+        default_factory=SegmentsSettings, description="Annotated segments (`homecat segments import`)."
     )
     embed: EmbedSettings = Field(default_factory=EmbedSettings, description="Segment embeddings (`homecat embed`).")
     probe: ProbeSettings = Field(default_factory=ProbeSettings, description="Layer-wise probes (`homecat probe`).")

@@ -23,13 +23,15 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError
+from homecat.its import SPEECH_TYPES, read_its, store_clock
 from homecat.reports import pyplot
-from homecat.segments import RecordingIndex
+from homecat.segments import UNKNOWN_RECORDING, Candidate, Problem, RecordingIndex, check_candidate, problem_lines
 from homecat.settings import CropSettings
 from homecat.vad import SOURCE, SpeechRow, _replace_speech
 
@@ -42,6 +44,7 @@ class ImportSummary:
 
     by_source: dict[str, tuple[int, int]] = field(default_factory=dict)  # source -> (rows, recordings)
     skipped_lines: int = 0  # other RTTM types (SPKR-INFO, …) and zero-length turns
+    invalid_rows: int = 0  # bad rows skipped with skip_invalid (findings 'invalid_speech_row')
 
     def rows(self) -> list[dict[str, object]]:
         out: list[dict[str, object]] = [
@@ -110,11 +113,15 @@ def read_rttm(path: Path, index: RecordingIndex):
     return rows, errors, skipped
 
 
-def import_rttm(catalog: Catalog, files: Sequence[str | Path], source: str | None = None) -> ImportSummary:
+def import_rttm(
+    catalog: Catalog, files: Sequence[str | Path], source: str | None = None, skip_invalid: bool = False
+) -> ImportSummary:
     """Load RTTM files into ``speech``: source = ``source`` or each file's stem, label = the RTTM label.
 
     Every file is checked first; any bad line (all are named, with line numbers) means nothing is
-    imported. Then, in one transaction, each source's rows are replaced for the recordings its files name.
+    imported, unless ``skip_invalid``: then each bad line becomes a finding (``store_skipped``) and the
+    other lines are imported. Then, in one transaction, each source's rows are replaced for the
+    recordings its files name.
     """
     if not files:
         raise HomecatError("Name at least one RTTM file to import.")
@@ -123,6 +130,7 @@ def import_rttm(catalog: Catalog, files: Sequence[str | Path], source: str | Non
     index = RecordingIndex.load(catalog)
     by_source: dict[str, list[SpeechRow]] = {}
     errors: list[str] = []
+    skipped: dict[str, list[tuple[str | None, str]]] = {}  # file name -> (recording_id, message) of bad lines
     summary = ImportSummary()
     for file in files:
         path = Path(file)
@@ -133,9 +141,12 @@ def import_rttm(catalog: Catalog, files: Sequence[str | Path], source: str | Non
         if name == SOURCE:
             errors.append(f"{path}: the source name '{SOURCE}' belongs to 'homecat vad'; choose another with --source.")
             continue
-        file_rows, file_errors, skipped = read_rttm(path, index)
-        errors += file_errors
-        summary.skipped_lines += skipped
+        file_rows, file_errors, skipped_lines = read_rttm(path, index)
+        # a clean import clears the findings an earlier --skip-invalid import of this file left
+        skipped[path.name] = _rttm_skipped(path, file_errors, index) if skip_invalid else []
+        if not skip_invalid:
+            errors += file_errors
+        summary.skipped_lines += skipped_lines
         by_source.setdefault(name, []).extend(file_rows)
     if errors:
         raise HomecatError(f"Nothing was imported: {len(errors)} problem(s) in the RTTM input.", *errors)
@@ -144,6 +155,97 @@ def import_rttm(catalog: Catalog, files: Sequence[str | Path], source: str | Non
             ids = sorted({r.recording_id for r in source_rows})
             _replace_speech(con, name, source_rows, ids)
             summary.by_source[name] = (len(source_rows), len(ids))
+        summary.invalid_rows = store_skipped(con, skipped)
+    return summary
+
+
+INVALID_ROW_CODE = "invalid_speech_row"
+IMPORT_STAGE = "vad import"
+
+
+def store_skipped(con: Any, skipped: dict[str, list[tuple[str | None, str]]]) -> int:
+    """Replace the findings of each imported file (by name) by its skipped rows' (recording_id, message)."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    for name, problems in skipped.items():
+        con.execute(
+            "DELETE FROM findings WHERE stage = ? AND code = ? AND (starts_with(message, ?) OR starts_with(message, ?))",
+            [IMPORT_STAGE, INVALID_ROW_CODE, f"{name}, ", f"{name}: "],
+        )
+        if problems:
+            con.executemany(
+                "INSERT INTO findings VALUES (?, ?, 'warning', ?, ?, ?)",
+                [[rid or UNKNOWN_RECORDING, INVALID_ROW_CODE, message, IMPORT_STAGE, now] for rid, message in problems],
+            )
+    return sum(len(problems) for problems in skipped.values())
+
+
+def _rttm_skipped(path: Path, errors: list[str], index: RecordingIndex) -> list[tuple[str | None, str]]:
+    """(recording_id, message) of each bad RTTM line: the recording its file-id names, when exactly one."""
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    out = []
+    for message in errors:
+        match = re.match(rf"{re.escape(path.name)}, line (\d+):", message)
+        fields = lines[int(match[1]) - 1].split() if match else []
+        named = index.named(fields[1]) if len(fields) > 1 else []
+        out.append((named[0].recording_id if len(named) == 1 else None, message))
+    return out
+
+
+def import_its(
+    catalog: Catalog,
+    files: Sequence[str | Path],
+    recording: str | None = None,
+    source: str | None = None,
+    skip_invalid: bool = False,
+) -> ImportSummary:
+    """Load the voices of LENA .its files into ``speech``: one row per segment whose speaker type is in
+    ``SPEECH_TYPES`` (label: the type), source ``source`` or the file's stem; the clock times too.
+
+    A file belongs to the recording whose id or file stem is its stem, or to ``recording``. Segments are
+    checked as `segments import` checks intervals; all or nothing unless ``skip_invalid``.
+    """
+    index = RecordingIndex.load(catalog)
+    errors: list[str] = []
+    bad = 0  # files that cannot be read or matched, and invalid segments
+    plans = []
+    for file in files:
+        path = Path(file)
+        try:
+            its = read_its(path)
+            info = index.for_annotation_file(path, recording)
+        except HomecatError as exc:
+            errors += exc.lines
+            bad += 1
+            continue
+        name = source or path.stem
+        rows: list[SpeechRow] = []
+        problems: list[Problem] = []
+        for segment in its.segments:
+            if segment.speaker not in SPEECH_TYPES:
+                continue
+            candidate = Candidate(segment.where, info.recording_id, segment.start, segment.end, segment.speaker)
+            result = check_candidate(candidate, index)
+            if isinstance(result, Problem):
+                problems.append(result)
+            else:
+                rows.append(SpeechRow(result.recording_id, result.start_sec, result.end_sec, result.label))
+        if problems and not skip_invalid:
+            errors += problem_lines(path.name, problems, "segments")
+            bad += len(problems)
+        plans.append((path, name, info.recording_id, rows, problems, its.parts))
+    if errors:
+        raise HomecatError(f"Nothing was imported: {bad} problem(s) in the .its input.", *errors)
+    summary = ImportSummary()
+    with catalog.transaction() as con:
+        for path, name, recording_id, rows, _, parts in plans:
+            _replace_speech(con, name, rows, [recording_id])
+            store_clock(con, recording_id, path.name, parts)
+            done, recordings = summary.by_source.get(name, (0, 0))
+            summary.by_source[name] = (done + len(rows), recordings + 1)
+        summary.invalid_rows = store_skipped(
+            con,
+            {path.name: [(p.recording_id, p.message(path.name)) for p in problems] for path, *_, problems, _ in plans},
+        )
     return summary
 
 
@@ -244,6 +346,7 @@ class Timeline:
     threshold_dbfs: float | None
     rms_dbfs: Any  # numpy float32, one per window
     turns: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # "source/label" -> turns
+    clock: list[tuple[int, float, float, datetime]] = field(default_factory=list)  # (part, start_sec, end_sec, UTC)
 
     def rows(self) -> list[dict[str, object]]:
         active = (
@@ -269,6 +372,15 @@ class Timeline:
                     "share": round(sec / self.duration_sec, 4) if self.duration_sec else None,
                 }
             )
+        for part, start_sec, end_sec, start_clock in self.clock:  # the time of day, where a recorder wrote it
+            out.append(
+                {
+                    "lane": f"part {part} from {start_sec:.0f} s began {start_clock:%Y-%m-%d %H:%M:%S} UTC",
+                    "turns": None,
+                    "hours": round((end_sec - start_sec) / 3600, 4),
+                    "share": round((end_sec - start_sec) / self.duration_sec, 4) if self.duration_sec else None,
+                }
+            )
         return out
 
 
@@ -287,7 +399,8 @@ def timeline(catalog: Catalog, rel_path: str) -> Timeline:
     _, rows = catalog.rows(queries["timeline_turns"].sql, by_id)
     for lane, start, end in rows:
         turns.setdefault(lane, []).append((start, end))
-    return Timeline(recording_id, rel, duration_sec, window_sec, threshold, levels, turns)
+    _, clock = catalog.rows(queries["timeline_clock"].sql, by_id)
+    return Timeline(recording_id, rel, duration_sec, window_sec, threshold, levels, turns, clock)
 
 
 def plot_timeline(line: Timeline, path: str | Path) -> Path:
@@ -319,7 +432,8 @@ def plot_timeline(line: Timeline, path: str | Path) -> Path:
         top.legend(fontsize=8, loc="upper right")
     top.set_ylim(max(-100.0, float(np.min(rms)) - 5 if len(rms) else -100.0), 0)
     top.set_ylabel("window RMS (dBFS)")
-    top.set_title(f"Levels and speech over the recording {line.recording_id}", fontsize=10)
+    began = f" (began {line.clock[0][3]:%Y-%m-%d %H:%M} UTC)" if line.clock else ""
+    top.set_title(f"Levels and speech over the recording {line.recording_id}{began}", fontsize=10)
     colours = plt.get_cmap("tab10")
     for row, lane in enumerate(lanes):
         spans = [(s / unit_sec, (e - s) / unit_sec) for s, e in line.turns[lane]]

@@ -15,12 +15,18 @@ A rerun never moves an assignment:
 - recordings that stop being candidates (an error finding, missing, unreadable, changed since
   validation, a new participant label) leave their split and are listed in ``split_removals``.
 ``reshuffle=True`` forgets every assignment and removal and places all groups afresh.
+
+With ``stratify_by`` (age band at recording, sex or site) each new group belongs to a stratum (its
+participant's sex or site, or the age band holding most of its hours; '(unknown)' where not known) and
+the rule above runs within each stratum, against that stratum's hours: dev then holds its share of every
+age band instead of whichever families the seed happened to pick. Assigned groups still never move.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -130,15 +136,16 @@ def assign_splits(
             con.execute("DELETE FROM split_removals")
         _, current = catalog.rows(queries["split_assignments"].sql)
 
+        stratum = _strata(catalog, settings.stratify_by)
         removals: list[tuple] = []
         group_split: dict[str, str] = {}
-        hours_sec: Counter[str] = Counter()
+        hours_sec: Counter[tuple[str, str]] = Counter()  # (stratum, split) -> seconds
         assigned: set[str] = set()
         for rid, pid, split, assigned_at, _seed in current:
             if rid in candidates and candidates[rid][0] == pid:
                 summary.kept += 1
                 group_split[candidates[rid][1]] = split
-                hours_sec[split] += candidates[rid][2]
+                hours_sec[stratum(rid), split] += candidates[rid][2]
                 assigned.add(rid)
             else:
                 why = not_candidates.get(rid) or (
@@ -161,32 +168,20 @@ def assign_splits(
                 continue
             if grp in group_split:
                 new_rows.append((rid, pid, group_split[grp], now, settings.split_seed))
-                hours_sec[group_split[grp]] += dur
+                hours_sec[stratum(rid), group_split[grp]] += dur
                 summary.joined_participant += 1
             else:
                 new_groups.setdefault(grp, []).append((rid, pid, dur))
 
-        final_sec = sum(hours_sec.values()) + sum(d for rows in new_groups.values() for *_, d in rows)
         group_sec = {g: sum(d for *_, d in rows) for g, rows in new_groups.items()}
-        order = sorted(new_groups, key=lambda g: _order_key(settings.split_seed, g))
+        group_stratum = {g: _main_stratum(rows, stratum) for g, rows in new_groups.items()}
         placements: list[tuple[str, str]] = []
-        # An empty split with a positive target gets a group first, while train keeps at least one: the
-        # first group in seed order that fits within its target share, else the smallest.
-        for split in ("dev", "test"):
-            if order and targets[split] > 0 and hours_sec[split] == 0 and (len(order) >= 2 or hours_sec["train"] > 0):
-                fits = [g for g in order if group_sec[g] <= targets[split] * final_sec]
-                grp = fits[0] if fits else min(order, key=lambda g: group_sec[g])
-                order.remove(grp)
-                placements.append((grp, split))
-                hours_sec[split] += group_sec[grp]
-        for grp in order:
-            # the split furthest below its target share of the final total; ties go to train, dev, test
-            split = max(
-                (s for s in SPLITS if targets[s] > 0),
-                key=lambda s: (targets[s] * final_sec - hours_sec[s], -SPLITS.index(s)),
+        for name in sorted(set(group_stratum.values())):
+            order = sorted(
+                (g for g in new_groups if group_stratum[g] == name), key=lambda g: _order_key(settings.split_seed, g)
             )
-            hours_sec[split] += group_sec[grp]
-            placements.append((grp, split))
+            placed = Counter({split: sec for (group, split), sec in hours_sec.items() if group == name})
+            placements += _place(order, group_sec, placed, targets)
         for grp, split in placements:
             new_rows += [(rid, pid, split, now, settings.split_seed) for rid, pid, _ in new_groups[grp]]
             summary.placed_groups += 1
@@ -196,6 +191,52 @@ def assign_splits(
 
     _fill_totals(catalog, summary)
     return summary
+
+
+def _place(
+    order: list[str], group_sec: dict[str, float], hours_sec: Counter[str], targets: dict[str, float]
+) -> list[tuple[str, str]]:
+    """(group, split) for new groups in seed ``order``, given the hours each split already holds."""
+    final_sec = sum(hours_sec.values()) + sum(group_sec[g] for g in order)
+    order = list(order)
+    placements: list[tuple[str, str]] = []
+    # An empty split with a positive target gets a group first, while train keeps at least one: the
+    # first group in seed order that fits within its target share, else the smallest.
+    for split in ("dev", "test"):
+        if order and targets[split] > 0 and hours_sec[split] == 0 and (len(order) >= 2 or hours_sec["train"] > 0):
+            fits = [g for g in order if group_sec[g] <= targets[split] * final_sec]
+            grp = fits[0] if fits else min(order, key=lambda g: group_sec[g])
+            order.remove(grp)
+            placements.append((grp, split))
+            hours_sec[split] += group_sec[grp]
+    for grp in order:
+        # the split furthest below its target share of the final total; ties go to train, dev, test
+        split = max(
+            (s for s in SPLITS if targets[s] > 0),
+            key=lambda s: (targets[s] * final_sec - hours_sec[s], -SPLITS.index(s)),
+        )
+        hours_sec[split] += group_sec[grp]
+        placements.append((grp, split))
+    return placements
+
+
+def _strata(catalog: Catalog, stratify_by: str | None) -> Callable[[str], str]:
+    """A recording's stratum: its age band, sex or site ('(unknown)' where not known); '' for every
+    recording when not stratifying, which makes one stratum of all (the unstratified rule)."""
+    if stratify_by is None:
+        return lambda rid: ""
+    column = {"age-band": 1, "sex": 2, "site": 3}[stratify_by]
+    _, rows = catalog.rows(named_queries(_QUERIES)["split_strata"].sql)
+    values = {row[0]: row[column] or "(unknown)" for row in rows}
+    return lambda rid: values.get(rid, "(unknown)")
+
+
+def _main_stratum(rows: list[tuple[str, str, float]], stratum: Callable[[str], str]) -> str:
+    """The stratum holding most of a new group's hours (the first by name on a tie)."""
+    sec: Counter[str] = Counter()
+    for rid, _, dur in rows:
+        sec[stratum(rid)] += dur
+    return min(sec, key=lambda name: (-sec[name], name))
 
 
 def _order_key(seed: int, group: str) -> str:

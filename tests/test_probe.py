@@ -33,7 +33,7 @@ def demo(tmp_path_factory) -> dict:
     base = tmp_path_factory.mktemp("probe")
     corpus = make_demo_corpus(base / "raw", minutes=1.0)
     settings = _settings(base)
-    with Catalog.open(settings.paths.catalog) as catalog:
+    with Catalog.open(settings.paths) as catalog:
         scan(catalog, settings.data)
         validate(catalog, settings.validate, settings.data, workers=1)
         assign_splits(catalog, settings.split)
@@ -84,7 +84,7 @@ def test_probe_far_above_chance_on_the_demo_labels_and_folds_never_split_a_famil
     assert run.labels == ["adult", "infant", "noise"] and run.n_participants == 5 and run.n_folds == 5
     by_set = {(r["set"], r["layer"]): r for r in run.rows}
     assert set(by_set) == {("base", 0), ("base", 1), ("base", 2), ("egemaps", 0)}
-    with Catalog.open(settings.paths.catalog) as catalog:
+    with Catalog.open(settings.paths) as catalog:
         labels_per_fold = catalog.con.execute(
             """SELECT count(DISTINCT s.label) FROM probe_folds f JOIN segments s USING (segment_id)
                WHERE f.probe_id = ? GROUP BY f.fold""",
@@ -99,7 +99,7 @@ def test_probe_far_above_chance_on_the_demo_labels_and_folds_never_split_a_famil
         assert r["chance"] == pytest.approx(chance) and r["n_segments"] == run.n_segments <= demo["n_segments"]
         assert 0 <= r["uar_sd"] < 0.5 and 0 <= r["macro_f1"] <= 1
 
-    with Catalog.open(settings.paths.catalog) as catalog:
+    with Catalog.open(settings.paths) as catalog:
         straddling = catalog.con.execute(
             """SELECT r.participant_id, count(DISTINCT f.fold) FROM probe_folds f
                JOIN segments s USING (segment_id) JOIN recordings r USING (recording_id)
@@ -116,7 +116,7 @@ def test_probe_far_above_chance_on_the_demo_labels_and_folds_never_split_a_famil
 
     again = probe(settings)  # the same probe again replaces its rows, with the same numbers
     assert again.probe_id == run.probe_id and again.rows == run.rows
-    with Catalog.open(settings.paths.catalog) as catalog:
+    with Catalog.open(settings.paths) as catalog:
         assert catalog.con.execute("SELECT count(*) FROM probe_results").fetchone() == (4,)
     png = plot_probe(run, tmp_path / "probe.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -142,7 +142,7 @@ def test_a_label_of_one_family_is_named(tmp_path, settings_for):
     for p in ("P01", "P02", "P03"):
         write_tone(root / p / f"{p}.wav", 8.0)
     settings = settings_for(root, **{"paths.artifacts_dir": tmp_path / "artifacts"})
-    with Catalog.open(settings.paths.catalog) as catalog:
+    with Catalog.open(settings.paths) as catalog:
         scan(catalog, settings.data)
     rows = [
         (f"{p}-{i}", p, i * 0.5, i * 0.5 + 0.4, "talk" if i % 2 else "quiet")
@@ -314,3 +314,31 @@ def test_the_preconditioned_solver_finds_scikit_learns_classifier():
     assert balanced_accuracy_score(y[test], predicted) == pytest.approx(
         balanced_accuracy_score(y[test], reference.predict(X[test])), abs=0.01
     )
+
+
+def test_probe_by_age_band_scores_each_band_with_its_counts(demo, tmp_path):
+    """Two demo families are infants and two toddlers (a participants file); 'unknown' has no age."""
+    settings = demo["settings"]
+    catalog = str(settings.paths.catalog)
+    children = tmp_path / "children.csv"
+    children.write_text("participant_id,age_months\nP01,8\nP02,9\nP03,30\nP04,31\n")
+    env = {"HOMECAT_ARTIFACTS_DIR": str(settings.paths.artifacts_dir)}
+    assert (
+        CliRunner().invoke(app, ["--catalog", catalog, "participants", "import", str(children)], env=env).exit_code == 0
+    )
+    try:
+        args = ["--catalog", catalog, "probe", "--set", "egemaps", "--labels", "adult,infant", "--folds", "3"]
+        result = CliRunner().invoke(app, [*args, "--by", "age-band", "--format", "json"], env=env)
+        assert result.exit_code == 0, result.output
+        rows = json.loads(result.stdout)
+        assert [r["age_band"] for r in rows] == ["(age unknown)", "06-12 months", "24-36 months"]
+        assert [r["n_participants"] for r in rows] == [1, 2, 2]
+        with Catalog.open(catalog, read_only=True) as c:
+            _, [(total,)] = c.rows("SELECT count(*) FROM segments WHERE label IN ('adult', 'infant')")
+        assert sum(r["n_segments"] for r in rows) == total
+        assert all(0.0 <= r["uar"] <= 1.0 and r["labels"] == "adult,infant" for r in rows)
+        bad = CliRunner().invoke(app, [*args, "--by", "sex"], env=env)
+        assert bad.exit_code == 1 and "--by 'sex' is not one of age-band" in bad.stderr
+    finally:  # the module's other tests see the demo without ages
+        with Catalog.open(catalog) as c:
+            c.con.execute("DELETE FROM participants")

@@ -36,7 +36,7 @@ def check_crop_length(settings: Settings) -> None:
     from homecat.crops import NoCrops
 
     query = named_queries("queries/crops.sql")["longest_usable"].sql
-    with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+    with Catalog.open(settings.paths, read_only=True) as catalog:
         row = catalog.con.execute(query, {"splits": ["train"]}).fetchone()
     if row is None:
         raise NoCrops("No recording can give a crop: run 'homecat validate' and 'homecat split' first.")

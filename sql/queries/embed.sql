@@ -4,7 +4,8 @@
 -- Every imported segment with what reading it needs: the recording's path, rate, channels and readable frames
 -- (validation's decoded count for the current file version when it has one, else the header's: stale stats of
 -- a replaced file must not shorten or lengthen a read). `readable` is false for recordings that are missing or
--- unreadable. $labels: the labels to keep (an empty list keeps all).
+-- unreadable. $labels: the labels to keep (an empty list keeps all). A segment that repeats one of another
+-- file (segment_duplicates, within $tolerance_sec) is not embedded: the probe leaves it out anyway.
 SELECT
     s.segment_id,
     s.recording_id,
@@ -26,7 +27,8 @@ SELECT
 FROM segments AS s
 JOIN recordings AS r USING (recording_id)
 LEFT JOIN audio_stats AS a USING (recording_id)
-WHERE len($labels) = 0 OR list_contains($labels, s.label)
+WHERE (len($labels) = 0 OR list_contains($labels, s.label))
+  AND s.segment_id NOT IN (SELECT segment_id FROM segment_duplicates($tolerance_sec))
 ORDER BY s.segment_id;
 
 -- name: forget_embed_findings
@@ -62,15 +64,20 @@ FROM embedding_sets ORDER BY set_name;
 
 -- name: probe_segments
 -- Every imported segment with its label and its group for the folds: the participant, or the recording for
--- participant 'unknown' (one group per recording, as in `homecat split`).
+-- participant 'unknown' (one group per recording, as in `homecat split`). A segment that repeats one of
+-- another file (segment_duplicates, within $tolerance_sec) is left out: one event is counted once.
+-- age_band: the child's age at the recording (view recording_ages), for `probe --by age-band`.
 SELECT
     s.segment_id,
     s.label,
     s.recording_id,
     r.participant_id,
-    CASE WHEN r.participant_id = 'unknown' THEN 'unknown:' || r.recording_id ELSE r.participant_id END AS group_key
+    CASE WHEN r.participant_id = 'unknown' THEN 'unknown:' || r.recording_id ELSE r.participant_id END AS group_key,
+    coalesce(g.age_band, '(age unknown)') AS age_band
 FROM segments AS s
 JOIN recordings AS r USING (recording_id)
+LEFT JOIN recording_ages AS g USING (recording_id)
+WHERE s.segment_id NOT IN (SELECT segment_id FROM segment_duplicates($tolerance_sec))
 ORDER BY s.segment_id;
 
 -- name: newest_probe_of_sets

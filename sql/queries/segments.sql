@@ -16,3 +16,16 @@ SELECT
 FROM recordings AS r
 LEFT JOIN audio_stats AS a USING (recording_id)
 ORDER BY r.rel_path;
+
+-- name: export_segments
+-- Segments of the chosen sources ($sources; empty: all) for `homecat segments export`, one event once
+-- (repeats of another file within $tolerance_sec left out), with what an annotation file of the recording
+-- needs: its path and duration. In recording, tier and time order.
+SELECT
+    s.recording_id, r.path, coalesce(r.duration_sec, max(s.end_sec) OVER (PARTITION BY s.recording_id)) AS duration_sec,
+    s.start_sec, s.end_sec, s.label, s.tier
+FROM segments AS s
+JOIN recordings AS r USING (recording_id)
+WHERE (len($sources) = 0 OR list_contains($sources, s.source))
+  AND s.segment_id NOT IN (SELECT segment_id FROM segment_duplicates($tolerance_sec))
+ORDER BY s.recording_id, s.tier, s.start_sec, s.end_sec, s.label;

@@ -23,6 +23,11 @@ LEFT JOIN (
 ) AS e USING (recording_id)
 ORDER BY r.rel_path;
 
+-- name: split_strata
+-- Each recording's age band at recording, sex and site (view recording_ages; NULL where unknown), for
+-- `homecat split` with split.stratify_by.
+SELECT recording_id, age_band, sex, site FROM recording_ages ORDER BY recording_id;
+
 -- name: split_assignments
 -- The current assignment, one row per recording.
 SELECT recording_id, participant_id, split, assigned_at, seed FROM splits ORDER BY recording_id;

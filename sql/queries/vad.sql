@@ -43,3 +43,7 @@ SELECT source || '/' || label AS lane, start_sec, end_sec
 FROM speech
 WHERE recording_id = $recording_id
 ORDER BY ALL;
+
+-- name: timeline_clock
+-- The wall-clock start (UTC) of each part of recording $recording_id (from a LENA .its import), in part order.
+SELECT part, start_sec, end_sec, start_clock FROM recording_clock WHERE recording_id = $recording_id ORDER BY part;

@@ -1,5 +1,5 @@
 -- name: activity
--- Per participant and split: hours, energy-active and speech hours, and each crop policy part's share of training crops.
+-- Per participant and split: age band(s) at recording, hours, energy-active and speech hours, and each crop policy part's share of training crops.
 WITH rec AS (
 -- Usable recordings only; split '(none)': not in a split. speech_hours: rows of the crop policy's
 -- source and labels; turn hours add up overlapping turns. crops_*: share of ALL training crops each
@@ -11,6 +11,7 @@ WITH rec AS (
         r.recording_id,
         r.participant_id,
         coalesce(s.split, '(none)') AS split,
+        g.age_band,
         a.duration_sec,
         coalesce(a.active_sec, 0) AS active_sec,
         s.split = 'train' AND a.frames_read >= round($crop_sec * r.sample_rate) AS crops_from_it,
@@ -30,6 +31,7 @@ WITH rec AS (
     FROM recordings AS r
     JOIN audio_stats AS a USING (recording_id)
     LEFT JOIN splits AS s USING (recording_id)
+    LEFT JOIN recording_ages AS g USING (recording_id)
     WHERE r.status = 'ok'
       AND a.size_bytes = r.size_bytes AND a.mtime_ns = r.mtime_ns
       AND NOT EXISTS (SELECT 1 FROM findings AS f WHERE f.recording_id = r.recording_id AND f.severity = 'error')
@@ -55,6 +57,7 @@ train AS (
 SELECT
     participant_id,
     split,
+    string_agg(DISTINCT age_band, ', ' ORDER BY age_band) AS age_bands,
     count(*) AS recordings,
     round(sum(duration_sec) / 3600.0, 4) AS hours,
     round(sum(active_sec) / 3600.0, 4) AS active_hours,

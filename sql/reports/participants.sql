@@ -1,6 +1,8 @@
 -- name: participants
 -- One row per participant: files, readable hours, validated hours, hours excluded by errors, and
--- usable hours (readable, validated, no error finding) with their active hours.
+-- usable hours (readable, validated, no error finding) with their active hours; age at recording in
+-- months (youngest and oldest recording; from ChildProject metadata or `homecat participants import`), sex
+-- and site where known.
 WITH r AS (
     SELECT
         r.*,
@@ -19,7 +21,12 @@ SELECT
     round(coalesce(sum(duration_sec) FILTER (WHERE status = 'ok' AND validated AND NOT has_error), 0) / 3600.0, 4)
         AS usable_hours,
     round(coalesce(sum(active_sec) FILTER (WHERE status = 'ok' AND validated AND NOT has_error), 0) / 3600.0, 4)
-        AS usable_active_hours
+        AS usable_active_hours,
+    round(min(g.age_months), 1) AS age_months_min,
+    round(max(g.age_months), 1) AS age_months_max,
+    any_value(g.sex) AS sex,
+    any_value(g.site) AS site
 FROM r
+LEFT JOIN recording_ages AS g USING (recording_id, participant_id)
 GROUP BY participant_id
 ORDER BY participant_id;
