@@ -64,7 +64,7 @@ from torch.utils.data import Dataset, Sampler
 from homecat import audio
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError, first_line
-from homecat.scan import fs_path, shown
+from homecat.recordings import fs_path, shown
 from homecat.settings import CropSettings, DataSettings
 
 log = logging.getLogger(__name__)

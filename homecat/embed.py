@@ -61,7 +61,7 @@ from homecat import audio
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError, first_line
 from homecat.hub_loading import hub_load_kwargs
-from homecat.scan import fs_path
+from homecat.recordings import fs_path
 from homecat.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ from homecat import audio
 from homecat.catalog import Catalog
 from homecat.findings import Finding, Limits, changed, failed, header_changed, judge, permission_denied
 from homecat.levels import Levels
-from homecat.scan import fs_path, update_header
+from homecat.recordings import fs_path, update_header
 from homecat.settings import DataSettings, ValidateSettings
 
 STAGE = "validate"

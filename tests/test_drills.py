@@ -20,7 +20,8 @@ import soundfile as sf
 
 from homecat.catalog import Catalog
 from homecat.demo import make_demo_corpus
-from homecat.scan import BATCH_FILES, scan
+from homecat.recordings import BATCH_FILES
+from homecat.scan import scan
 from homecat.settings import load_settings
 from homecat.split import assign_splits
 from homecat.validate import validate

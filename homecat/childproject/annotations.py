@@ -19,13 +19,13 @@ from homecat.catalog import Catalog, named_queries
 from homecat.childproject.metadata import (
     METADATA,
     MetadataError,
-    _at,
-    _csv_error,
-    _known,
-    _not_utf8,
-    _rows,
     check_dataset,
+    csv_error,
+    csv_rows,
     inside_dataset,
+    known_value,
+    not_utf8,
+    problem_at,
 )
 from homecat.errors import ConfigError, HomecatError
 
@@ -167,18 +167,18 @@ def _read_set(
     converted_root = dataset / "annotations" / set_name / "converted"
     problems: list[str] = []
     sets: set[str] = set()
-    for line, row in _rows(index_path, ANNOTATIONS_REQUIRED):
+    for line, row in csv_rows(index_path, ANNOTATIONS_REQUIRED):
         sets.add(row["set"])
         if row["set"] != set_name:
             continue
         result.annotation_rows += 1
-        if _known(row["annotation_filename"]) is None:
+        if known_value(row["annotation_filename"]) is None:
             result.not_converted += 1
             continue
         converted = converted_root / row["annotation_filename"]
         if not inside_dataset(dataset, converted):  # '../../x.csv', '/etc/passwd' or a link out: never read
             problems.append(
-                _at(
+                problem_at(
                     index_path,
                     line,
                     "annotation_filename",
@@ -199,7 +199,9 @@ def _read_set(
         if onset is None or offset is None:
             continue
         if offset <= onset:
-            problems.append(_at(index_path, line, "range_offset", f"{offset} ms is not after range_onset {onset} ms"))
+            problems.append(
+                problem_at(index_path, line, "range_offset", f"{offset} ms is not after range_onset {onset} ms")
+            )
             continue
         if onset / 1000 >= duration:  # annotates audio that is not there (a shorter file than annotated)
             result.range_past_end += 1
@@ -257,7 +259,7 @@ def _read_converted(
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        problems.append(_not_utf8(path, data, error))
+        problems.append(not_utf8(path, data, error))
         return
     reader = csv.reader(io.StringIO(text, newline=""))  # not DictReader: a dict per row is most of the cost
     try:
@@ -276,7 +278,7 @@ def _read_converted(
                 continue
             start = _milliseconds(values[at_onset].strip(), path, line, "segment_onset", problems)
             end = _milliseconds(values[at_offset].strip(), path, line, "segment_offset", problems)
-            label = _known(values[at_label].strip())
+            label = known_value(values[at_label].strip())
             if start is None or end is None:
                 continue
             if label is None:
@@ -295,7 +297,7 @@ def _read_converted(
             if target == "speech":  # the speech table has no checker of its own: the rule of RTTM import
                 if end_sec > duration + END_TOLERANCE_SEC:
                     problems.append(
-                        _at(
+                        problem_at(
                             path,
                             line,
                             "segment_offset",
@@ -306,7 +308,7 @@ def _read_converted(
                 end_sec = min(end_sec, duration)
             result.turns.append(_Turn(recording_id, start_sec, end_sec, label, file, line))
     except csv.Error as error:
-        problems.append(_csv_error(path, reader.line_num, error))
+        problems.append(csv_error(path, reader.line_num, error))
 
 
 def _milliseconds(value: str, path: Path, line: int, column: str, problems: list[str]) -> int | None:
@@ -316,7 +318,7 @@ def _milliseconds(value: str, path: Path, line: int, column: str, problems: list
     except ValueError:
         number = float("nan")
     if not number >= 0 or number == float("inf"):  # also catches NaN
-        problems.append(_at(path, line, column, f"'{value}' is not a number of milliseconds (0 or more)"))
+        problems.append(problem_at(path, line, column, f"'{value}' is not a number of milliseconds (0 or more)"))
         return None
     return round(number)
 

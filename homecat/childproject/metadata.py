@@ -76,7 +76,7 @@ def read_metadata(dataset: Path) -> Metadata:
     children: dict[str, tuple[int, date | None]] = {}  # child_id -> (line, dob)
     discarded_children: set[str] = set()
     digest = hashlib.sha1()
-    for line, row in _rows(children_path, CHILDREN_REQUIRED, digest):
+    for line, row in csv_rows(children_path, CHILDREN_REQUIRED, digest):
         if _discarded(row):  # not checked further: ChildProject drops discarded children first
             if row["child_id"] not in _EMPTY:
                 discarded_children.add(row["child_id"])
@@ -86,7 +86,7 @@ def read_metadata(dataset: Path) -> Metadata:
         child_id = row["child_id"]
         if child_id in children:
             problems.append(
-                _at(children_path, line, "child_id", f"'{child_id}' is also on line {children[child_id][0]}")
+                problem_at(children_path, line, "child_id", f"'{child_id}' is also on line {children[child_id][0]}")
             )
             continue
         dob = _date(row["child_dob"], children_path, line, "child_dob", problems)
@@ -96,7 +96,7 @@ def read_metadata(dataset: Path) -> Metadata:
     recordings_path = dataset / METADATA / "recordings.csv"
     out = Metadata()
     lines_of: dict[str, int] = {}
-    for line, row in _rows(recordings_path, RECORDINGS_REQUIRED, digest):
+    for line, row in csv_rows(recordings_path, RECORDINGS_REQUIRED, digest):
         name = row["recording_filename"]
         if name == NA:
             out.without_file += 1
@@ -110,18 +110,22 @@ def read_metadata(dataset: Path) -> Metadata:
             continue
         if name in lines_of:
             problems.append(
-                _at(recordings_path, line, "recording_filename", f"'{name}' is also on line {lines_of[name]}")
+                problem_at(recordings_path, line, "recording_filename", f"'{name}' is also on line {lines_of[name]}")
             )
             continue
         lines_of[name] = line
         if name.startswith("/") or ".." in name.split("/") or not inside_dataset(dataset, dataset / RAW / name):
             problems.append(
-                _at(recordings_path, line, "recording_filename", f"'{name}' is not a path inside recordings/raw/")
+                problem_at(
+                    recordings_path, line, "recording_filename", f"'{name}' is not a path inside recordings/raw/"
+                )
             )
         child = children.get(row["child_id"])
         if child is None:
             problems.append(
-                _at(recordings_path, line, "child_id", f"'{row['child_id']}' is not a child_id of {children_path}")
+                problem_at(
+                    recordings_path, line, "child_id", f"'{row['child_id']}' is not a child_id of {children_path}"
+                )
             )
             continue
         when = _date(row["date_iso"], recordings_path, line, "date_iso", problems)
@@ -131,7 +135,7 @@ def read_metadata(dataset: Path) -> Metadata:
             age = (when - child[1]).days / _DAYS_PER_MONTH
             if age < 0:
                 problems.append(
-                    _at(
+                    problem_at(
                         recordings_path,
                         line,
                         "date_iso",
@@ -147,7 +151,7 @@ def read_metadata(dataset: Path) -> Metadata:
                 date_iso=when,
                 start_time=start_time,
                 recording_device_type=row["recording_device_type"],
-                session_id=_known(row.get("session_id")),
+                session_id=known_value(row.get("session_id")),
                 child_dob=child[1],
                 age_months=age,
             )
@@ -159,14 +163,14 @@ def read_metadata(dataset: Path) -> Metadata:
     return out
 
 
-def _rows(
+def csv_rows(
     path: Path, required: tuple[str, ...], digest: hashlib._Hash | None = None
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number in the file, row with stripped values) of a metadata CSV with the required columns;
     ``digest`` is updated with the digest of the bytes read."""
     if not path.is_file():
         raise ConfigError(f"{path} does not exist: the dataset is not a ChildProject dataset.")
-    reader = csv.DictReader(_text(path, digest))
+    reader = csv.DictReader(csv_text(path, digest))
     try:
         columns = [c.strip() for c in reader.fieldnames or []]
         missing = [c for c in required if c not in columns]
@@ -181,10 +185,10 @@ def _rows(
             if any(values.values()):  # not a blank line
                 yield reader.line_num, values
     except csv.Error as error:  # the csv reader's line_num: DictReader's is still the last good row's
-        raise MetadataError(f"{_csv_error(path, reader.reader.line_num, error)}; nothing was written.") from None
+        raise MetadataError(f"{csv_error(path, reader.reader.line_num, error)}; nothing was written.") from None
 
 
-def _text(path: Path, digest: hashlib._Hash | None = None) -> io.StringIO:
+def csv_text(path: Path, digest: hashlib._Hash | None = None) -> io.StringIO:
     """A CSV's text, read once (UTF-8, a BOM allowed); raise ``MetadataError`` naming the line that is not."""
     data = path.read_bytes()
     if digest is not None:  # of these bytes, not of a later read: the file may change meanwhile
@@ -192,10 +196,10 @@ def _text(path: Path, digest: hashlib._Hash | None = None) -> io.StringIO:
     try:
         return io.StringIO(data.decode("utf-8-sig"), newline="")
     except UnicodeDecodeError as error:
-        raise MetadataError(f"{_not_utf8(path, data, error)}; nothing was written.") from None
+        raise MetadataError(f"{not_utf8(path, data, error)}; nothing was written.") from None
 
 
-def _not_utf8(path: Path, data: bytes, error: UnicodeDecodeError) -> str:
+def not_utf8(path: Path, data: bytes, error: UnicodeDecodeError) -> str:
     line = data.count(b"\n", 0, error.start) + 1
     return (
         f"{path} line {line}: byte 0x{data[error.start]:02x} is not UTF-8 "
@@ -203,22 +207,22 @@ def _not_utf8(path: Path, data: bytes, error: UnicodeDecodeError) -> str:
     )
 
 
-def _csv_error(path: Path, line: int, error: csv.Error) -> str:
+def csv_error(path: Path, line: int, error: csv.Error) -> str:
     return f"{path} line {line}: not a readable CSV row ({error})"
 
 
 def _filled(row: dict[str, str], required: tuple[str, ...], path: Path, line: int, problems: list[str]) -> bool:
     empty = [c for c in required if row.get(c, "") in _EMPTY]
     for column in empty:
-        problems.append(_at(path, line, column, "the value is empty (write NA if it is not known)"))
+        problems.append(problem_at(path, line, column, "the value is empty (write NA if it is not known)"))
     return not empty
 
 
-def _at(path: Path, line: int, column: str, what: str) -> str:
+def problem_at(path: Path, line: int, column: str, what: str) -> str:
     return f"{path} line {line}, column {column}: {what}"
 
 
-def _known(value: str | None) -> str | None:
+def known_value(value: str | None) -> str | None:
     return None if value is None or value in _EMPTY or value == NA else value
 
 
@@ -237,7 +241,7 @@ _TIME = re.compile(r"(\d{1,2}):(\d{1,2})(?::(\d{1,2}))?")
 
 
 def _date(value: str, path: Path, line: int, column: str, problems: list[str]) -> date | None:
-    if _known(value) is None:
+    if known_value(value) is None:
         return None
     match = _DATE.fullmatch(value)
     try:
@@ -245,17 +249,17 @@ def _date(value: str, path: Path, line: int, column: str, problems: list[str]) -
             return date(*map(int, match.groups()))
     except ValueError:  # a month or day out of range
         pass
-    problems.append(_at(path, line, column, f"'{value}' is not a date YYYY-MM-DD (or NA)"))
+    problems.append(problem_at(path, line, column, f"'{value}' is not a date YYYY-MM-DD (or NA)"))
     return None
 
 
 def _time(value: str, path: Path, line: int, problems: list[str]) -> str | None:
-    if _known(value) is None:
+    if known_value(value) is None:
         return None
     match = _TIME.fullmatch(value)
     if match and int(match[1]) < 24 and int(match[2]) < 60 and int(match[3] or 0) <= 61:  # 61: strptime's leap
         return value
-    problems.append(_at(path, line, "start_time", f"'{value}' is not a time HH:MM or HH:MM:SS (or NA)"))
+    problems.append(problem_at(path, line, "start_time", f"'{value}' is not a time HH:MM or HH:MM:SS (or NA)"))
     return None
 
 

@@ -25,14 +25,14 @@ from homecat.childproject.metadata import (
     Listed,
     Metadata,
     MetadataError,
-    _csv_error,
-    _known,
-    _text,
     check_dataset,
+    csv_error,
+    csv_text,
+    known_value,
     read_metadata,
 )
 from homecat.errors import ConfigError
-from homecat.scan import NOT_A_REGEX, ProgressFn, ScanSummary, _unique_id, sync_recordings, walk_audio
+from homecat.recordings import NOT_A_REGEX, ProgressFn, ScanSummary, sync_recordings, unique_id, walk_audio
 from homecat.settings import DataSettings
 
 # Finding codes a ChildProject scan owns (stage 'scan'): all replaced by each scan, dropped by a plain one.
@@ -142,7 +142,7 @@ def _audio_names(dataset: Path, profile: str | None, names: list[str]) -> tuple[
     digest = None
     if mapping_path.is_file():
         digest = hashlib.sha1()
-        reader = csv.DictReader(_text(mapping_path, digest))
+        reader = csv.DictReader(csv_text(mapping_path, digest))
         try:
             for column in ("original_filename", "converted_filename"):
                 if column not in (reader.fieldnames or []):
@@ -150,12 +150,12 @@ def _audio_names(dataset: Path, profile: str | None, names: list[str]) -> tuple[
                         f"{mapping_path}: line 1 (the header) has no column '{column}'; nothing was written."
                     )
             for row in reader:
-                target = _known((row["converted_filename"] or "").strip())
+                target = known_value((row["converted_filename"] or "").strip())
                 if target:
                     converted[(row["original_filename"] or "").strip()] = target
         except csv.Error as error:
             raise MetadataError(
-                f"{_csv_error(mapping_path, reader.reader.line_num, error)}; nothing was written."
+                f"{csv_error(mapping_path, reader.reader.line_num, error)}; nothing was written."
             ) from None
     return root, {name: converted.get(name, name) for name in names}, digest.hexdigest() if digest else None
 
@@ -209,7 +209,7 @@ def _store(con, now, summary, meta, key, rel_of, absent, unreferenced, discarded
         taken = set(ids.values())
         rows = []
         for a in fresh:
-            ids[a.rel_path] = _unique_id(a.rel_path, taken, summary.collisions)
+            ids[a.rel_path] = unique_id(a.rel_path, taken, summary.collisions)
             rows.append([a.rel_path, a.path, ids[a.rel_path], a.listed.child_id, now, now, now])
         con.executemany(
             "INSERT INTO recordings (rel_path, path, recording_id, participant_id, size_bytes, mtime_ns, status, "
