@@ -50,9 +50,9 @@ from homecat import audio
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError
 from homecat.findings import failed
+from homecat.pool import run_in_pool
 from homecat.recordings import fs_path
 from homecat.settings import DataSettings, VadSettings
-from homecat.validate import run_in_pool
 
 SOURCE = "silero"
 LABEL = "speech"
