@@ -82,7 +82,7 @@ def _bare(model_dir: Path, settings, rows) -> float:
     """Seconds for one forward with hidden states per segment, the audio read and normalised beforehand."""
     from transformers import Wav2Vec2Model
 
-    from homecat.train.batches import normalise_crops
+    from homecat.wav2vec2 import normalise_crops
 
     model = Wav2Vec2Model.from_pretrained(model_dir).eval()
     root = Path(settings.data.raw_audio_root)

@@ -23,8 +23,9 @@ from pathlib import Path
 import torch
 
 from homecat.settings import TrainingSettings
-from homecat.train.batches import draw_masks, normalise_crops
+from homecat.train.batches import draw_masks
 from homecat.train.model import make_optimizer, prepare_model
+from homecat.wav2vec2 import normalise_crops
 
 SAMPLE_RATE = 16000
 

@@ -32,9 +32,10 @@ from homecat.demo import make_demo_corpus
 from homecat.scan import scan
 from homecat.settings import TrainingSettings, load_settings
 from homecat.split import assign_splits
-from homecat.train import draw_masks, load_model, normalise_crops, read_metrics, train
+from homecat.train import draw_masks, load_model, read_metrics, train
 from homecat.train.collapse import negative_signals
 from homecat.validate import validate
+from homecat.wav2vec2 import normalise_crops
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37, conv_dim=[32, 32],
             conv_stride=[5, 4], conv_kernel=[10, 8], num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,

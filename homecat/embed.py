@@ -60,7 +60,6 @@ import numpy as np
 from homecat import audio
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError, first_line
-from homecat.hub_loading import hub_load_kwargs
 from homecat.recordings import fs_path
 from homecat.settings import Settings
 
@@ -288,30 +287,20 @@ class _Wav2Vec2:
     def __init__(self, model_id: str, sample_rate: int, device: str, batch_size: int):
         import torch
         from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
-        from transformers.utils import logging as hf_logging
 
-        hub = hub_load_kwargs(model_id, "--model")  # fails in seconds on an offline node
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # the pretraining heads a checkpoint also holds are not a problem here
-        hf_logging.disable_progress_bar()  # a bar per load would drown the embedding progress
-        try:
-            model, info = Wav2Vec2Model.from_pretrained(model_id, output_loading_info=True, **hub)
-        except (OSError, ValueError) as exc:
-            raise HomecatError(
-                f"Cannot load the model {model_id!r} ({first_line(exc)}); offline, pass a local model folder."
-            ) from None
-        finally:
-            hf_logging.set_verbosity(verbosity)
-            hf_logging.enable_progress_bar()
-        missing = [k for k in info.get("missing_keys", ()) if not any(h in k for h in _HARMLESS_MISSING)]
+        from homecat.wav2vec2 import load_quietly
+
+        # the pretraining heads a checkpoint also holds are not a problem here
+        loaded = load_quietly(Wav2Vec2Model, model_id)
+        model = loaded.model
+        missing = [k for k in loaded.missing_keys if not any(h in k for h in _HARMLESS_MISSING)]
         if missing:
             raise HomecatError(
                 f"The model {model_id!r} lacks {len(missing)} weights of a wav2vec2 encoder (e.g. {sorted(missing)[0]}): "
                 "they would be random; is it a wav2vec2 checkpoint?"
             )
-        try:
-            extractor = Wav2Vec2FeatureExtractor.from_pretrained(model_id, **hub)
-        except OSError:
+        extractor = loaded.extractor()
+        if extractor is None:
             extractor = Wav2Vec2FeatureExtractor(
                 sampling_rate=sample_rate,
                 do_normalize=True,
@@ -342,7 +331,7 @@ class _Wav2Vec2:
 
     def pool(self, xs: list[np.ndarray]) -> list[tuple[np.ndarray, int] | None]:
         """Per window: (sum over its frames of every hidden state, float64 [layers, dim], frame count)."""
-        from homecat.train.batches import normalise_crops
+        from homecat.wav2vec2 import normalise_crops
 
         torch = self.torch
         lengths = torch.tensor([len(x) for x in xs])

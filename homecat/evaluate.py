@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from homecat.catalog import Catalog
-from homecat.errors import HomecatError, first_line
-from homecat.hub_loading import hub_load_kwargs
+from homecat.errors import HomecatError
 from homecat.settings import Settings
 
 COLUMNS = [
@@ -115,31 +114,20 @@ def _evaluate_on(settings: Settings, index: Any, models: Sequence[str]) -> list[
 
 def _load(name: str, settings: Settings) -> tuple[Any, bool]:
     """Wav2Vec2ForPreTraining with its pretraining heads, and whether to normalise crops."""
-    from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForPreTraining
-    from transformers.utils import logging as hf_logging
+    from transformers import Wav2Vec2ForPreTraining
 
-    hub = hub_load_kwargs(name, "--model")  # fails in seconds on an offline node
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # missing heads are reported below in one sentence
-    hf_logging.disable_progress_bar()
-    try:
-        model, info = Wav2Vec2ForPreTraining.from_pretrained(name, output_loading_info=True, **hub)
-    except (OSError, ValueError) as exc:
-        raise HomecatError(
-            f"Cannot load the model {name!r} ({first_line(exc)}); offline, pass a local model folder."
-        ) from None
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        hf_logging.enable_progress_bar()
-    heads = sorted({h.rstrip(".") for k in info.get("missing_keys", ()) for h in _HEADS if k.startswith(h)})
+    from homecat.wav2vec2 import load_quietly
+
+    loaded = load_quietly(Wav2Vec2ForPreTraining, name)  # missing heads are reported below in one sentence
+    model = loaded.model
+    heads = sorted({h.rstrip(".") for k in loaded.missing_keys for h in _HEADS if k.startswith(h)})
     if heads:
         raise HomecatError(
             f"The model {name!r} has no pretraining heads ({', '.join(heads)} missing): its contrastive loss cannot "
             "be computed; evaluate a checkpoint saved by 'homecat train' or facebook/wav2vec2-base."
         )
-    try:
-        extractor = Wav2Vec2FeatureExtractor.from_pretrained(name, **hub)
-    except OSError:  # no preprocessor_config.json: wav2vec2's convention
+    extractor = loaded.extractor()
+    if extractor is None:  # no preprocessor_config.json: wav2vec2's convention
         do_normalize = True
     else:
         if extractor.sampling_rate != settings.data.sample_rate:

@@ -94,7 +94,7 @@ def _expected(model_dir: Path, samples: np.ndarray, spans: list[tuple[int, int]]
     """The pooled vector computed by hand: each window on its own, weighted by its frame count."""
     from transformers import Wav2Vec2Model
 
-    from homecat.train.batches import normalise_crops
+    from homecat.wav2vec2 import normalise_crops
 
     model = Wav2Vec2Model.from_pretrained(model_dir).eval()
     sums, frames = 0.0, 0

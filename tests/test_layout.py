@@ -4,8 +4,6 @@ modules, crops that never load the catalog (DESIGN.md, "Layout")."""
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import homecat

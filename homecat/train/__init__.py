@@ -33,7 +33,7 @@ hooks, a run's models),
 ``__main__`` (the command line above). Importing this package does not import transformers or accelerate.
 """
 
-from homecat.train.batches import draw_masks, normalise_crops
+from homecat.train.batches import draw_masks
 from homecat.train.checkpoints import latest_checkpoint
 from homecat.train.loop import BatchHook, NonFiniteLoss, Progress, Trainer, train
 from homecat.train.model import gumbel_temperature, load_model
@@ -49,7 +49,6 @@ __all__ = [
     "gumbel_temperature",
     "latest_checkpoint",
     "load_model",
-    "normalise_crops",
     "read_metrics",
     "train",
 ]

@@ -15,16 +15,6 @@ import torch
 from homecat.settings import TrainingSettings
 
 
-def normalise_crops(batch: torch.Tensor, do_normalize: bool) -> torch.Tensor:
-    """Zero mean, unit variance per crop, exactly as Wav2Vec2FeatureExtractor does (eps 1e-7)."""
-    if not do_normalize:
-        return batch
-    x = batch.double()
-    mean = x.mean(dim=1, keepdim=True)
-    var = x.var(dim=1, unbiased=False, keepdim=True)
-    return ((x - mean) / torch.sqrt(var + 1e-7)).float()
-
-
 @contextlib.contextmanager
 def _numpy_seed(entropy: list[int]) -> Iterator[None]:
     """transformers' mask/negative samplers use numpy's global RNG: seed it here and put it back after."""

@@ -12,8 +12,9 @@ import numpy as np
 import torch
 
 from homecat.settings import TrainingSettings
-from homecat.train.batches import draw_masks, normalise_crops
+from homecat.train.batches import draw_masks
 from homecat.train.collapse import CodeCounts, negative_signals, perplexity
+from homecat.wav2vec2 import normalise_crops
 
 _EVAL_STREAM = 0xE7A1  # keeps the dev masks' seeds apart from every training stream
 _COLLAPSE_WINDOW = 5  # logged rows looked at by the collapse check

@@ -21,7 +21,7 @@ import torch
 from homecat.errors import HomecatError
 from homecat.progress import training_line
 from homecat.settings import Settings
-from homecat.train.batches import crop_batches, draw_masks, normalise_crops
+from homecat.train.batches import crop_batches, draw_masks
 from homecat.train.bounds import check_bounds
 from homecat.train.checkpoints import Checkpointer, resume_point
 from homecat.train.collapse import negative_signals, ratio, warnings_for
@@ -39,6 +39,7 @@ from homecat.train.run_folder import (
 )
 from homecat.train.signals import StopRequest
 from homecat.train.trackers import tracker_for
+from homecat.wav2vec2 import normalise_crops
 
 log = logging.getLogger("homecat.train")  # one logger name for the whole trainer
 
