@@ -31,7 +31,8 @@ import numpy as np
 
 from homecat import audio, demo
 from homecat.catalog import Catalog
-from homecat.crops import CropDataset, build_crop_index
+from homecat.crop_snapshot import build_crop_index
+from homecat.crops import CropDataset
 from homecat.scan import scan
 from homecat.settings import load_settings
 from homecat.split import assign_splits

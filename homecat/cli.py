@@ -669,7 +669,8 @@ def crops_preview(
 
     Example: homecat crops preview --n 8 --split dev --format json
     """
-    from homecat.crops import CropDataset, build_crop_index, preview_crops
+    from homecat.crop_snapshot import build_crop_index
+    from homecat.crops import CropDataset, preview_crops
 
     settings = _state(ctx).settings().settings
     with Catalog.open(settings.paths, read_only=True) as catalog:

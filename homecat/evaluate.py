@@ -40,7 +40,7 @@ _HEADS = ("quantizer.", "project_q.", "project_hid.")
 
 def evaluate_models(settings: Settings, models: Sequence[str]) -> list[dict[str, Any]]:
     """One row per model: the dev metrics on the fixed dev crops (see the module docstring)."""
-    from homecat.crops import build_crop_index
+    from homecat.crop_snapshot import build_crop_index
 
     if not models:
         raise HomecatError("Pass at least one --model PATH_OR_HUB_ID, or --run RUN_FOLDER.")

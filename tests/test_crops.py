@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from homecat.catalog import Catalog
 from homecat.cli import app
-from homecat.crops import CropDataset, CropIndex, NoCrops, build_crop_index, dev_crops, read_crop
+from homecat.crop_snapshot import build_crop_index, write_snapshot
+from homecat.crops import CropDataset, CropIndex, NoCrops, dev_crops, read_crop
 from homecat.errors import HomecatError
 from homecat.split import assign_splits
 from tests.catalog_helpers import demo_catalog, scan_and_validate
@@ -62,7 +63,7 @@ def test_crops_are_exactly_crop_sec_at_16k_for_every_format_rate_and_channel_cou
     dataset = _dataset(settings, index, max_silence_retries=0)
     for i in range(len(index)):  # every recording, at its start, in the middle and at its very end
         for start in (0, int(index.frames[i]) // 3, int(index.frames[i]) - 1):
-            samples = dataset._read(i, min(start, int(index.frames[i]) - int(CROP_SEC * index.sample_rate[i])))
+            samples = dataset.read(i, min(start, int(index.frames[i]) - int(CROP_SEC * index.sample_rate[i])))
             assert samples.dtype == np.float32 and samples.shape == (int(CROP_SEC * 16000),)
             # a 0.1-amplitude sine is -23 dBFS whatever the file's rate, channels or encoding
             assert 20 * np.log10(np.sqrt(np.mean(samples**2))) == pytest.approx(-23.0, abs=0.3)
@@ -157,7 +158,7 @@ def test_sampling_creates_no_file_anywhere(demo, tmp_path, monkeypatch):
 
 def test_index_snapshot_and_pickle_round_trip_without_duckdb(demo, tmp_path):
     settings, _, index = demo
-    path = index.save(tmp_path / "run" / "crop_index.parquet")
+    path = write_snapshot(index, tmp_path / "run" / "crop_index.parquet")
     loaded = CropIndex.load(path)
     for name in ("recording_id", "rel_path", "path", "split", "sample_rate", "channels", "frames"):
         assert np.array_equal(getattr(loaded, name), getattr(index, name)), name
@@ -247,7 +248,8 @@ def speech_demo(demo):
 
 
 def test_speech_start_ranges_are_exactly_where_a_crop_holds_the_share():
-    from homecat.crops import _covered, speech_start_ranges
+    from homecat.crops import speech_start_ranges
+    from homecat.crops.index import covered
 
     rng = np.random.default_rng(3)
     for _ in range(30):
@@ -255,7 +257,7 @@ def test_speech_start_ranges_are_exactly_where_a_crop_holds_the_share():
         ends = np.minimum(starts + rng.uniform(0.1, 4, 8), np.r_[starts[1:], 200])
         crop_sec, max_start, share = 4.0, 96.0, rng.uniform(0.1, 0.9)
         grid = np.linspace(0, max_start, 20001)
-        speech = _covered(starts, ends, grid + crop_sec) - _covered(starts, ends, grid)
+        speech = covered(starts, ends, grid + crop_sec) - covered(starts, ends, grid)
         need = min(share * crop_sec, speech.max())
         lo, hi = speech_start_ranges(starts, ends, crop_sec, max_start, share)
         inside = np.zeros(len(grid), bool)
@@ -268,7 +270,7 @@ def test_speech_start_ranges_are_exactly_where_a_crop_holds_the_share():
 
 
 def test_overlapping_and_touching_turns_are_merged_before_crops_use_them():
-    from homecat.crops import _merge_turns
+    from homecat.crop_snapshot import _merge_turns
 
     starts, ends = _merge_turns([[1.0, 2.0], [1.5, 3.0], [3.0, 4.0], [5.0, 6.0], [0.5, 0.7], [7.0, 7.0]])
     assert starts.tolist() == [0.5, 1.0, 5.0] and ends.tolist() == [0.7, 4.0, 6.0]
@@ -276,11 +278,11 @@ def test_overlapping_and_touching_turns_are_merged_before_crops_use_them():
 
 def _best_share(index, i):
     """The largest share of speech any crop of recording i holds (brute force over a fine grid of starts)."""
-    from homecat.crops import _covered
+    from homecat.crops.index import covered
 
     starts, ends = index.speech(i)
     grid = np.linspace(0, index.duration_sec[i] - CROP_SEC, 20001)
-    return float(np.max(_covered(starts, ends, grid + CROP_SEC) - _covered(starts, ends, grid))) / CROP_SEC
+    return float(np.max(covered(starts, ends, grid + CROP_SEC) - covered(starts, ends, grid))) / CROP_SEC
 
 
 @pytest.mark.parametrize("policy", ["uniform", "energy", "speech", "mixture"])
@@ -381,7 +383,7 @@ def test_mixture_crops_are_the_same_for_0_and_2_dataloader_workers_and_survive_a
     dataset = _dataset(settings, index, crop_policy="mixture")
     reference = _loader_crops(dataset, 0)
     assert torch.equal(_loader_crops(dataset, 2), reference)
-    loaded = CropIndex.load(index.save(tmp_path / "index.parquet"))
+    loaded = CropIndex.load(write_snapshot(index, tmp_path / "index.parquet"))
     assert loaded.speech_source == "silero" and np.array_equal(loaded.speech_start_sec, index.speech_start_sec)
     assert torch.equal(_loader_crops(_dataset(settings, loaded, crop_policy="mixture"), 0), reference)
 

@@ -215,6 +215,7 @@ def test_a_name_that_is_not_utf8_is_catalogued_shown_escaped_and_validated(tmp_p
 
 def test_a_crop_index_snapshot_keeps_a_name_that_is_not_utf8(tmp_path):
     from homecat import audio
+    from homecat.crop_snapshot import write_snapshot
     from homecat.crops import CropIndex
 
     name = os.fsdecode(os.fsencode(tmp_path) + b"/bad\xff.wav")
@@ -234,7 +235,7 @@ def test_a_crop_index_snapshot_keeps_a_name_that_is_not_utf8(tmp_path):
         active_windows=np.zeros(0, np.int32),
         crop_sec=0.5,
     )
-    loaded = CropIndex.load(index.save(tmp_path / "index.parquet"))
+    loaded = CropIndex.load(write_snapshot(index, tmp_path / "index.parquet"))
     assert loaded.path.tolist() == [name]
     assert audio.read_window(loaded.path[0], 100, 10).shape == (10, 1)
 

@@ -4,13 +4,21 @@ modules, crops that never load the catalog (DESIGN.md, "Layout")."""
 from __future__ import annotations
 
 import ast
+import functools
+import json
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
+
 import homecat
+from tests.conftest import write_tone
 
 PACKAGE = Path(homecat.__file__).parent
 
 
+@functools.cache
 def _modules() -> dict[str, ast.Module]:
     """Every module of the package by dotted name (a package by its own name), parsed."""
     found = {}
@@ -99,3 +107,64 @@ def test_the_checks_find_the_circle_and_the_private_import_issue_18_found():
     assert _circles(modules) == [
         "homecat.childproject -> homecat.childproject.scan -> homecat.scan -> homecat.childproject"
     ]
+
+
+# The crop side may lean on these and on itself, nothing else of homecat (DataLoader workers import it).
+CROP_SIDE_MAY_IMPORT = {"homecat.audio", "homecat.settings", "homecat.errors"}
+
+
+def test_the_crop_side_imports_only_audio_settings_and_errors():
+    modules = _modules()
+    crop_side = [name for name in modules if name == "homecat.crops" or name.startswith("homecat.crops.")]
+    assert len(crop_side) > 1
+    outside = {
+        f"{name} imports {target}"
+        for name in crop_side
+        for target in _imports(name, modules[name], modules)
+        if target not in CROP_SIDE_MAY_IMPORT and not target.startswith("homecat.crops")
+    }
+    assert outside == set()
+
+
+# A DataLoader worker's life: load the snapshot, draw crops, read a dev crop. Run in a fresh interpreter so
+# that nothing this test session imported earlier hides an import.
+_WORKER = """
+import json, sys
+from homecat.crops import CropDataset, CropIndex, dev_crops, read_crop
+from homecat.settings import CropSettings, DataSettings
+
+index = CropIndex.load(sys.argv[1])
+dataset = CropDataset(index, CropSettings(crop_sec=0.5, crop_policy="uniform"), DataSettings())
+samples = [len(dataset[k]["input_values"]) for k in range(3)] + [len(read_crop(dataset, dev_crops(index, 1, 0.5)[0]))]
+print(json.dumps({"samples": samples, "loaded": sorted(m for m in sys.modules if m == "duckdb" or m.startswith("homecat."))}))
+"""
+
+
+def test_crops_draw_from_a_snapshot_without_loading_duckdb_or_the_catalog(tmp_path):
+    from homecat.crop_snapshot import write_snapshot
+    from homecat.crops import CropIndex
+
+    path = write_tone(tmp_path / "P1.wav", 2.0)
+    index = CropIndex(
+        recording_id=np.array(["P1"]),
+        participant_id=np.array(["P1"]),
+        split=np.array(["train"]),
+        rel_path=np.array(["P1.wav"]),
+        path=np.array([str(path)]),
+        sample_rate=np.array([16000], np.int32),
+        channels=np.array([1], np.int16),
+        frames=np.array([32000], np.int64),
+        window_sec=np.array([0.5]),
+        activity_threshold_dbfs=np.array([-60.0], np.float32),
+        active_offsets=np.array([0, 2]),
+        active_windows=np.array([0, 1], np.int32),
+        crop_sec=0.5,
+    )
+    snapshot = write_snapshot(index, tmp_path / "index" / "train.parquet")
+    result = subprocess.run(
+        [sys.executable, "-c", _WORKER, str(snapshot)], capture_output=True, text=True, check=True, timeout=120
+    )
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["samples"] == [8000] * 4  # half a second at 16 kHz, read from the raw file
+    assert "duckdb" not in seen["loaded"] and "homecat.catalog" not in seen["loaded"]
+    assert {"homecat.crops.dataset", "homecat.crops.index"} <= set(seen["loaded"])

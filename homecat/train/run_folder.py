@@ -40,7 +40,8 @@ def snapshot_indexes(
 ) -> tuple[Any, Any]:
     """Train and dev crop indexes: a fresh snapshot from the catalog, or the run's snapshot on resume."""
     from homecat.catalog import Catalog
-    from homecat.crops import CropIndex, build_crop_index
+    from homecat.crop_snapshot import build_crop_index, write_snapshot
+    from homecat.crops import CropIndex
 
     snap = output_dir / "index"
     if checkpoint is not None:
@@ -54,8 +55,8 @@ def snapshot_indexes(
         with Catalog.open(settings.paths, read_only=True) as catalog:
             train = build_crop_index(catalog, ("train",), crop_sec, **speech)
             dev = build_crop_index(catalog, ("dev",), crop_sec, **speech)
-        train.save(snap / "train.parquet")
-        dev.save(snap / "dev.parquet")
+        write_snapshot(train, snap / "train.parquet")
+        write_snapshot(dev, snap / "dev.parquet")
     accelerator.wait_for_everyone()
     return CropIndex.load(snap / "train.parquet"), CropIndex.load(snap / "dev.parquet")
 
