@@ -50,6 +50,27 @@ def write_tone(
     return path
 
 
+def one_recording_crop_index(path: str, rel_path: str, frames: int, crop_sec: float = 0.5):
+    """A CropIndex of one 16 kHz mono recording without active windows, built by hand (no catalog)."""
+    from homecat.crops import CropIndex
+
+    return CropIndex(
+        recording_id=np.array(["r"]),
+        participant_id=np.array(["p"]),
+        split=np.array(["train"]),
+        rel_path=np.array([rel_path]),
+        path=np.array([path]),
+        sample_rate=np.array([16000], np.int32),
+        channels=np.array([1], np.int16),
+        frames=np.array([frames], np.int64),
+        window_sec=np.array([0.5]),
+        activity_threshold_dbfs=np.array([-50.0], np.float32),
+        active_offsets=np.array([0, 0]),
+        active_windows=np.zeros(0, np.int32),
+        crop_sec=crop_sec,
+    )
+
+
 @pytest.fixture
 def settings_for(tmp_path):
     """Settings with an explicit catalog in tmp_path and nothing from the developer's environment."""

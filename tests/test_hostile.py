@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from homecat.catalog import Catalog
 from homecat.cli import app
-from tests.conftest import write_tone
+from tests.conftest import one_recording_crop_index, write_tone
 
 runner = CliRunner()
 
@@ -220,21 +220,7 @@ def test_a_crop_index_snapshot_keeps_a_name_that_is_not_utf8(tmp_path):
 
     name = os.fsdecode(os.fsencode(tmp_path) + b"/bad\xff.wav")
     os.rename(write_tone(tmp_path / "tmp.wav", 1.0), name)
-    index = CropIndex(
-        recording_id=np.array(["r"]),
-        participant_id=np.array(["p"]),
-        split=np.array(["train"]),
-        rel_path=np.array(["bad\\xff.wav"]),
-        path=np.array([name]),
-        sample_rate=np.array([16000], np.int32),
-        channels=np.array([1], np.int16),
-        frames=np.array([16000], np.int64),
-        window_sec=np.array([0.5]),
-        activity_threshold_dbfs=np.array([-50.0], np.float32),
-        active_offsets=np.array([0, 0]),
-        active_windows=np.zeros(0, np.int32),
-        crop_sec=0.5,
-    )
+    index = one_recording_crop_index(name, "bad\\xff.wav", 16000)
     loaded = CropIndex.load(write_snapshot(index, tmp_path / "index.parquet"))
     assert loaded.path.tolist() == [name]
     assert audio.read_window(loaded.path[0], 100, 10).shape == (10, 1)

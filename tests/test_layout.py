@@ -10,10 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-
 import homecat
-from tests.conftest import write_tone
+from tests.conftest import one_recording_crop_index, write_tone
 
 PACKAGE = Path(homecat.__file__).parent
 
@@ -142,24 +140,9 @@ print(json.dumps({"samples": samples, "loaded": sorted(m for m in sys.modules if
 
 def test_crops_draw_from_a_snapshot_without_loading_duckdb_or_the_catalog(tmp_path):
     from homecat.crop_snapshot import write_snapshot
-    from homecat.crops import CropIndex
 
     path = write_tone(tmp_path / "P1.wav", 2.0)
-    index = CropIndex(
-        recording_id=np.array(["P1"]),
-        participant_id=np.array(["P1"]),
-        split=np.array(["train"]),
-        rel_path=np.array(["P1.wav"]),
-        path=np.array([str(path)]),
-        sample_rate=np.array([16000], np.int32),
-        channels=np.array([1], np.int16),
-        frames=np.array([32000], np.int64),
-        window_sec=np.array([0.5]),
-        activity_threshold_dbfs=np.array([-60.0], np.float32),
-        active_offsets=np.array([0, 2]),
-        active_windows=np.array([0, 1], np.int32),
-        crop_sec=0.5,
-    )
+    index = one_recording_crop_index(str(path), "P1.wav", 32000)
     snapshot = write_snapshot(index, tmp_path / "index" / "train.parquet")
     result = subprocess.run(
         [sys.executable, "-c", _WORKER, str(snapshot)], capture_output=True, text=True, check=True, timeout=120
