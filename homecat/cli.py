@@ -398,7 +398,7 @@ def report_silence(
     """
     _run_report(ctx, "silence", fmt, threshold_db=threshold_db)
     if plot is not None:
-        from homecat.reports import plot_silence
+        from homecat.plots import plot_silence
 
         settings = _state(ctx).settings().settings
         with Catalog.open(settings.paths, read_only=True) as catalog:
@@ -835,8 +835,9 @@ def report_activity(
 
     Example: homecat report activity --plot artifacts/activity.png
     """
+    from homecat.plots import plot_activity
     from homecat.reports import run_report
-    from homecat.speech import activity_params, plot_activity
+    from homecat.speech import activity_params
 
     settings = _state(ctx).settings().settings
     with Catalog.open(settings.paths, read_only=True) as catalog:
@@ -857,7 +858,8 @@ def report_timeline(
 
     Example: homecat report timeline P01/P01_day1.wav --plot artifacts/timeline.png
     """
-    from homecat.speech import plot_timeline, timeline
+    from homecat.plots import plot_timeline
+    from homecat.speech import timeline
 
     settings = _state(ctx).settings().settings
     with Catalog.open(settings.paths, read_only=True) as catalog:
@@ -957,7 +959,8 @@ def report_training(
 
     Example: homecat report training artifacts/training/wav2vec2-ssl --last 10 --plot curves.png
     """
-    from homecat.train.report import plot_training, training_tables, verdict
+    from homecat.plots import plot_training
+    from homecat.train.report import training_tables, verdict
 
     tables = training_tables(run, last=last)
     typer.echo(verdict(run).line(run.name), err=fmt is not TableFormat.table)
@@ -1068,7 +1071,8 @@ def probe(
     Example: homecat probe --labels adult,infant,noise --folds 5 --plot artifacts/probe.png
     Over a run: homecat probe --run artifacts/training/run1 --labels adult,infant --plot run1-probe.png
     """
-    from homecat.probe import STEP_COLUMNS, best_by_step, plot_probe, plot_probe_steps, probe_run
+    from homecat.plots import plot_probe, plot_probe_steps
+    from homecat.probe import STEP_COLUMNS, best_by_step, probe_run
     from homecat.probe import probe as run_probe
 
     settings = _state(ctx).settings().settings
@@ -1119,7 +1123,8 @@ def evaluate(
 
     Example: homecat --config my.yaml evaluate --model facebook/wav2vec2-base --model artifacts/training/run1/final
     """
-    from homecat.evaluate import COLUMNS, RUN_COLUMNS, evaluate_models, evaluate_run, plot_run
+    from homecat.evaluate import COLUMNS, RUN_COLUMNS, evaluate_models, evaluate_run
+    from homecat.plots import plot_run
 
     settings = _state(ctx).settings().settings
     if run is not None:

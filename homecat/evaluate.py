@@ -139,29 +139,3 @@ def _load(name: str, settings: Settings) -> tuple[Any, bool]:
     model.config.diversity_loss_weight = settings.training.diversity_loss_weight  # as the trainer sets it
     model.eval()
     return model, do_normalize
-
-
-def plot_run(rows: list[dict[str, Any]], out: str | Path, title: str) -> Path:
-    """Dev loss and accuracy (all frames and informative frames only) against training step: one PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [r["step"] for r in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    left.plot(steps, [r["loss_per_masked_frame"] for r in rows], "o-")
-    left.set_ylabel("dev loss per masked frame")
-    right.plot(steps, [r["contrastive_accuracy"] for r in rows], "o-", label="all masked frames")
-    right.plot(steps, [r["contrastive_accuracy_informative"] for r in rows], "s--", label="informative frames")
-    right.set_ylabel("dev contrastive accuracy")
-    right.legend()
-    for ax in (left, right):
-        ax.set_xlabel("optimizer step")
-    fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out

@@ -258,46 +258,6 @@ def best_by_step(run: ProbeRun, steps: dict[str, int]) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def plot_probe_steps(run: ProbeRun, steps: dict[str, int], path: str | Path, title: str) -> Path:
-    """Best-layer UAR (± sd over folds) against training step, with the starting model, eGeMAPS and chance lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    best = [b for b in best_by_step(run, steps) if b["step"] is not None]
-    fig, ax = plt.subplots(figsize=(8, 4.8), dpi=110)
-    x = [b["step"] for b in best]
-    ax.errorbar(x, [b["uar"] for b in best], yerr=[b["uar_sd"] for b in best], marker="o", capsize=3,
-                label="run: best layer, mean ± sd over folds")  # fmt: skip
-    for b in best:
-        ax.annotate(f"L{b['best_layer']}", (b["step"], b["uar"]), textcoords="offset points", xytext=(4, 6), fontsize=7)
-    start = best[0]
-    ax.axhline(start["uar"], color="tab:green", linestyle="-.", linewidth=1.4,
-               label=f"start ({start['set']}): {start['uar']:.3f}")  # fmt: skip
-    for r in run.rows:
-        if run.kinds.get(r["set"]) == EGEMAPS:
-            ax.axhline(r["uar"], color="black", linestyle="--", linewidth=1.6, label=f"{r['set']}: {r['uar']:.3f}")
-    chance = run.rows[0]["chance"]
-    ax.axhline(chance, color="grey", linestyle=":", linewidth=1.4, label=f"chance: {chance:.3f}")
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("training step")
-    ax.set_ylabel("UAR (balanced accuracy) of the best layer")
-    ax.set_title(
-        f"{title}: {', '.join(run.labels)} — {run.n_segments} segments, {run.n_participants} participants, "
-        f"{run.n_folds} grouped folds",
-        fontsize=9,
-    )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
 def _check_folds(y: np.ndarray, fold_of: np.ndarray, n_folds: int, classes: list[str]) -> None:
     """One sentence instead of a scikit-learn traceback when the grouped folds cannot test every label."""
     for k in range(n_folds):
@@ -396,57 +356,3 @@ def _store(settings: Settings, run: ProbeRun, ids: list[str], fold_of: np.ndarra
                     seed,
                 ],  # fmt: skip
             )
-
-
-def plot_probe(run: ProbeRun, path: str | Path) -> Path:
-    """UAR by layer, one line per wav2vec2 set (band: ±1 sd over folds); eGeMAPS sets and chance as horizontal lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4.8), dpi=110)
-    by_set: dict[str, list[dict[str, Any]]] = {}
-    for r in run.rows:
-        by_set.setdefault(r["set"], []).append(r)
-    max_layer = max(r["layer"] for r in run.rows)
-    drawn = 0  # model lines so far: each gets its own marker and a smaller one, so equal lines stay visible
-    for s, rows in by_set.items():
-        uar = np.array([r["uar"] for r in rows])
-        sd = np.array([r["uar_sd"] for r in rows])
-        if run.kinds.get(s) == EGEMAPS or len(rows) == 1:
-            # the handcrafted baseline: black dashes, apart from the model lines' colour cycle
-            ax.axhline(uar[0], color="black", linestyle="--", linewidth=1.6, label=f"{s} (single layer): {uar[0]:.3f}")
-            ax.axhspan(uar[0] - sd[0], uar[0] + sd[0], color="black", alpha=0.06)
-            continue
-        layers = np.array([r["layer"] for r in rows])
-        line = ax.plot(
-            layers,
-            uar,
-            marker="os^Dv<>p"[drawn % 8],
-            markersize=max(3.0, 9.0 - 1.5 * drawn),
-            linewidth=max(1.0, 2.4 - 0.4 * drawn),
-            label=f"{s} (best {uar.max():.3f} at layer {layers[uar.argmax()]})",
-        )
-        drawn += 1
-        ax.fill_between(layers, uar - sd, uar + sd, color=line[0].get_color(), alpha=0.15)
-    chance = run.rows[0]["chance"]
-    ax.axhline(chance, color="grey", linestyle=":", linewidth=1.4, label=f"chance: {chance:.3f}")
-    ax.set_xlim(-0.3, max(max_layer, 1) + 0.3)
-    ax.set_xticks(range(0, max_layer + 1))
-    ax.set_ylim(0, 1.02)  # a UAR of 1 stays visible
-    ax.set_xlabel("layer (0 = CNN features + position embedding, input of the transformer)")
-    ax.set_ylabel("UAR (balanced accuracy), mean ± sd over folds")
-    ax.set_title(
-        f"Probe {run.probe_id}: {', '.join(run.labels)} — {run.n_segments} segments, "
-        f"{run.n_participants} participants, {run.n_folds} grouped folds",
-        fontsize=9,
-    )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path

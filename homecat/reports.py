@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -63,75 +62,3 @@ def run_query(catalog: Catalog, query: str) -> tuple[list[str], list[tuple]]:
         ) from None
     except duckdb.Error as exc:
         raise HomecatError(f"The query failed: {first_line(exc)}") from None
-
-
-def pyplot() -> Any:
-    """matplotlib.pyplot with the file-only Agg backend (no display needed), or one sentence if it is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise HomecatError("Plotting needs matplotlib, which homecat depends on: reinstall homecat.") from None
-    return plt
-
-
-def plot_silence(catalog: Catalog, path: str | Path, threshold_db: float | None = None, max_rows: int = 200) -> Path:
-    """Draw the activity picture: one row per validated recording along time, active windows coloured
-    by level, silent ones light grey (from ``levels``; no audio is read). Needs matplotlib."""
-    plt = pyplot()
-    import numpy as np
-    from matplotlib.colors import ListedColormap
-
-    recordings = catalog.con.execute(
-        """SELECT r.recording_id, r.rel_path, a.window_sec, a.duration_sec,
-                  coalesce(CAST(? AS DOUBLE), a.activity_threshold_dbfs)
-           FROM recordings r JOIN audio_stats a USING (recording_id)
-           WHERE r.status = 'ok' ORDER BY r.rel_path LIMIT ?""",
-        [threshold_db, max_rows],
-    ).fetchall()
-    if not recordings:
-        raise HomecatError("There are no validated recordings to plot: run 'homecat validate' first.")
-    longest_sec = max(r[3] for r in recordings)
-    hours = longest_sec >= 2 * 3600
-    unit_sec, unit = (3600.0, "hours") if hours else (60.0, "minutes")
-    columns = 1200  # the picture's width in cells; long recordings are pooled into these (max per cell)
-    cell_sec = max(longest_sec / columns, min(r[2] for r in recordings))
-    level = np.full((len(recordings), columns), np.nan)
-    active = np.zeros((len(recordings), columns), dtype=bool)
-    for row, (rid, _, window_sec, _, threshold) in enumerate(recordings):
-        rms = catalog.con.execute(
-            "SELECT rms_dbfs FROM levels WHERE recording_id = ? ORDER BY window_index", [rid]
-        ).fetchnumpy()["rms_dbfs"]
-        cell = np.minimum((np.arange(len(rms)) * window_sec / cell_sec).astype(int), columns - 1)
-        pooled = np.full(columns, -np.inf)
-        np.maximum.at(pooled, cell, rms.astype(np.float64))
-        present = np.isfinite(pooled)
-        level[row, present] = pooled[present]
-        active[row] = present & (pooled >= threshold)
-    extent = (0, columns * cell_sec / unit_sec, len(recordings) - 0.5, -0.5)
-    fig, ax = plt.subplots(figsize=(12, 1.2 + 0.32 * len(recordings)), dpi=100)
-    quiet = np.where(~active & ~np.isnan(level), 1.0, np.nan)
-    ax.imshow(quiet, aspect="auto", interpolation="nearest", extent=extent, cmap=ListedColormap(["#dddddd"]))
-    image = ax.imshow(
-        np.where(active, level, np.nan),
-        aspect="auto",
-        interpolation="nearest",
-        extent=extent,
-        cmap="magma_r",
-        vmin=-70,
-        vmax=0,
-    )
-    ax.set_yticks(range(len(recordings)), [r[1] for r in recordings], fontsize=8)
-    ax.set_xlim(0, longest_sec / unit_sec)
-    ax.set_xlabel(f"time ({unit})")
-    which = f"{threshold_db:g} dBFS for all" if threshold_db is not None else "each recording's own threshold"
-    ax.set_title(f"Activity by recording: coloured windows reach the threshold ({which}); grey = silent", fontsize=10)
-    fig.colorbar(image, ax=ax, label="window RMS (dBFS)", pad=0.01)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path

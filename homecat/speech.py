@@ -30,7 +30,6 @@ from typing import Any, TextIO
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError
 from homecat.its import SPEECH_TYPES, read_its, store_clock
-from homecat.reports import pyplot
 from homecat.segments import UNKNOWN_RECORDING, Candidate, Problem, RecordingIndex, check_candidate, problem_lines
 from homecat.settings import CropSettings
 from homecat.vad import SOURCE, SpeechRow, _replace_speech
@@ -286,55 +285,6 @@ def activity_params(crops: CropSettings) -> dict[str, Any]:
     }
 
 
-def _save(fig: Any, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
-
-
-def plot_activity(columns: list[str], rows: list[tuple], path: str | Path) -> Path:
-    """Two panels per participant and split: hours (total, energy-active, speech) and the training
-    crops each policy part will draw from them."""
-    plt = pyplot()
-    import numpy as np
-
-    if not rows:
-        raise HomecatError("There are no usable recordings to plot: run 'homecat validate' (and 'homecat vad').")
-    data = [dict(zip(columns, row)) for row in rows]
-    names = [f"{d['participant_id']} ({d['split']})" for d in data]
-    y = np.arange(len(data))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 2.4 + 0.35 * len(data)), dpi=100, sharey=True)
-    for key, colour, label, height in (
-        ("hours", "#dddddd", "all", 0.8),
-        ("active_hours", "#f4a259", "energy-active", 0.55),
-        ("speech_hours", "#3d5a80", "speech (crop policy's source)", 0.3),
-    ):
-        left.barh(y, [d[key] for d in data], height=height, color=colour, label=label)
-    left.set_xlabel("hours")
-    left.set_yticks(y, names, fontsize=8)
-    left.invert_yaxis()
-    left.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
-    left.set_title("Audio, energy-active and speech hours", fontsize=10)
-    start = np.zeros(len(data))
-    for key, colour, label in (
-        ("crops_speech", "#3d5a80", "speech"),
-        ("crops_speech_fallback", "#98c1d9", "speech → energy (never processed)"),
-        ("crops_energy", "#f4a259", "energy"),
-        ("crops_uniform", "#bbbbbb", "uniform"),
-    ):
-        values = np.array([100 * (d[key] or 0) for d in data])
-        right.barh(y, values, left=start, color=colour, label=label)
-        start += values
-    right.set_xlabel("% of all training crops")
-    right.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
-    right.set_title("Training crops each policy part will draw", fontsize=10)
-    fig.tight_layout()
-    written = _save(fig, path)
-    plt.close(fig)
-    return written
-
-
 @dataclass
 class Timeline:
     """One recording's window levels and speech turns (all sources and labels)."""
@@ -401,53 +351,3 @@ def timeline(catalog: Catalog, rel_path: str) -> Timeline:
         turns.setdefault(lane, []).append((start, end))
     _, clock = catalog.rows(queries["timeline_clock"].sql, by_id)
     return Timeline(recording_id, rel, duration_sec, window_sec, threshold, levels, turns, clock)
-
-
-def plot_timeline(line: Timeline, path: str | Path) -> Path:
-    """Window levels (activity threshold marked) above one lane of turns per source/label, over the day."""
-    plt = pyplot()
-    import numpy as np
-
-    hours = line.duration_sec >= 2 * 3600
-    unit_sec, unit = (3600.0, "hours") if hours else (60.0, "minutes")
-    lanes = sorted(line.turns)
-    fig, (top, bottom) = plt.subplots(
-        2,
-        1,
-        figsize=(12, 3.2 + 0.35 * max(1, len(lanes))),
-        dpi=100,
-        sharex=True,
-        gridspec_kw={"height_ratios": [3, max(1, len(lanes)) * 0.6]},
-    )
-    rms = np.asarray(line.rms_dbfs, np.float64)
-    cells = 3000  # long days are pooled to this many points (max per cell), like `report silence --plot`
-    per_cell = max(1, int(np.ceil(len(rms) / cells)))
-    pooled = np.full(int(np.ceil(len(rms) / per_cell)) * per_cell, -np.inf)
-    pooled[: len(rms)] = rms
-    pooled = pooled.reshape(-1, per_cell).max(axis=1) if len(rms) else pooled
-    t = np.arange(len(pooled)) * per_cell * line.window_sec / unit_sec
-    top.fill_between(t, -100, pooled, step="post", color="#f4a259", linewidth=0)
-    if line.threshold_dbfs is not None:
-        top.axhline(line.threshold_dbfs, color="#333333", linestyle="--", linewidth=0.8, label="activity threshold")
-        top.legend(fontsize=8, loc="upper right")
-    top.set_ylim(max(-100.0, float(np.min(rms)) - 5 if len(rms) else -100.0), 0)
-    top.set_ylabel("window RMS (dBFS)")
-    began = f" (began {line.clock[0][3]:%Y-%m-%d %H:%M} UTC)" if line.clock else ""
-    top.set_title(f"Levels and speech over the recording {line.recording_id}{began}", fontsize=10)
-    colours = plt.get_cmap("tab10")
-    for row, lane in enumerate(lanes):
-        spans = [(s / unit_sec, (e - s) / unit_sec) for s, e in line.turns[lane]]
-        bottom.broken_barh(spans, (row - 0.4, 0.8), color=colours(row % 10))
-    bottom.set_yticks(range(len(lanes)), lanes, fontsize=8)
-    bottom.set_ylim(len(lanes) - 0.5 if lanes else 0.5, -0.5)
-    if not lanes:
-        bottom.text(
-            0.5, 0.5, "no speech rows (run 'homecat vad')", ha="center", va="center", transform=bottom.transAxes
-        )
-        bottom.set_yticks([])
-    bottom.set_xlim(0, line.duration_sec / unit_sec)
-    bottom.set_xlabel(f"time ({unit})")
-    fig.tight_layout()
-    written = _save(fig, path)
-    plt.close(fig)
-    return written

@@ -18,7 +18,8 @@ from homecat.demo import make_demo_corpus
 from homecat.embed import embed
 from homecat.errors import HomecatError
 from homecat.evaluate import COLUMNS, evaluate_models
-from homecat.probe import _check_folds, plot_probe, probe
+from homecat.plots import plot_probe
+from homecat.probe import _check_folds, probe
 from homecat.scan import scan
 from homecat.settings import load_settings
 from homecat.split import assign_splits

@@ -7,7 +7,6 @@ from typing import Any
 
 import yaml
 
-from homecat.errors import HomecatError
 from homecat.settings import TrainingSettings
 from homecat.train.collapse import Verdict, run_verdict, warnings_for
 from homecat.train.run_folder import read_metrics
@@ -49,7 +48,7 @@ def verdict(run_dir: str | Path) -> Verdict:
     return run_verdict(read_metrics(run_dir), run_settings(run_dir))
 
 
-def _warning_steps(rows: list[dict[str, Any]], t: TrainingSettings) -> list[int]:
+def warning_steps(rows: list[dict[str, Any]], t: TrainingSettings) -> list[int]:
     return sorted({r["step"] for r in rows if warnings_for(r, t, "dev_" if r.get("split") == "dev" else "")})
 
 
@@ -67,61 +66,3 @@ def training_tables(run_dir: str | Path, last: int = 20) -> dict[str, tuple[list
 def _show(column: str, value: Any) -> Any:
     """Learning rates are ~1e-5: three decimals would print 0."""
     return f"{value:.3g}" if column == "learning_rate" and isinstance(value, float) else value
-
-
-def plot_training(run_dir: str | Path, out: str | Path) -> Path:
-    """Loss (train and dev), perplexity, learning rate and Gumbel temperature, grad norm: one PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = read_metrics(run_dir)
-    train = [r for r in rows if r.get("split") != "dev"]
-    dev = [r for r in rows if r.get("split") == "dev"]
-    if not train:
-        raise HomecatError(f"{run_dir} has no logged training steps yet.")
-
-    def series(data: list[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
-        pairs = [(r["step"], r[key]) for r in data if r.get(key) is not None]
-        return [p[0] for p in pairs], [p[1] for p in pairs]
-
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
-    ax = axes[0][0]
-    ax.plot(*series(train, "loss"), label="train loss")
-    ax.plot(*series(train, "contrastive_loss"), label="train contrastive", alpha=0.6)
-    if dev:
-        ax.plot(*series(dev, "dev_loss"), "o-", label="dev loss")
-    ax.set_ylabel("per masked frame")
-    ax.legend()
-    ax = axes[0][1]
-    ax.plot(*series(train, "codevector_perplexity"), label="train")
-    if dev:
-        ax.plot(*series(dev, "dev_codevector_perplexity"), "o-", label="dev")
-    ax.set_ylabel("codevector perplexity")
-    ax.legend()
-    ax = axes[1][0]
-    ax.plot(*series(train, "learning_rate"), label="learning rate")
-    ax.set_ylabel("learning rate")
-    twin = ax.twinx()
-    twin.plot(*series(train, "gumbel_temperature"), color="tab:orange", label="gumbel temperature")
-    twin.set_ylabel("gumbel temperature")
-    ax = axes[1][1]
-    ax.plot(*series(train, "grad_norm"))
-    ax.set_ylabel("grad norm")
-    for ax in axes[1]:
-        ax.set_xlabel("optimizer step")
-    warned = _warning_steps(rows, run_settings(run_dir))
-    for ax in axes.flat:  # a collapse warning: a red line where it first fired, a tick at every later one
-        for i, step in enumerate(warned):
-            ax.axvline(step, color="red", alpha=0.6 if i == 0 else 0.15, lw=1.5 if i == 0 else 0.8)
-    if warned:
-        axes[0][0].plot([], [], color="red", label=f"collapse warning (from step {warned[0]})")
-        axes[0][0].legend()
-    fig.suptitle(Path(run_dir).name)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
