@@ -22,7 +22,7 @@ from homecat.crops.policy import POLICY_PARTS, choose_start, rms_dbfs, speech_st
 from homecat.errors import HomecatError, first_line
 from homecat.settings import CropSettings, DataSettings
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("homecat.crops")  # one logger name for the crop package (what log lines show)
 
 
 class NoCrops(HomecatError):
