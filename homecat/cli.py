@@ -1014,11 +1014,13 @@ def embed(
 
     overrides = {"embed.embed_batch_size": batch_size, "embed.embed_device": device}
     settings = _state(ctx).settings(**overrides).settings
-    models = [*(model or ()), *(m for _, m, _ in (run_sets(run) if run is not None else ()))]
+    # a run's models once each, after those named with --model (a model named twice is the user's to see)
+    models = list(model or ())
+    models += dict.fromkeys(m for _, m, _ in (run_sets(run) if run is not None else ()) if m not in models)
     with _progress("embedding segments", unit="segments", settings=settings) as progress:
         summaries = run_embed(
             settings,
-            models=list(dict.fromkeys(models)),
+            models=models,
             features=[f.value for f in features or ()],
             name=name,
             labels=label or (),
