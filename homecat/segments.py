@@ -572,8 +572,8 @@ def import_file(
         raise HomecatError(*problem_lines(source, checked.problems, noun))
     imported = store_segments(catalog, source, checked.rows, skipped=checked.problems)
     if parts and candidates:  # a LENA file's clock times: the recording's time of day
-        with catalog.transaction() as con:
-            store_clock(con, candidates[0].recording, source, parts)
+        with catalog.transaction():
+            store_clock(catalog, candidates[0].recording, source, parts)
     return ImportResult(source, imported, len(checked.problems), checked.merged)
 
 

@@ -141,7 +141,7 @@ def import_segments(
 def import_speech(catalog: Catalog, dataset: Path, set_name: str) -> AnnotationImport:
     """An annotation set into ``speech`` (label = speaker_type), so a voice-type set can drive the
     crop policy; replaces its earlier import."""
-    from homecat.vad import SpeechRow, store_speech
+    from homecat.speech import SpeechRow, store_speech
 
     result = _read_set(catalog, dataset, set_name, SPEECH_LABEL_COLUMN, "speech", speech_source(set_name))
     rows = sorted({SpeechRow(t.recording_id, t.start_sec, t.end_sec, t.label) for t in result.turns})
