@@ -1,4 +1,4 @@
--- Queries of `homecat embed` and `homecat probe` (homecat/embed.py, homecat/probe.py).
+-- Queries and writes of `homecat embed` and `homecat probe` (homecat/embed.py, homecat/probe.py).
 
 -- name: embed_segments
 -- Every imported segment with what reading it needs: the recording's path, rate, channels and readable frames
@@ -88,3 +88,26 @@ WHERE probe_id = (
     SELECT probe_id FROM probe_results WHERE list_contains($sets, set_name) ORDER BY created_at DESC, probe_id LIMIT 1
 )
 ORDER BY set_name, layer;
+
+-- name: add_embed_finding
+-- One warning of a segment the run could not embed: (recording_id, code, message, stage); found now.
+INSERT INTO findings VALUES (?, ?, 'warning', ?, ?, now());
+
+-- name: forget_probe_folds
+-- The folds of probe $probe_id (a rerun with the same id replaces them).
+DELETE FROM probe_folds WHERE probe_id = $probe_id;
+
+-- name: forget_probe_results
+-- The results of probe $probe_id.
+DELETE FROM probe_results WHERE probe_id = $probe_id;
+
+-- name: add_probe_folds
+-- Probe $probe_id's fold of each segment (the registered table new_probe_folds: segment_id, fold).
+INSERT INTO probe_folds SELECT $probe_id, segment_id, fold FROM new_probe_folds;
+
+-- name: add_probe_result
+-- One (set, layer) result of probe $probe_id, created now.
+INSERT INTO probe_results VALUES (
+    $probe_id, $set_name, $layer, $uar, $uar_sd, $macro_f1, $chance, $n_segments, $n_participants, $n_folds, $labels,
+    $seed, now()
+);

@@ -1,4 +1,4 @@
--- Queries of `homecat segments import` (homecat/segments.py).
+-- Queries and writes of `homecat segments import` and `export` (homecat/segments.py, homecat/segments_export.py).
 
 -- name: segment_recordings
 -- Every recording an annotation may refer to, with the duration its intervals must fit in: the
@@ -29,3 +29,21 @@ JOIN recordings AS r USING (recording_id)
 WHERE (len($sources) = 0 OR list_contains($sources, s.source))
   AND s.segment_id NOT IN (SELECT segment_id FROM segment_duplicates($tolerance_sec))
 ORDER BY s.recording_id, s.tier, s.start_sec, s.end_sec, s.label;
+
+-- name: forget_source
+-- Every segment of annotation file $source, before its new import is stored.
+DELETE FROM segments WHERE source = $source;
+
+-- name: add_segments
+-- The segments of annotation file $source imported at $now (the registered table _new_segments).
+INSERT INTO segments (segment_id, recording_id, start_sec, end_sec, label, tier, source, imported_at)
+SELECT segment_id, recording_id, start_sec, end_sec, label, tier, $source, $now FROM _new_segments;
+
+-- name: forget_skipped
+-- The findings ($code, stage $stage) of the intervals an earlier import of $source skipped: findings have no
+-- source column, and these messages start with "<source>: ".
+DELETE FROM findings WHERE stage = $stage AND code = $code AND starts_with(message, $source || ': ');
+
+-- name: add_skipped
+-- One skipped interval's warning: (recording_id, code, message, stage, found_at).
+INSERT INTO findings VALUES (?, ?, 'warning', ?, ?, ?);
