@@ -2,8 +2,8 @@
 
 -- name: embed_segments
 -- Every imported segment with what reading it needs: the recording's path, rate, channels and readable frames
--- (validation's decoded count for the current file version when it has one, else the header's: stale stats of
--- a replaced file must not shorten or lengthen a read). `readable` is false for recordings that are missing or
+-- (view recording_extent: validation's decoded count for the current file version when it has one, else the
+-- header's: stale stats of a replaced file must not shorten or lengthen a read). `readable` is false for recordings that are missing or
 -- unreadable. $labels: the labels to keep (an empty list keeps all). A segment that repeats one of another
 -- file (segment_duplicates, within $tolerance_sec) is not embedded: the probe leaves it out anyway.
 SELECT
@@ -19,14 +19,11 @@ SELECT
     r.channels,
     r.size_bytes,
     r.mtime_ns,
-    CASE
-        WHEN a.size_bytes = r.size_bytes AND a.mtime_ns = r.mtime_ns THEN least(coalesce(r.frames, a.frames_read), a.frames_read)
-        ELSE r.frames
-    END AS frames,
+    e.frames,
     r.status = 'ok' AND r.sample_rate IS NOT NULL AS readable
 FROM segments AS s
 JOIN recordings AS r USING (recording_id)
-LEFT JOIN audio_stats AS a USING (recording_id)
+JOIN recording_extent AS e USING (recording_id)
 WHERE (len($labels) = 0 OR list_contains($labels, s.label))
   AND s.segment_id NOT IN (SELECT segment_id FROM segment_duplicates($tolerance_sec))
 ORDER BY s.segment_id;
