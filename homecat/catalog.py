@@ -299,7 +299,7 @@ class Catalog:
         self, relative: str, name: str, params: list[Any] | dict[str, Any] | None = None
     ) -> duckdb.DuckDBPyConnection:
         """Run the named statement ``name`` of the SQL file ``relative`` (an insert, update or delete:
-        every write of homecat is one), e.g. ``run("queries/scan.sql", "mark_missing", [paths])``."""
+        every write of homecat is one), e.g. ``run("queries/scan.sql", "mark_missing", {"rel_paths": paths})``."""
         return self.con.execute(_statement(relative, name), params or [])
 
     def run_many(self, relative: str, name: str, rows: Sequence[Sequence[Any]]) -> None:
