@@ -7,10 +7,11 @@ same files as ``homecat/sql``. This module never imports typer.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib import resources
@@ -80,6 +81,12 @@ def named_queries(relative: str) -> dict[str, NamedQuery]:
                 sql_lines.append(line)
         queries[name.strip()] = NamedQuery(name.strip(), " ".join(doc_lines), "\n".join(sql_lines).strip())
     return queries
+
+
+@functools.cache
+def _statement(relative: str, name: str) -> str:
+    """The SQL of one named statement, read once per process (a stage runs some once per recording)."""
+    return named_queries(relative)[name].sql
 
 
 class Catalog:
@@ -287,6 +294,17 @@ class Catalog:
         cursor = self.con.execute(sql, params or [])
         columns = [d[0] for d in cursor.description] if cursor.description else []
         return columns, cursor.fetchall()
+
+    def run(
+        self, relative: str, name: str, params: list[Any] | dict[str, Any] | None = None
+    ) -> duckdb.DuckDBPyConnection:
+        """Run the named statement ``name`` of the SQL file ``relative`` (an insert, update or delete:
+        every write of homecat is one), e.g. ``run("queries/scan.sql", "mark_missing", {"rel_paths": paths})``."""
+        return self.con.execute(_statement(relative, name), params or [])
+
+    def run_many(self, relative: str, name: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run the named statement ``name`` of ``relative`` once per row of parameters."""
+        self.con.executemany(_statement(relative, name), rows)
 
     def _migrate(self, upto_version: int | None) -> None:
         current = self.schema_version()

@@ -604,19 +604,19 @@ def _embed_set(
         writer.close()  # an interrupted run keeps the row groups written so far
     summary.elapsed_sec = time.perf_counter() - start
     summary.segments = len(stored_ids(folder))
-    with Catalog.open(settings.paths) as catalog, catalog.transaction() as con:
+    with Catalog.open(settings.paths) as catalog, catalog.transaction():
         # Every segment of this run was retried: its earlier findings for this set go (as do those of segments
         # a re-import removed); what failed again is recorded anew.
-        con.execute(
-            named_queries(_QUERIES)["forget_embed_findings"].sql,
+        catalog.run(
+            _QUERIES,
+            "forget_embed_findings",
             {"stage": STAGE, "suffix": _finding_suffix(set_name), "segment_ids": [t.segment_id for t in todo]},
         )
         for recording_id, code, message in summary.findings:
-            con.execute(
-                "INSERT INTO findings VALUES (?, ?, 'warning', ?, ?, now())", [recording_id, code, message, STAGE]
-            )
-        con.execute(
-            named_queries(_QUERIES)["upsert_embedding_set"].sql,
+            catalog.run(_QUERIES, "add_embed_finding", [recording_id, code, message, STAGE])
+        catalog.run(
+            _QUERIES,
+            "upsert_embedding_set",
             {
                 **{k: manifest[k] for k in ("set_name", "kind", "model", "model_sha", "n_layers", "dim")},
                 "settings": json.dumps(vector_settings, sort_keys=True),

@@ -373,28 +373,29 @@ def _store(settings: Settings, run: ProbeRun, ids: list[str], fold_of: np.ndarra
     folds_table = pa.table({"segment_id": ids, "fold": fold_of.astype(np.int32)})
     labels = ",".join(run.labels)
     with Catalog.open(settings.paths) as catalog, catalog.transaction() as con:
-        con.execute("DELETE FROM probe_folds WHERE probe_id = ?", [run.probe_id])
-        con.execute("DELETE FROM probe_results WHERE probe_id = ?", [run.probe_id])
+        catalog.run(_QUERIES, "forget_probe_folds", {"probe_id": run.probe_id})
+        catalog.run(_QUERIES, "forget_probe_results", {"probe_id": run.probe_id})
         con.register("new_probe_folds", folds_table)
-        con.execute("INSERT INTO probe_folds SELECT ?, segment_id, fold FROM new_probe_folds", [run.probe_id])
+        catalog.run(_QUERIES, "add_probe_folds", {"probe_id": run.probe_id})
         con.unregister("new_probe_folds")
         for r in run.rows:
-            con.execute(
-                "INSERT INTO probe_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
-                [
-                    run.probe_id,
-                    r["set"],
-                    r["layer"],
-                    r["uar"],
-                    r["uar_sd"],
-                    r["macro_f1"],
-                    r["chance"],
-                    r["n_segments"],
-                    r["n_participants"],
-                    r["n_folds"],
-                    labels,
-                    seed,
-                ],  # fmt: skip
+            catalog.run(
+                _QUERIES,
+                "add_probe_result",
+                {
+                    "probe_id": run.probe_id,
+                    "set_name": r["set"],
+                    "layer": r["layer"],
+                    "uar": r["uar"],
+                    "uar_sd": r["uar_sd"],
+                    "macro_f1": r["macro_f1"],
+                    "chance": r["chance"],
+                    "n_segments": r["n_segments"],
+                    "n_participants": r["n_participants"],
+                    "n_folds": r["n_folds"],
+                    "labels": labels,
+                    "seed": seed,
+                },
             )
 
 

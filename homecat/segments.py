@@ -57,6 +57,7 @@ from homecat.mapping import Mapping, media_time_origin_sec
 
 STAGE = "segments"
 FINDING_CODE = "invalid_segment"
+_SQL = "queries/segments.sql"
 UNKNOWN_RECORDING = "(unknown)"  # findings.recording_id of a skipped row whose recording is not in the catalog
 END_TOLERANCE_SEC = 0.01
 MAX_LISTED_PROBLEMS = 50  # lines of one error; the rest are counted
@@ -127,7 +128,7 @@ class RecordingIndex:
 
     @classmethod
     def load(cls, catalog: Catalog) -> RecordingIndex:
-        _, rows = catalog.rows(named_queries("queries/segments.sql")["segment_recordings"].sql)
+        _, rows = catalog.rows(named_queries(_SQL)["segment_recordings"].sql)
         return cls(RecordingInfo(*row) for row in rows)
 
     def find(self, name: str) -> RecordingInfo | None:
@@ -296,24 +297,18 @@ def store_segments(catalog: Catalog, source: str, rows: Iterable[SegmentRow], sk
     )
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     with catalog.transaction() as con:
-        con.execute("DELETE FROM segments WHERE source = ?", [source])
+        catalog.run(_SQL, "forget_source", {"source": source})
         con.register("_new_segments", table)
         try:
-            con.execute(
-                "INSERT INTO segments (segment_id, recording_id, start_sec, end_sec, label, tier, source, imported_at) "
-                "SELECT segment_id, recording_id, start_sec, end_sec, label, tier, ?, ? FROM _new_segments",
-                [source, now],
-            )
+            catalog.run(_SQL, "add_segments", {"source": source, "now": now})
         finally:
             con.unregister("_new_segments")
         # findings has no source column: this stage's messages start with "<source>: " (Problem.message).
-        con.execute(
-            "DELETE FROM findings WHERE stage = ? AND code = ? AND starts_with(message, ?)",
-            [STAGE, FINDING_CODE, f"{source}: "],
-        )
+        catalog.run(_SQL, "forget_skipped", {"stage": STAGE, "code": FINDING_CODE, "source": source})
         if skipped:
-            con.executemany(
-                "INSERT INTO findings VALUES (?, ?, 'warning', ?, ?, ?)",
+            catalog.run_many(
+                _SQL,
+                "add_skipped",
                 [[p.recording_id or UNKNOWN_RECORDING, FINDING_CODE, p.message(source), STAGE, now] for p in skipped],
             )
     return len(kept_rows)
@@ -572,8 +567,8 @@ def import_file(
         raise HomecatError(*problem_lines(source, checked.problems, noun))
     imported = store_segments(catalog, source, checked.rows, skipped=checked.problems)
     if parts and candidates:  # a LENA file's clock times: the recording's time of day
-        with catalog.transaction() as con:
-            store_clock(con, candidates[0].recording, source, parts)
+        with catalog.transaction():
+            store_clock(catalog, candidates[0].recording, source, parts)
     return ImportResult(source, imported, len(checked.problems), checked.merged)
 
 

@@ -130,10 +130,10 @@ def assign_splits(
         summary.excluded[key] = summary.excluded.get(key, 0) + 1
     summary.unvalidated = sum(1 for w in not_candidates.values() if w in ("not validated", "changed since validation"))
 
-    with catalog.transaction() as con:
+    with catalog.transaction():
         if reshuffle:
-            con.execute("DELETE FROM splits")
-            con.execute("DELETE FROM split_removals")
+            catalog.run(_QUERIES, "forget_splits")
+            catalog.run(_QUERIES, "forget_removals")
         _, current = catalog.rows(queries["split_assignments"].sql)
 
         stratum = _strata(catalog, settings.stratify_by)
@@ -155,8 +155,8 @@ def assign_splits(
                 key = "error finding" if why.startswith("error finding") else why
                 summary.removed[key] = summary.removed.get(key, 0) + 1
         if removals:
-            con.executemany("DELETE FROM splits WHERE recording_id = ?", [(r[0],) for r in removals])
-            con.executemany("INSERT INTO split_removals VALUES (?, ?, ?, ?, ?, ?)", removals)
+            catalog.run_many(_QUERIES, "unassign", [(r[0],) for r in removals])
+            catalog.run_many(_QUERIES, "add_removal", removals)
         # Groups whose recordings all left remember their split (kept recordings decide first).
         for grp, split in catalog.rows(queries["split_memory"].sql)[1]:
             group_split.setdefault(grp, split)
@@ -187,7 +187,7 @@ def assign_splits(
             summary.placed_groups += 1
             summary.placed_recordings += len(new_groups[grp])
         if new_rows:
-            con.executemany("INSERT INTO splits VALUES (?, ?, ?, ?, ?)", new_rows)
+            catalog.run_many(_QUERIES, "assign", new_rows)
 
     _fill_totals(catalog, summary)
     return summary

@@ -41,10 +41,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from homecat import audio
 from homecat.catalog import Catalog, named_queries
@@ -52,10 +51,11 @@ from homecat.errors import HomecatError
 from homecat.findings import failed
 from homecat.scan import fs_path
 from homecat.settings import DataSettings, VadSettings
+from homecat.speech import VAD_SOURCE, SpeechRow, replace_speech
 from homecat.validate import run_in_pool
 
-SOURCE = "silero"
 LABEL = "speech"
+_SQL = "queries/vad.sql"
 MODEL_FILE = "silero_vad_16k_sequence.onnx"  # silero's batched export; same weights as silero_vad.onnx
 SAMPLE_RATE = 16000
 CHUNK_SAMPLES = 512  # 32 ms: what the 16 kHz model scores at a time
@@ -64,70 +64,6 @@ _MISSING_EXTRA = "Voice activity needs silero-vad and onnxruntime: pip install '
 
 # (done, total) hours of audio; the CLI turns it into a bar with a rate.
 ProgressFn = Callable[[float, float], None]
-
-
-class SpeechRow(NamedTuple):
-    """One speech (or voice-type) turn of a recording, in seconds from its start."""
-
-    recording_id: str
-    start_sec: float
-    end_sec: float
-    label: str
-
-
-# --------------------------------------------------------------------------- storing
-
-
-def store_speech(
-    catalog: Catalog, source: str, rows: Iterable[SpeechRow], recording_ids: Iterable[str] | None = None
-) -> int:
-    """Replace the rows of ``source`` (only those of ``recording_ids`` when given) by ``rows``, in ONE
-    transaction; return how many were stored. Times are rounded to the millisecond."""
-    rows = list(rows)
-    with catalog.transaction() as con:
-        return _replace_speech(con, source, rows, None if recording_ids is None else list(recording_ids))
-
-
-def _replace_speech(con: Any, source: str, rows: list[SpeechRow], recording_ids: list[str] | None) -> int:
-    if recording_ids is None:
-        con.execute("DELETE FROM speech WHERE source = ?", [source])
-    else:
-        outside = {r.recording_id for r in rows} - set(recording_ids)
-        if outside:
-            raise HomecatError(
-                f"Speech rows of source '{source}' name recording {sorted(outside)[0]}, which is not among "
-                "the recordings being replaced."
-            )
-        con.register("replaced_ids", pa.table({"recording_id": pa.array(recording_ids, pa.string())}))
-        con.execute(
-            "DELETE FROM speech WHERE source = ? AND recording_id IN (SELECT recording_id FROM replaced_ids)",
-            [source],
-        )
-        con.unregister("replaced_ids")
-    if not rows:
-        return 0
-    starts = np.round(np.array([r.start_sec for r in rows], np.float64), 3)
-    ends = np.round(np.array([r.end_sec for r in rows], np.float64), 3)
-    bad = np.flatnonzero(~(np.isfinite(starts) & np.isfinite(ends) & (starts >= 0) & (ends >= starts)))
-    if len(bad):
-        row = rows[int(bad[0])]
-        raise HomecatError(
-            f"A speech row of recording {row.recording_id} runs from {row.start_sec} s to {row.end_sec} s: "
-            "times must be finite, not negative, and end at or after the start."
-        )
-    batch = pa.table(
-        {
-            "recording_id": pa.array([r.recording_id for r in rows], pa.string()),
-            "start_sec": pa.array(starts),
-            "end_sec": pa.array(ends),
-            "source": pa.array([source] * len(rows), pa.string()),
-            "label": pa.array([r.label for r in rows], pa.string()),
-        }
-    )
-    con.register("speech_batch", batch)
-    con.execute("INSERT INTO speech SELECT * FROM speech_batch ORDER BY recording_id, start_sec, end_sec, label")
-    con.unregister("speech_batch")
-    return len(rows)
 
 
 # --------------------------------------------------------------------------- segments from probabilities
@@ -391,7 +327,7 @@ def run_vad(
     if key not in _session_cache:
         _session_cache[key] = new_session(key)
     digest = settings_hash(settings, data)
-    query = named_queries("queries/vad.sql")["vad_candidates"].sql
+    query = named_queries(_SQL)["vad_candidates"].sql
     columns, rows = catalog.rows(query, {"settings_hash": digest})
     tasks = [_Task(row[0], row[1], fs_path(row[2], row[7]), *row[3:6]) for row in rows if redo_all or not row[6]]
     summary = VadSummary(skipped_current=len(rows) - len(tasks))
@@ -426,12 +362,20 @@ def _store(catalog: Catalog, result: _Result, digest: str) -> None:
     """One recording's 'silero' rows and its vad_state, in one transaction."""
     task = result.task
     rows, speech_sec = _speech_rows(result)
-    with catalog.transaction() as con:
-        _replace_speech(con, SOURCE, rows, [task.recording_id])
-        con.execute("DELETE FROM vad_state WHERE recording_id = ?", [task.recording_id])
-        con.execute(
-            "INSERT INTO vad_state VALUES (?, ?, ?, ?, ?, ?)",
-            [task.recording_id, task.size_bytes, task.mtime_ns, digest, speech_sec, _now()],
+    with catalog.transaction():
+        replace_speech(catalog, VAD_SOURCE, rows, [task.recording_id])
+        catalog.run(_SQL, "forget_vad_state", {"recording_id": task.recording_id})
+        catalog.run(
+            _SQL,
+            "store_vad_state",
+            {
+                "recording_id": task.recording_id,
+                "size_bytes": task.size_bytes,
+                "mtime_ns": task.mtime_ns,
+                "settings_hash": digest,
+                "speech_sec": speech_sec,
+                "processed_at": _now(),
+            },
         )
 
 
