@@ -8,8 +8,9 @@ Modules: ``model`` (loading, training setup, optimizer, Gumbel schedule), ``batc
 normalisation, masks and negatives), ``loop`` (the Accelerate loop), ``evaluate`` (dev evaluation),
 ``collapse`` (collapse signals, verdict), ``plan`` (steps, warmup check), ``bounds`` (settings checked
 before anything is written), ``checkpoints`` (save, rotate, resume), ``run_folder`` (snapshot, provenance,
-metrics), ``report`` (``homecat report training``), ``signals`` (stop before a time limit), ``trackers``. Users read README.md "Continued pretraining" (one optimizer step, the run folder,
-resuming). Importing this package does not import transformers or accelerate.
+metrics), ``report`` (``homecat report training``), ``signals`` (stop before a time limit), ``trackers``.
+Users read README.md "Continued pretraining" (one optimizer step, the run folder, resuming).
+Importing this package does not import transformers or accelerate.
 """
 
 from homecat.train.batches import draw_masks, normalise_crops
