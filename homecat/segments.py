@@ -1,40 +1,10 @@
-"""`homecat segments import`: annotated intervals into the catalog table ``segments``.
+"""`homecat segments import`: annotated intervals (CSV/TSV, ELAN, Praat, LENA) into the catalog table ``segments``.
 
-Formats: CSV/TSV with a header (``recording`` as the catalog's rel_path or a recording_id, or
-``recording_id``; ``start_sec``, ``end_sec``, ``label``; optional ``tier``), ELAN ``.eaf`` (pympi-ling)
-and Praat ``.TextGrid`` (praatio). An EAF/TextGrid file belongs to the recording whose id or file stem
-equals the file's stem, or to the one named with ``recording=``; every non-empty interval of every
-interval tier (or of the tiers chosen) becomes a segment carrying its tier's name. A LENA ``.its``
-file is matched the same way; its segments carry the speaker type as label and the tier 'spkr'
-(homecat/its.py), and its clock times are kept. A ``Mapping`` (homecat/mapping.py) renames a CSV's
-columns, converts its time unit (ms, frames) and adds a clip's offset (per file, per row, or an
-EAF media's TIME_ORIGIN).
-
-All or nothing per file: every interval is checked against the catalog's recordings first and every
-problem is reported at once (the file, the CSV line or the tier and interval, the reason); with any
-problem nothing from the file is imported, unless ``skip_invalid`` imports the valid intervals and
-records each skipped one as a finding (stage 'segments', code 'invalid_segment', severity 'warning').
-
-A file's rows are identified by its name (``source``, never its path: paths can name families).
-Importing a file of the same name again replaces its rows and its findings in one transaction, and
-the same interval gets the same ``segment_id`` (a hash of source, tier, recording and the times in
-milliseconds, not of the label), so re-imports are idempotent and a corrected label keeps its id.
-
-Decisions where the format leaves room:
-- A recording's end is its header duration, or what validate could decode of the current file version
-  if that is less (sql/queries/segments.sql). An interval may end up to ``END_TOLERANCE_SEC`` (10 ms,
-  half a wav2vec2 frame) past it, as annotation tools round; it is clipped to the end. Further is an
-  error. An unreadable recording (no duration) is a problem; a 'missing' one (offline) is not.
-- Interval numbers in messages are those Praat and ELAN show (empty intervals counted, in time order),
-  with the times, so a person can find the interval; empty intervals themselves are never segments.
-- The same interval twice in one file (same tier and recording, equal to the millisecond): with the same
-  label it is kept once (counted as merged); with another label it is a problem of the later one.
-- A skipped row whose recording is unknown gets the recording_id ``UNKNOWN_RECORDING`` in ``findings``.
-- A problem of the whole file (unreadable, a missing column, no matching recording, a tier asked for
-  that it lacks) stops that file even with ``skip_invalid``: there is nothing valid to import.
-
-The ChildProject importer builds ``Candidate``s itself and reuses ``RecordingIndex``, ``check_candidates``
-and ``store_segments``. This module never imports typer.
+Owns checking every interval against the catalog's recordings (all problems of a file at once; nothing from
+it unless ``skip_invalid``, whose skipped rows become 'invalid_segment' findings) and replacing a file's rows
+by its name on re-import, with stable ``segment_id``s. Column mapping lives in mapping.py, LENA in its.py;
+the ChildProject importer reuses ``RecordingIndex``, ``check_candidates`` and ``store_segments``.
+Users read README.md "Annotated segments". Never imports typer.
 """
 
 from __future__ import annotations

@@ -1,35 +1,9 @@
-"""`homecat vad`: voice activity with Silero VAD, stored in ``speech``; ``store_speech`` for importers.
+"""`homecat vad`: voice activity with Silero VAD (ONNX, CPU), stored as 'silero' rows of ``speech``; ``store_speech``.
 
-Which recordings: every usable one (readable, validated for its current version, no error finding:
-the rule splits and crops use) whose 'silero' rows do not describe its current (size_bytes,
-mtime_ns) and the current settings (``vad_state``; all of them with ``redo_all``). The others are
-not opened.
-
-How one recording is read: ``audio.iter_mono_blocks`` streams it once, down-mixed by
-``data.channel_policy`` and resampled to 16 kHz (one soxr stream, no seams between blocks); each
-block is cut into 32 ms chunks of 512 samples, each with the 64 samples before it as context, and
-goes to Silero's packaged sequence ONNX model in ONE ``InferenceSession.run`` (the LSTM state
-``h``/``c`` carried from call to call). The sequence model is silero's batched export of the same
-weights as ``silero_vad.onnx``: its probabilities equal the stateful model's chunk by chunk
-(tests/test_vad.py checks that), but a block costs one call instead of one call per chunk
-(bench/bench_vad.py measures both). Memory per worker: one block (``vad.vad_block_sec``) and the
-segments found, whatever the file's length.
-
-Chunk probabilities become segments with the rules of silero's ``get_speech_timestamps`` (no
-``max_speech_duration_s``), streamed by ``Segmenter``: speech starts at a chunk at or above
-``vad_threshold``, ends once the probability has stayed below ``vad_neg_threshold`` for
-``min_silence_sec`` (from the first such chunk), stretches of ``min_speech_sec`` or less are dropped,
-and ``speech_pad_sec`` is added on each side (half the gap when two segments are closer than two
-pads). Only the previous segment is held back, for that padding, so no per-chunk probabilities of
-a whole day are kept.
-
-Workers only compute; the main process alone writes, one transaction per recording (its 'silero'
-rows and its ``vad_state`` together), so a kill loses at most the recordings in flight (on a shared
-catalog, also those of the last ``catalog_commit_every_sec``, batched into one visit to the file).
-
-Speech rows of other tools arrive through ``store_speech`` (RTTM: homecat/speech.py). Times are
-stored rounded to the millisecond (RTTM's usual precision), so an export imported again gives the
-same rows.
+Owns which recordings need VAD (usable, and changed or never run with these settings: ``vad_state``),
+streaming each once in blocks through silero's sequence model (one call per block, the same probabilities
+as chunk by chunk) and silero's segment rules, streamed. Workers compute; the main process writes one
+transaction per recording. Users read README.md "Vocal activity and crop policies".
 """
 
 from __future__ import annotations
