@@ -1,7 +1,8 @@
 """The DuckDB catalog: opening, locking, versioned schema migrations and the SQL files.
 
-SQL lives in ``sql/`` (schema migrations ``schema/vN.sql`` and named report queries
-``reports/*.sql``). In a checkout it is read from the repository; an installed wheel carries the
+SQL lives in ``sql/``: schema migrations ``schema/vN.sql``, named report queries ``reports/*.sql``
+and each stage's named reads and writes ``queries/*.sql``, run through ``Catalog.rows`` and ``Catalog.run``;
+no other module holds INSERT, UPDATE or DELETE text (tests/test_sql_layout.py). In a checkout it is read from the repository; an installed wheel carries the
 same files as ``homecat/sql``. This module never imports typer.
 """
 
