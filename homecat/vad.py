@@ -3,7 +3,8 @@
 Owns which recordings need VAD (usable, and changed or never run with these settings: ``vad_state``),
 streaming each once in blocks through silero's sequence model (one call per block, the same probabilities
 as chunk by chunk) and silero's segment rules, streamed. Workers compute; the main process writes one
-transaction per recording through ``speech.store_speech`` (speech.py owns the table). Users read README.md "Vocal activity and crop policies".
+transaction per recording through ``speech.store_speech`` (speech.py owns the table). Users read
+README.md "Vocal activity and crop policies".
 """
 
 from __future__ import annotations
