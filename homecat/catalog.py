@@ -1,16 +1,18 @@
 """The DuckDB catalog: opening, locking, versioned schema migrations and the SQL files.
 
-SQL lives in ``sql/`` (schema migrations ``schema/vN.sql`` and named report queries
-``reports/*.sql``). In a checkout it is read from the repository; an installed wheel carries the
+SQL lives in ``sql/``: schema migrations ``schema/vN.sql``, named report queries ``reports/*.sql``
+and each stage's named reads and writes ``queries/*.sql``, run through ``Catalog.rows`` and ``Catalog.run``;
+no other module holds INSERT, UPDATE or DELETE text (tests/test_sql_layout.py). In a checkout it is read from the repository; an installed wheel carries the
 same files as ``homecat/sql``. This module never imports typer.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib import resources
@@ -80,6 +82,12 @@ def named_queries(relative: str) -> dict[str, NamedQuery]:
                 sql_lines.append(line)
         queries[name.strip()] = NamedQuery(name.strip(), " ".join(doc_lines), "\n".join(sql_lines).strip())
     return queries
+
+
+@functools.cache
+def _statement(relative: str, name: str) -> str:
+    """The SQL of one named statement, read once per process (a stage runs some once per recording)."""
+    return named_queries(relative)[name].sql
 
 
 class Catalog:
@@ -287,6 +295,17 @@ class Catalog:
         cursor = self.con.execute(sql, params or [])
         columns = [d[0] for d in cursor.description] if cursor.description else []
         return columns, cursor.fetchall()
+
+    def run(
+        self, relative: str, name: str, params: list[Any] | dict[str, Any] | None = None
+    ) -> duckdb.DuckDBPyConnection:
+        """Run the named statement ``name`` of the SQL file ``relative`` (an insert, update or delete:
+        every write of homecat is one), e.g. ``run("queries/scan.sql", "mark_missing", {"rel_paths": paths})``."""
+        return self.con.execute(_statement(relative, name), params or [])
+
+    def run_many(self, relative: str, name: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run the named statement ``name`` of ``relative`` once per row of parameters."""
+        self.con.executemany(_statement(relative, name), rows)
 
     def _migrate(self, upto_version: int | None) -> None:
         current = self.schema_version()

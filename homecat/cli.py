@@ -28,11 +28,18 @@ from rich.text import Text
 from homecat import __version__
 from homecat.catalog import Catalog
 from homecat.errors import HomecatError
+from homecat.reports import FINDING_CODES
 from homecat.settings import LoadedSettings, Settings, load_settings
 
 
 class _Group(typer.core.TyperGroup):
-    """Turns project errors into ``Error: …`` on stderr and the error's exit code."""
+    """Turns project errors into ``Error: …`` on stderr and the error's exit code; a value an option does not
+    take becomes one sentence naming the allowed ones. The top group takes its options after the subcommand too."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:
+            args = _global_options_first(self, args)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
@@ -43,9 +50,43 @@ class _Group(typer.core.TyperGroup):
             for line in exc.lines:
                 typer.echo(f"Error: {line}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        except typer.BadParameter as exc:  # an unknown --severity, --code, --format, label: not a usage box
+            if os.environ.get("HOMECAT_DEBUG"):
+                raise
+            # typer words an enum's refusal "Value error, 'x' is not one of 'a', 'b'."
+            typer.echo(f"Error: {exc.format_message().replace('Value error, ', '')}", err=True)
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.echo("Interrupted: work committed so far is kept; rerun to finish.", err=True)
             raise typer.Exit(130) from None
+
+
+def _global_options_first(group: typer.core.TyperGroup, args: list[str]) -> list[str]:
+    """``homecat report summary --catalog x.duckdb`` as ``homecat --catalog x.duckdb report summary``: the
+    top group's own options (--catalog, --config, --version), wherever they stand before a ``--``, go first."""
+    takes_value = {
+        name: not param.is_flag
+        for param in group.params
+        if isinstance(param, typer.core.TyperOption)
+        for name in param.opts
+    }
+    first: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        name, joined, _ = args[i].partition("=")
+        if args[i] == "--":
+            rest.extend(args[i:])
+            break
+        width = 2 if takes_value.get(name) and not joined else 1
+        (first if name in takes_value else rest).extend(args[i : i + width])
+        i += width
+    return first + rest
+
+
+def _deprecated(old: str, new: str) -> None:
+    """One line on stderr for an old spelling that still works in this release."""
+    typer.echo(f"note: {old} is deprecated and goes in the next release; use {new}.", err=True)
 
 
 def _app(help: str) -> typer.Typer:
@@ -54,17 +95,31 @@ def _app(help: str) -> typer.Typer:
     )
 
 
-app = _app("Catalog long-form home recordings in DuckDB and pretrain wav2vec2 on them.")
-report_app = _app("Reports over the catalog (named SQL queries in sql/reports/).")
-config_app = _app("Inspect the resolved settings.")
+app = _app(
+    "Catalog long-form home recordings in DuckDB and pretrain wav2vec2 on them.\n\n"
+    "Example: homecat --catalog catalog/homecat.duckdb scan --root /data/RawAudioData"
+)
+report_app = _app(
+    "Reports over the catalog (named SQL queries in sql/reports/).\n\n"
+    "Example: homecat report findings --severity error --format csv"
+)
+config_app = _app(
+    "Inspect the resolved settings: value, source and description of each.\n\n"
+    "Example: homecat --config my.yaml config show"
+)
 app.add_typer(report_app, name="report")
 app.add_typer(config_app, name="config")
-crops_app = _app("Random training crops, drawn straight from the raw files.")
+crops_app = _app(
+    "Random training crops, drawn straight from the raw files.\n\nExample: homecat crops preview --n 8 --split dev"
+)
 app.add_typer(crops_app, name="crops")
 # `homecat vad` runs the model itself; `vad import` / `vad export` move speech rows as RTTM.
 vad_app = typer.Typer(cls=_Group, invoke_without_command=True, add_completion=False, pretty_exceptions_enable=False)
 app.add_typer(vad_app, name="vad")
-segments_app = _app("Annotated segments (CSV/TSV, ELAN .eaf, Praat .TextGrid) for embeddings and probes.")
+segments_app = _app(
+    "Annotated segments (CSV/TSV, ELAN .eaf, Praat .TextGrid) for embeddings and probes.\n\n"
+    "Example: homecat segments import annotations.csv --skip-invalid"
+)
 app.add_typer(segments_app, name="segments")
 
 # Piped or logged output (a cluster job's log, `| tee`) has no terminal width: 160 columns keep tables whole
@@ -212,7 +267,8 @@ def scan(
     hash_audio: Annotated[
         bool | None, typer.Option("--hash/--no-hash", help="Also compute SHA-1 of new/changed files.")
     ] = None,
-    workers: Annotated[int | None, typer.Option(help="Threads reading headers (default data.scan_workers).")] = None,
+    threads: Annotated[int | None, typer.Option(help="Threads reading headers (default data.scan_workers).")] = None,
+    workers: Annotated[int | None, typer.Option(hidden=True, help="Old name of --threads.")] = None,
     childproject: Annotated[
         Path | None,
         typer.Option(
@@ -235,6 +291,9 @@ def scan(
     """
     from homecat.scan import scan as run_scan
 
+    if workers is not None:  # --workers means processes everywhere else
+        _deprecated("scan --workers", "--threads")
+        threads = threads if threads is not None else workers
     if root is not None and childproject is not None:
         raise HomecatError(
             "Pass either --root (a folder of audio) or --childproject (a ChildProject dataset), not both."
@@ -243,7 +302,7 @@ def scan(
         **{
             "data.raw_audio_root": root,
             "data.hash_audio": hash_audio,
-            "data.scan_workers": workers,
+            "data.scan_workers": threads,
             "data.childproject_root": childproject,
             "data.childproject_profile": profile,
         }
@@ -287,16 +346,21 @@ def sql_command(
 
 @app.command("demo-corpus")
 def demo_corpus(
-    directory: Annotated[Path, typer.Argument(help="New folder to write the demo corpus into.")],
+    directory: Annotated[Path | None, typer.Argument(hidden=True, show_default=False)] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="New folder to write the demo corpus into.", show_default=False),
+    ] = None,
     minutes: Annotated[float, typer.Option(help="Length of each long-form recording in minutes.")] = 3.0,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed writes the same bytes.")] = 0,
 ) -> None:
     """Synthesize a small tree of long-form home-like recordings, good and broken, for demos and tests.
 
-    Example: homecat demo-corpus demo_corpus --minutes 3
+    Example: homecat demo-corpus -o demo_corpus --minutes 3
     """
     from homecat.demo import make_demo_corpus
 
+    directory = Path(_option_not_positional("demo-corpus", "--output", output, directory, metavar="DIR"))
     try:
         corpus = make_demo_corpus(directory, minutes=minutes, seed=seed)
     except ValueError as exc:
@@ -345,14 +409,20 @@ class ExportFormat(str, Enum):
 @app.command("export")
 def export_command(
     ctx: typer.Context,
-    directory: Annotated[Path, typer.Argument(help="Folder to write the files into (created if needed).")],
+    directory: Annotated[Path | None, typer.Argument(hidden=True, show_default=False)] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Folder to write the files into (created if needed).", show_default=False),
+    ] = None,
     only: Annotated[
         list[str] | None, typer.Option("--only", help="Write only these files (repeatable), e.g. audio_stats.parquet.")
     ] = None,
     export_format: Annotated[
         ExportFormat,
         typer.Option(
-            "--format", help="files: Parquet and JSON tables; lhotse: recordings.jsonl.gz and supervisions.jsonl.gz."
+            "--format",
+            "-f",
+            help="files: Parquet and JSON tables; lhotse: recordings.jsonl.gz and supervisions.jsonl.gz.",
         ),
     ] = ExportFormat.files,
 ) -> None:
@@ -360,12 +430,13 @@ def export_command(
 
     With --format lhotse: a RecordingSet and a SupervisionSet (segments and speech rows) for lhotse.load_manifest.
 
-    Example: homecat export artifacts/export --only train_split.parquet --only dev_split.parquet
+    Example: homecat export -o artifacts/export --only train_split.parquet --only dev_split.parquet
 
-    Example: homecat export artifacts/lhotse --format lhotse
+    Example: homecat export -o artifacts/lhotse --format lhotse
     """
     from homecat.export import export, export_lhotse, select_exports
 
+    directory = Path(_option_not_positional("export", "--output", output, directory, metavar="DIR"))
     settings = _state(ctx).settings().settings
     with Catalog.open(settings.paths, read_only=True) as catalog:
         if export_format is ExportFormat.lhotse:
@@ -412,10 +483,17 @@ class Severity(str, Enum):
     info = "info"
 
 
+# Every code a finding can have: an unknown --code is an error naming these, not an empty table.
+FindingCode = Enum("FindingCode", {code: code for code in FINDING_CODES}, type=str)
+
+
 @report_app.command("findings")
 def report_findings(
     ctx: typer.Context,
-    code: Annotated[str | None, typer.Option(help="Only this code (truncated, silent, clipping, …).")] = None,
+    code: Annotated[
+        FindingCode | None,
+        typer.Option(metavar="CODE", help="Only this code (truncated, silent, clipping, …; the README lists all)."),
+    ] = None,
     severity: Annotated[Severity | None, typer.Option(help="Only this severity.")] = None,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
@@ -423,7 +501,7 @@ def report_findings(
 
     Example: homecat report findings --severity error --format csv
     """
-    _run_report(ctx, "findings", fmt, code=code, severity=severity.value if severity else None)
+    _run_report(ctx, "findings", fmt, code=code.value if code else None, severity=severity.value if severity else None)
 
 
 @report_app.command("participants")
@@ -447,12 +525,12 @@ def report_summary(ctx: typer.Context, fmt: FormatOpt = TableFormat.table) -> No
 
 
 def _run_report(ctx: typer.Context, name: str, fmt: TableFormat, **params: Any) -> None:
-    from homecat.reports import run_report
+    from homecat.reports import report_title, run_report
 
     settings = _state(ctx).settings().settings
     with Catalog.open(settings.paths, read_only=True) as catalog:
-        columns, rows, doc = run_report(catalog, name, params)
-    print_rows(columns, rows, fmt, title=doc)
+        columns, rows, _ = run_report(catalog, name, params)
+    print_rows(columns, rows, fmt, title=report_title(name, params))
 
 
 @report_app.command("splits")
@@ -482,9 +560,9 @@ def split(
 
     With --stratify-by age-band (sex, site) each split gets its share of every group, so dev is not all one age.
 
-    Then 'homecat export DIR' writes train_split.parquet, dev_split.parquet and split_summary.json.
+    Then 'homecat export -o DIR' writes train_split.parquet, dev_split.parquet and split_summary.json.
 
-    Example: homecat split --seed 0 && homecat export artifacts/export
+    Example: homecat split --seed 0 && homecat export -o artifacts/export
     """
     from homecat.split import assign_splits
 
@@ -836,31 +914,48 @@ def report_activity(
     Example: homecat report activity --plot artifacts/activity.png
     """
     from homecat.plots import plot_activity
-    from homecat.reports import run_report
+    from homecat.reports import report_title, run_report
     from homecat.speech import activity_params
 
     settings = _state(ctx).settings().settings
     with Catalog.open(settings.paths, read_only=True) as catalog:
-        columns, rows, doc = run_report(catalog, "activity", activity_params(settings.crops))
-    print_rows(columns, rows, fmt, title=doc)
+        columns, rows, _ = run_report(catalog, "activity", activity_params(settings.crops))
+    print_rows(columns, rows, fmt, title=report_title("activity"))
     if plot is not None:
         typer.echo(f"Wrote {plot_activity(columns, rows, plot)}", err=True)
+
+
+def _option_not_positional(command: str, option: str, value: Any, positional: Any, metavar: str = "") -> Any:
+    """The value of ``option``, or of the old positional spelling (with a deprecation line); one is needed."""
+    metavar = metavar or option.removeprefix("--").upper()
+    if positional is not None:
+        _deprecated(f"'homecat {command} {metavar}'", f"'homecat {command} {option} {metavar}'")
+        if value is not None and value != positional:
+            raise HomecatError(f"Name one {option.removeprefix('--')}: {option} {value} or {positional}, not both.")
+        return positional
+    if value is None:
+        raise HomecatError(f"Name the {option.removeprefix('--')}: 'homecat {command} {option} {metavar}'.")
+    return value
 
 
 @report_app.command("timeline")
 def report_timeline(
     ctx: typer.Context,
-    rel_path: Annotated[str, typer.Argument(help="The recording's rel_path (or recording_id).")],
+    rel_path: Annotated[str | None, typer.Argument(hidden=True, show_default=False)] = None,
+    recording: Annotated[
+        str | None, typer.Option(help="The recording's rel_path (or recording_id).", show_default=False)
+    ] = None,
     plot: Annotated[Path | None, typer.Option(help="Draw levels and speech over the recording into this PNG.")] = None,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
     """One recording over its day: energy-active time and each speech source/label's turns (no audio is read).
 
-    Example: homecat report timeline P01/P01_day1.wav --plot artifacts/timeline.png
+    Example: homecat report timeline --recording P01/P01_day1.wav --plot artifacts/timeline.png
     """
     from homecat.plots import plot_timeline
     from homecat.speech import timeline
 
+    rel_path = _option_not_positional("report timeline", "--recording", recording, rel_path)
     settings = _state(ctx).settings().settings
     with Catalog.open(settings.paths, read_only=True) as catalog:
         line = timeline(catalog, rel_path)
@@ -878,7 +973,7 @@ def config_show(
         typer.Option("--format", "-f", help="table: value and source of each setting; yaml/json: a config file."),
     ] = ConfigFormat.table,
 ) -> None:
-    """Print the resolved settings (secrets hidden) and where each value came from.
+    """Print the resolved settings (secrets hidden), where each value came from and what it does.
 
     Example: homecat --config my.yaml config show --format yaml > resolved.yaml
     """
@@ -889,10 +984,15 @@ def config_show(
         sys.stdout.write(json.dumps(loaded.settings.to_config_dict(), indent=2) + "\n")
     else:
         rows = [
-            (r["setting"], json.dumps(r["value"]) if not isinstance(r["value"], str) else r["value"], r["source"])
+            (
+                r["setting"],
+                json.dumps(r["value"]) if not isinstance(r["value"], str) else r["value"],
+                r["source"],
+                r["description"],
+            )
             for r in loaded.rows()
         ]
-        print_rows(["setting", "value", "source"], rows, TableFormat.table)
+        print_rows(["setting", "value", "source", "description"], rows, TableFormat.table)
 
 
 @app.command()
@@ -950,18 +1050,22 @@ def train(
 
 @report_app.command("training")
 def report_training(
-    run: Annotated[Path, typer.Argument(help="The run folder (artifacts/training/<run_name>).")],
+    run_arg: Annotated[Path | None, typer.Argument(hidden=True, show_default=False)] = None,
+    run: Annotated[
+        Path | None, typer.Option(help="The run folder (artifacts/training/<run_name>).", show_default=False)
+    ] = None,
     last: Annotated[int, typer.Option(help="Logged training rows to show (the newest).")] = 20,
     plot: Annotated[Path | None, typer.Option(help="Also draw the curves into this PNG file.")] = None,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
     """The logged training curves of a run: the last rows of logs/metrics.jsonl, dev evaluations, a plot.
 
-    Example: homecat report training artifacts/training/wav2vec2-ssl --last 10 --plot curves.png
+    Example: homecat report training --run artifacts/training/wav2vec2-ssl --last 10 --plot curves.png
     """
     from homecat.plots import plot_training
     from homecat.train.report import training_tables, verdict
 
+    run = Path(_option_not_positional("report training", "--run", run, run_arg))
     tables = training_tables(run, last=last)
     typer.echo(verdict(run).line(run.name), err=fmt is not TableFormat.table)
     columns, rows = tables["train"]
@@ -1018,11 +1122,14 @@ def embed(
 
     overrides = {"embed.embed_batch_size": batch_size, "embed.embed_device": device}
     settings = _state(ctx).settings(**overrides).settings
-    models = [*(model or ()), *(m for _, m, _ in (run_sets(run) if run is not None else ()))]
+    _check_labels(settings, label or ())
+    # a run's models once each, after those named with --model (a model named twice is the user's to see)
+    models = list(model or ())
+    models += dict.fromkeys(m for _, m, _ in (run_sets(run) if run is not None else ()) if m not in models)
     with _progress("embedding segments", unit="segments", settings=settings) as progress:
         summaries = run_embed(
             settings,
-            models=list(dict.fromkeys(models)),
+            models=models,
             features=[f.value for f in features or ()],
             name=name,
             labels=label or (),
@@ -1039,15 +1146,35 @@ def embed(
             stderr.print(f"note: {count} segments were not embedded: 'homecat report findings --code {code}'")
 
 
+def _check_labels(settings: Settings, labels: list[str] | tuple[str, ...]) -> None:
+    """An unknown label is an error naming the imported ones (the segments report lists them)."""
+    from homecat.reports import run_report
+
+    if not labels:
+        return
+    tolerance_sec = settings.segments.duplicate_tolerance_sec
+    with Catalog.open(settings.paths, read_only=True) as catalog:
+        columns, rows, _ = run_report(catalog, "segments", {"tolerance_sec": tolerance_sec})
+    known = sorted({row[columns.index("label")] for row in rows})
+    unknown = [x for x in labels if x not in known]
+    if known and unknown:  # no segments at all: the library says how to import them
+        raise typer.BadParameter(
+            f"no segment is labelled '{unknown[0]}'; the labels are {', '.join(known)}.", param_hint="'--label'"
+        )
+
+
 @app.command()
 def probe(
     ctx: typer.Context,
-    set_name: Annotated[
-        list[str] | None, typer.Option("--set", help="Embedding set to probe (repeatable; default: every set).")
+    embedding_set: Annotated[
+        list[str] | None,
+        typer.Option("--embedding-set", help="Embedding set to probe (repeatable; default: every set)."),
     ] = None,
-    labels: Annotated[
-        str | None, typer.Option(help="Comma-separated labels to classify (default: every label embedded).")
+    label: Annotated[
+        list[str] | None, typer.Option("--label", help="A label to classify (repeatable; default: every label).")
     ] = None,
+    set_name: Annotated[list[str] | None, typer.Option("--set", hidden=True, help="Old --embedding-set.")] = None,
+    labels: Annotated[str | None, typer.Option(hidden=True, help="Old comma-separated --label.")] = None,
     folds: Annotated[
         int | None, typer.Option(min=2, help="Participant-grouped folds (default probe.probe_folds).")
     ] = None,
@@ -1068,17 +1195,25 @@ def probe(
 
     With --by age-band: UAR per age band at recording too, with its segment and participant counts.
 
-    Example: homecat probe --labels adult,infant,noise --folds 5 --plot artifacts/probe.png
-    Over a run: homecat probe --run artifacts/training/run1 --labels adult,infant --plot run1-probe.png
+    Example: homecat probe --label adult --label infant --label noise --folds 5 --plot artifacts/probe.png
+    Over a run: homecat probe --run artifacts/training/run1 --label adult --label infant --plot run1-probe.png
     """
     from homecat.plots import plot_probe, plot_probe_steps
     from homecat.probe import STEP_COLUMNS, best_by_step, probe_run
     from homecat.probe import probe as run_probe
 
     settings = _state(ctx).settings().settings
-    wanted = [x.strip() for x in (labels or "").split(",") if x.strip()]
+    if set_name:  # --set is a ChildProject annotation set in the importers
+        _deprecated("probe --set", "--embedding-set")
+    if labels is not None:  # lists are repeated options everywhere else
+        _deprecated("probe --labels a,b", "--label a --label b")
+    wanted = [*(label or ()), *(x.strip() for x in (labels or "").split(",") if x.strip())]
+    sets = [*(embedding_set or ()), *(set_name or ())]
     if run is not None and by is not None:
-        raise HomecatError("--by scores embedding sets (--set); with --run, probe the run first, then --set with --by.")
+        raise HomecatError(
+            "--by scores embedding sets (--embedding-set); with --run, probe the run first, "
+            "then its sets with --embedding-set and --by."
+        )
     if run is not None:
         result, steps = probe_run(settings, run, labels=wanted, folds=folds)
         best = best_by_step(result, steps)
@@ -1088,7 +1223,7 @@ def probe(
             typer.echo(f"Wrote {plot_probe_steps(result, steps, plot, run.name)}", err=True)
         return
     with _progress("probing layers", unit="layers", settings=settings) as progress:
-        result = run_probe(settings, sets=set_name or (), labels=wanted, folds=folds, progress=progress, by=by)
+        result = run_probe(settings, sets=sets, labels=wanted, folds=folds, progress=progress, by=by)
     columns, rows = result.table()
     title = (
         f"probe {result.probe_id}: {', '.join(result.labels)}; {result.n_segments} segments, "
@@ -1141,7 +1276,10 @@ def evaluate(
     )
 
 
-participants_app = _app("What the lab knows about its participants: date of birth or age, sex, site.")
+participants_app = _app(
+    "What the lab knows about its participants: date of birth or age, sex, site.\n\n"
+    "Example: homecat participants import metadata/participants.csv"
+)
 app.add_typer(participants_app, name="participants")
 
 

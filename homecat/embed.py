@@ -1,42 +1,9 @@
-"""`homecat embed`: one vector per annotated segment and layer, stored as an embedding set.
+"""`homecat embed`: one vector per annotated segment and layer (mean over frames), stored as an embedding set.
 
-For every segment in the catalog's ``segments`` table (``homecat segments import``):
-
-1. only the segment is read (``audio.read_window``: seek + read), down-mixed by ``data.channel_policy`` and
-   resampled to ``data.sample_rate`` exactly as training crops are (``audio.to_mono`` + ``audio.resample``);
-2. a segment longer than ``embed.max_segment_sec`` is cut into n = ceil(duration / max_segment_sec) nearly
-   equal windows (lengths at most one frame apart, so there is no short tail window), each read on its own;
-3. each window is normalised as the model's feature extractor says (``do_normalize``: zero mean, unit
-   variance per window, the trainer's ``normalise_crops``) and run through ``Wav2Vec2Model`` with
-   ``output_hidden_states=True`` under ``torch.inference_mode``;
-4. every hidden state is mean-pooled over the window's frames; windows are combined weighted by their frame
-   counts. Layer 0 is ``hidden_states[0]``: the transformer's input, i.e. the projected CNN features plus the
-   convolutional position embedding (layer-normed in wav2vec2-base's post-norm encoder); layers 1..N are the
-   transformer layers' outputs.
-
-Batching. Windows are sorted by length. Models whose feature encoder uses layer norm and whose feature
-extractor returns an attention mask (wav2vec2-large-lv60 style) get zero-padded batches with the attention
-mask, and pooling uses each window's own frame count. Group-norm models (``feat_extract_norm='group'``,
-wav2vec2-base) were trained without attention masks and their first conv layer normalises each channel over
-the whole input, padding included (the transformers docs warn that padded input changes their output): they
-are batched only with windows of exactly equal length (full ``max_segment_sec`` windows, equal durations),
-otherwise one window per forward pass. Their vectors never depend on the batch they ran in.
-
-Segments shorter than the CNN's receptive field (computed from ``conv_kernel``/``conv_stride``: 400 samples,
-25 ms, for wav2vec2-base) give no frame: they become findings (stage 'embed', severity 'warning'), as do
-segments whose audio cannot be read. eGeMAPS (``--features egemaps``) is opensmile's eGeMAPSv02 functionals
-(88 values) per window, weighted by samples, stored as a set with a single layer 0.
-
-Storage. ``<paths.artifacts_dir>/embeddings/<set>/``: ``set.json`` (model, weights hash, settings that shape
-the vectors) and one ``part-<time>.parquet`` per run: one row per segment, columns ``segment_id``, ``frames``
-(the pooling weight), ``audio_version`` (the file's size and mtime) and ``layer_00`` … ``layer_NN``, each a fixed-size list of float32. One column per layer
-lets the probe read one layer of every segment without touching the others (10,000 x 768 floats = 30 MB).
-Rows are written in row groups of ``embed.embed_rows_per_group`` segments, so memory does not grow with the
-number of segments; a part is written under a temporary name and renamed when complete (an interrupted run
-keeps the row groups it wrote). The catalog row in ``embedding_sets`` is refreshed from the parts at the end
-of each run; the catalog is not held open while the model runs. A rerun computes only the segments not yet
-in the set or whose file changed since (the newest part's vector then wins); a set name holding another model's weights, or other vector-shaping settings, is an error unless
-``--overwrite`` (which then replaces the set; with the same weights and settings it changes nothing).
+Owns reading segments as training crops are read, batching that never changes a vector (group-norm models
+batch only equal lengths), the eGeMAPS baseline, and the set's files under
+``<paths.artifacts_dir>/embeddings/<set>/`` with its ``embedding_sets`` row. Users read README.md
+"Did pretraining help?"; the catalog is not held open while a model runs.
 """
 
 from __future__ import annotations
@@ -593,19 +560,19 @@ def _embed_set(
         writer.close()  # an interrupted run keeps the row groups written so far
     summary.elapsed_sec = time.perf_counter() - start
     summary.segments = len(stored_ids(folder))
-    with Catalog.open(settings.paths) as catalog, catalog.transaction() as con:
+    with Catalog.open(settings.paths) as catalog, catalog.transaction():
         # Every segment of this run was retried: its earlier findings for this set go (as do those of segments
         # a re-import removed); what failed again is recorded anew.
-        con.execute(
-            named_queries(_QUERIES)["forget_embed_findings"].sql,
+        catalog.run(
+            _QUERIES,
+            "forget_embed_findings",
             {"stage": STAGE, "suffix": _finding_suffix(set_name), "segment_ids": [t.segment_id for t in todo]},
         )
         for recording_id, code, message in summary.findings:
-            con.execute(
-                "INSERT INTO findings VALUES (?, ?, 'warning', ?, ?, now())", [recording_id, code, message, STAGE]
-            )
-        con.execute(
-            named_queries(_QUERIES)["upsert_embedding_set"].sql,
+            catalog.run(_QUERIES, "add_embed_finding", [recording_id, code, message, STAGE])
+        catalog.run(
+            _QUERIES,
+            "upsert_embedding_set",
             {
                 **{k: manifest[k] for k in ("set_name", "kind", "model", "model_sha", "n_layers", "dim")},
                 "settings": json.dumps(vector_settings, sort_keys=True),

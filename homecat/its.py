@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import duckdb
-
+from homecat.catalog import Catalog
 from homecat.errors import HomecatError
 
 ITS_SUFFIX = ".its"
 ITS_TIER = "spkr"  # the tier of imported .its segments: LENA's attribute name
+_SQL = "queries/its.sql"
 # The speaker types that are voices (key child, adults, other children, near and far): `vad import` of an
 # .its file stores these as speech rows; overlap, electronic media, noise and silence are not speech.
 SPEECH_TYPES = ("CHN", "CHF", "FAN", "FAF", "MAN", "MAF", "CXN", "CXF")
@@ -133,10 +133,10 @@ def check_tiers(name: str, tiers: Sequence[str]) -> None:
         raise HomecatError(f"{name} has no tier {', '.join(repr(t) for t in absent)} (its tiers: '{ITS_TIER}').")
 
 
-def store_clock(con: duckdb.DuckDBPyConnection, recording_id: str, source: str, parts: Sequence[ItsPart]) -> int:
+def store_clock(catalog: Catalog, recording_id: str, source: str, parts: Sequence[ItsPart]) -> int:
     """Replace the recording's clock times by the parts of ``source`` that have one (inside the caller's transaction)."""
-    con.execute("DELETE FROM recording_clock WHERE recording_id = ?", [recording_id])
+    catalog.run(_SQL, "forget_clock", {"recording_id": recording_id})
     rows = [[recording_id, source, p.part, p.start_sec, p.end_sec, p.start_clock] for p in parts if p.start_clock]
     if rows:
-        con.executemany("INSERT INTO recording_clock VALUES (?, ?, ?, ?, ?, ?)", rows)
+        catalog.run_many(_SQL, "add_clock", rows)
     return len(rows)

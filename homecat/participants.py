@@ -28,6 +28,7 @@ ID_COLUMNS = ("participant_id", "child_id", "id")
 DOB_COLUMNS = ("dob", "date_of_birth", "child_dob")
 MAX_LISTED = 50
 _DAYS_PER_MONTH = 365.25 / 12  # as ChildProject computes ages
+_SQL = "queries/participants.sql"
 
 
 @dataclass(frozen=True)
@@ -138,13 +139,8 @@ def import_participants(catalog: Catalog, path: str | Path) -> ParticipantsImpor
     with catalog.transaction() as con:
         con.register("_new_participants", table)
         try:
-            con.execute(
-                "DELETE FROM participants WHERE participant_id IN (SELECT participant_id FROM _new_participants)"
-            )
-            con.execute(
-                "INSERT INTO participants SELECT participant_id, dob, age_months, sex, site, ?, ? FROM _new_participants",
-                [path.name, now],
-            )
+            catalog.run(_SQL, "forget_participants")
+            catalog.run(_SQL, "add_participants", {"source": path.name, "now": now})
             unknown = con.execute(
                 "SELECT count(*) FROM _new_participants WHERE participant_id NOT IN "
                 "(SELECT participant_id FROM recordings)"

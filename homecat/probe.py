@@ -1,22 +1,9 @@
 """`homecat probe`: how well a linear classifier reads the segment labels off each layer of each embedding set.
 
-For every chosen set and every layer: the model of scikit-learn's ``StandardScaler`` +
-``LogisticRegression(class_weight='balanced')``, solved in preconditioned coordinates (``homecat.probe_fit``:
-the same minimum in tens of lbfgs iterations instead of hundreds; the folds run side by side) under
-participant-grouped stratified K-fold cross-validation
-(``StratifiedGroupKFold``; a participant's segments are all in one fold, so no family is ever in both the
-training and the test part of a fold; participant 'unknown' counts each recording as its own group, as
-``homecat split`` does). The folds are computed ONCE per probe, from the segments every chosen set holds,
-so every set and layer is judged on exactly the same splits. Reported per (set, layer): UAR (balanced
-accuracy, the mean over folds and its sample standard deviation), macro-F1 (mean over folds) and chance
-(the UAR of any constant or random guess: 1 / number of classes in a fold's test part, averaged over folds;
-UAR and macro-F1 average over the classes a test part holds, since a rare label can be absent from a fold).
-A fold with no segment, or whose training part lacks a label, is an error, not a number.
-
-The probe is stored in the catalog under ``probe_id`` (a short hash of the sets and their weights, the labels,
-the folds and the seed): ``probe_folds`` (the fold of every segment) and ``probe_results``; running the same
-probe again replaces its rows. The catalog is read, closed while the classifiers fit (minutes for large
-sets), and opened again to store the results. Vectors are read one layer at a time.
+Owns the participant-grouped folds (computed once per probe, so every set and layer is judged on the same
+splits), the scores per (set, layer): UAR with its sd over folds, macro-F1 and chance, and the tables
+``probe_folds`` and ``probe_results`` (keyed by ``probe_id``); the solver is probe_fit.py. The catalog is
+closed while the classifiers fit. Users read README.md "Did pretraining help?".
 """
 
 from __future__ import annotations
@@ -333,26 +320,27 @@ def _store(settings: Settings, run: ProbeRun, ids: list[str], fold_of: np.ndarra
     folds_table = pa.table({"segment_id": ids, "fold": fold_of.astype(np.int32)})
     labels = ",".join(run.labels)
     with Catalog.open(settings.paths) as catalog, catalog.transaction() as con:
-        con.execute("DELETE FROM probe_folds WHERE probe_id = ?", [run.probe_id])
-        con.execute("DELETE FROM probe_results WHERE probe_id = ?", [run.probe_id])
+        catalog.run(_QUERIES, "forget_probe_folds", {"probe_id": run.probe_id})
+        catalog.run(_QUERIES, "forget_probe_results", {"probe_id": run.probe_id})
         con.register("new_probe_folds", folds_table)
-        con.execute("INSERT INTO probe_folds SELECT ?, segment_id, fold FROM new_probe_folds", [run.probe_id])
+        catalog.run(_QUERIES, "add_probe_folds", {"probe_id": run.probe_id})
         con.unregister("new_probe_folds")
         for r in run.rows:
-            con.execute(
-                "INSERT INTO probe_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
-                [
-                    run.probe_id,
-                    r["set"],
-                    r["layer"],
-                    r["uar"],
-                    r["uar_sd"],
-                    r["macro_f1"],
-                    r["chance"],
-                    r["n_segments"],
-                    r["n_participants"],
-                    r["n_folds"],
-                    labels,
-                    seed,
-                ],  # fmt: skip
+            catalog.run(
+                _QUERIES,
+                "add_probe_result",
+                {
+                    "probe_id": run.probe_id,
+                    "set_name": r["set"],
+                    "layer": r["layer"],
+                    "uar": r["uar"],
+                    "uar_sd": r["uar_sd"],
+                    "macro_f1": r["macro_f1"],
+                    "chance": r["chance"],
+                    "n_segments": r["n_segments"],
+                    "n_participants": r["n_participants"],
+                    "n_folds": r["n_folds"],
+                    "labels": labels,
+                    "seed": seed,
+                },
             )

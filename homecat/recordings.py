@@ -22,6 +22,7 @@ from homecat import audio
 from homecat.catalog import Catalog
 from homecat.errors import first_line
 
+_SQL = "queries/scan.sql"
 # Rows per transaction: small enough that a kill loses little, large enough that commits are cheap.
 BATCH_FILES = 1000
 _CHUNK_FILES = 50
@@ -73,8 +74,8 @@ class ScanSummary:
         ]
 
 
-# Finishes the bookkeeping transaction of a scan: (connection, time of the scan, its summary).
-FinishFn = Callable[[object, datetime, ScanSummary], None]
+# Finishes the bookkeeping transaction of a scan: (catalog, time of the scan, its summary).
+FinishFn = Callable[[Catalog, datetime, ScanSummary], None]
 
 
 def sync_recordings(
@@ -173,22 +174,19 @@ def sync_recordings(
         relabelled = [(rel_path, pid) for rel_path, *_ in seen if (pid := participant(rel_path)) != current[rel_path]]
     with catalog.transaction() as con:
         if vanished:
-            con.execute("UPDATE recordings SET status = 'missing' WHERE list_contains(?, rel_path)", [vanished])
+            catalog.run(_SQL, "mark_missing", {"rel_paths": vanished})
         # Every row not missing now was seen by this scan (vanished ones were just marked).
-        con.execute("UPDATE recordings SET last_seen = ? WHERE status <> 'missing'", [now])
+        catalog.run(_SQL, "mark_seen", {"now": now})
         if relabelled:
             relabel = pa.table({"rel_path": [r[0] for r in relabelled], "pid": [r[1] for r in relabelled]})
             con.register("relabelled", relabel)
-            con.execute(
-                "UPDATE recordings SET participant_id = relabelled.pid FROM relabelled "
-                "WHERE recordings.rel_path = relabelled.rel_path"
-            )
+            catalog.run(_SQL, "relabel")
             con.unregister("relabelled")
         # None (labels from elsewhere) is stored as a value no regex can be, so a later plain scan relabels
-        con.execute("INSERT OR REPLACE INTO catalog_state VALUES ('participant_regex', ?)", [labels or NOT_A_REGEX])
-        _store_denied(con, now, denied)
+        catalog.run(_SQL, "set_state", {"key": "participant_regex", "value": labels or NOT_A_REGEX})
+        _store_denied(catalog, now, denied)
         if finish:
-            finish(con, now, summary)
+            finish(catalog, now, summary)
 
     totals = catalog.con.execute(
         """SELECT count(*) FILTER (WHERE status = 'missing'),
@@ -202,36 +200,26 @@ def sync_recordings(
     return summary
 
 
-def _store_denied(con, now: datetime, denied: list[str]) -> None:
+def _store_denied(catalog: Catalog, now: datetime, denied: list[str]) -> None:
     """Replace the scan's 'permission_denied' findings (warnings: the recordings stay as they were): one
     per denied folder (recording_id DENIED_PREFIX + its rel_path, as it is no recording), one per
     recording inside it, and one per denied file (on its recording, or DENIED_PREFIX + rel_path)."""
-    con.execute("DELETE FROM findings WHERE stage = 'scan' AND code = 'permission_denied'")
+    catalog.run(_SQL, "forget_denied")
     if not denied:
         return
     folders = sorted({d for d in denied if d.endswith("/") or not d})
     files = sorted({d for d in denied if d not in folders})
     ids = dict(
-        con.execute(
+        catalog.con.execute(
             "SELECT rel_path, recording_id FROM recordings WHERE list_contains(?, rel_path)", [files]
         ).fetchall()
     )
     tail = " (permission denied): its recordings keep their status and splits; fix the permissions and scan again."
     rows = [[DENIED_PREFIX + d, f"The folder {d or './'} cannot be listed by this user{tail}"] for d in folders]
     rows += [[ids.get(f, DENIED_PREFIX + f), f"{f} cannot be read by this user{tail}"] for f in files]
-    con.executemany(
-        "INSERT INTO findings VALUES (?, 'permission_denied', 'warning', ?, 'scan', ?)", [[*r, now] for r in rows]
-    )
+    catalog.run_many(_SQL, "add_denied", [[*r, now] for r in rows])
     if folders:
-        con.execute(
-            """INSERT INTO findings
-               SELECT recording_id, 'permission_denied', 'warning',
-                      rel_path || ' is in a folder this user cannot list (permission denied): kept as it was, '
-                      || 'not marked missing.', 'scan', ?
-               FROM recordings WHERE len(list_filter(?, lambda d: starts_with(rel_path, d))) > 0
-               ORDER BY rel_path""",
-            [now, folders],
-        )
+        catalog.run(_SQL, "add_denied_in_folders", {"now": now, "folders": folders})
 
 
 def walk_audio(root: Path, extensions: set[str], denied: list[str] | None = None) -> list[_Seen]:
@@ -373,6 +361,7 @@ def _read_row(item: _Seen, hash_audio: bool) -> dict[str, object]:
     return row
 
 
+# The columns of a batch of header rows (scan_batch): upsert_recordings in queries/scan.sql stores them.
 _COLUMNS = [
     "rel_path",
     "path",
@@ -411,39 +400,30 @@ _ARROW_TYPES = {
 def _commit(catalog: Catalog, rows: list[dict[str, object]]) -> None:
     if not rows:
         return
-    with catalog.transaction() as con:
-        _upsert(con, rows)
-
-
-def _upsert(con, rows: list[dict[str, object]]) -> None:
     batch = pa.table(
         {name: pa.array([r[name] for r in rows], type=_ARROW_TYPES.get(name, pa.string())) for name in _COLUMNS}
     )
-    con.register("scan_batch", batch)
-    updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c not in ("rel_path", "recording_id", "first_seen"))
-    # A changed file keeps its recording_id and first_seen; everything read from it is replaced.
-    con.execute(
-        f"INSERT INTO recordings ({', '.join(_COLUMNS)}) SELECT {', '.join(_COLUMNS)} FROM scan_batch "
-        f"ON CONFLICT (rel_path) DO UPDATE SET {updates}"
-    )
-    con.unregister("scan_batch")
+    with catalog.transaction() as con:
+        con.register("scan_batch", batch)
+        catalog.run(_SQL, "upsert_recordings")
+        con.unregister("scan_batch")
 
 
-def update_header(con, recording_id: str, header: audio.AudioHeader) -> None:
+def update_header(catalog: Catalog, recording_id: str, header: audio.AudioHeader) -> None:
     """Replace a recording's header values with ``header`` (validate found the file's header changed
     although its size and mtime did not); inside the caller's transaction."""
-    con.execute(
-        """UPDATE recordings SET format = ?, subtype = ?, sample_rate = ?, channels = ?, frames = ?, duration_sec = ?
-           WHERE recording_id = ?""",
-        [
-            header.format,
-            header.subtype,
-            header.sample_rate,
-            header.channels,
-            header.frames,
-            header.duration_sec,
-            recording_id,
-        ],
+    catalog.run(
+        _SQL,
+        "update_header",
+        {
+            "format": header.format,
+            "subtype": header.subtype,
+            "sample_rate": header.sample_rate,
+            "channels": header.channels,
+            "frames": header.frames,
+            "duration_sec": header.duration_sec,
+            "recording_id": recording_id,
+        },
     )
 
 

@@ -15,6 +15,40 @@ _READ_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN, d
 _KIND_NAMES = {"LOAD": "INSTALL/LOAD", "SET": "SET/RESET/USE", "CALL": "CALL/CHECKPOINT"}
 
 
+# Every code a finding can carry (the README's table of codes says what each means); `report findings --code`
+# takes these and refuses others instead of printing an empty table.
+FINDING_CODES = (
+    "unreadable", "too_short", "silent", "truncated", "clipping", "mostly_silent", "too_long", "duplicate",
+    "header_mismatch", "sample_rate", "multichannel", "missing", "changed", "permission_denied", "header_changed",
+    "failed", "not_fetched", "unreferenced", "discarded", "invalid_segment", "invalid_speech_row",
+    "segment_too_short", "segment_unreadable",
+)  # fmt: skip
+
+# Report titles in words (a report's SQL doc comment is for readers of the SQL: it names its $parameters).
+_TITLES = {
+    "activity": "hours, speech and crop-policy shares per participant and split",
+    "findings": "findings, worst first",
+    "participants": "hours, usable hours and findings per participant",
+    "segments": "imported segments and hours per tier, label and participant",
+    "silence": "activity per recording and participant",
+    "splits": "hours, recordings and participants per split, and the leakage check",
+    "summary": "files, hours and participants",
+}
+
+
+def report_title(name: str, params: dict[str, Any] | None = None) -> str:
+    """The title a table of report ``name`` gets: what it shows, and the filters given, in words."""
+    params = params or {}
+    if name == "silence":
+        judged = params.get("threshold_db")
+        at = f"every window judged at {judged:g} dBFS" if judged is not None else "each recording's own threshold"
+        return f"{_TITLES[name]} ({at})"
+    if name == "findings":
+        only = [f"{key} {params[key]}" for key in ("code", "severity") if params.get(key) is not None]
+        return _TITLES[name] + (f" (only {' and '.join(only)})" if only else "")
+    return _TITLES.get(name, name)
+
+
 def report_names() -> list[str]:
     """Every report shipped in ``sql/reports/``."""
     return sorted(

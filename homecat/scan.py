@@ -1,10 +1,9 @@
 """`homecat scan`: walk the raw audio root, read headers only, keep `recordings` up to date.
 
-Incremental by (size_bytes, mtime_ns): an unchanged file costs one ``stat`` and is never opened.
-Headers of new or changed files are read by a thread pool (header reads are I/O bound) and
-written in batches, one transaction each, so a kill loses at most the batch in flight (on a shared
-catalog, also the batches of the last ``catalog_commit_every_sec``, committed in one visit to the
-file) and a rerun finishes the job. Files that vanish become ``missing``; no row is ever deleted.
+Owns what a scan covers (the folder, or a ChildProject dataset through ``homecat.childproject``) and who a
+file's participant is (``data.participant_regex``). The incremental engine (unchanged files cost one
+``stat``, headers read by a thread pool, batched commits, vanished files kept as ``missing``) is
+``homecat.recordings``. Users read README.md "What `homecat scan` records".
 """
 
 from __future__ import annotations
@@ -56,11 +55,11 @@ def scan(
     )
 
 
-def _forget_childproject(con, now: datetime, summary: ScanSummary) -> None:
+def _forget_childproject(catalog: Catalog, now: datetime, summary: ScanSummary) -> None:
     """A plain folder scan: what a ChildProject scan stored about its metadata no longer holds."""
     from homecat.childproject import forget_dataset
 
-    forget_dataset(con)
+    forget_dataset(catalog)
 
 
 def participant_of(rel_path: str, pattern: re.Pattern[str]) -> str:

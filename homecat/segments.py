@@ -1,40 +1,10 @@
-"""`homecat segments import`: annotated intervals into the catalog table ``segments``.
+"""`homecat segments import`: annotated intervals (CSV/TSV, ELAN, Praat, LENA) into the catalog table ``segments``.
 
-Formats: CSV/TSV with a header (``recording`` as the catalog's rel_path or a recording_id, or
-``recording_id``; ``start_sec``, ``end_sec``, ``label``; optional ``tier``), ELAN ``.eaf`` (pympi-ling)
-and Praat ``.TextGrid`` (praatio). An EAF/TextGrid file belongs to the recording whose id or file stem
-equals the file's stem, or to the one named with ``recording=``; every non-empty interval of every
-interval tier (or of the tiers chosen) becomes a segment carrying its tier's name. A LENA ``.its``
-file is matched the same way; its segments carry the speaker type as label and the tier 'spkr'
-(homecat/its.py), and its clock times are kept. A ``Mapping`` (homecat/mapping.py) renames a CSV's
-columns, converts its time unit (ms, frames) and adds a clip's offset (per file, per row, or an
-EAF media's TIME_ORIGIN).
-
-All or nothing per file: every interval is checked against the catalog's recordings first and every
-problem is reported at once (the file, the CSV line or the tier and interval, the reason); with any
-problem nothing from the file is imported, unless ``skip_invalid`` imports the valid intervals and
-records each skipped one as a finding (stage 'segments', code 'invalid_segment', severity 'warning').
-
-A file's rows are identified by its name (``source``, never its path: paths can name families).
-Importing a file of the same name again replaces its rows and its findings in one transaction, and
-the same interval gets the same ``segment_id`` (a hash of source, tier, recording and the times in
-milliseconds, not of the label), so re-imports are idempotent and a corrected label keeps its id.
-
-Decisions where the format leaves room:
-- A recording's end is its header duration, or what validate could decode of the current file version
-  if that is less (sql/queries/segments.sql). An interval may end up to ``END_TOLERANCE_SEC`` (10 ms,
-  half a wav2vec2 frame) past it, as annotation tools round; it is clipped to the end. Further is an
-  error. An unreadable recording (no duration) is a problem; a 'missing' one (offline) is not.
-- Interval numbers in messages are those Praat and ELAN show (empty intervals counted, in time order),
-  with the times, so a person can find the interval; empty intervals themselves are never segments.
-- The same interval twice in one file (same tier and recording, equal to the millisecond): with the same
-  label it is kept once (counted as merged); with another label it is a problem of the later one.
-- A skipped row whose recording is unknown gets the recording_id ``UNKNOWN_RECORDING`` in ``findings``.
-- A problem of the whole file (unreadable, a missing column, no matching recording, a tier asked for
-  that it lacks) stops that file even with ``skip_invalid``: there is nothing valid to import.
-
-The ChildProject importer builds ``Candidate``s itself and reuses ``RecordingIndex``, ``check_candidates``
-and ``store_segments``. This module never imports typer.
+Owns checking every interval against the catalog's recordings (all problems of a file at once; nothing from
+it unless ``skip_invalid``, whose skipped rows become 'invalid_segment' findings) and replacing a file's rows
+by its name on re-import, with stable ``segment_id``s. Column mapping lives in mapping.py, LENA in its.py;
+the ChildProject importer reuses ``RecordingIndex``, ``check_candidates`` and ``store_segments``.
+Users read README.md "Annotated segments". Never imports typer.
 """
 
 from __future__ import annotations
@@ -57,6 +27,7 @@ from homecat.mapping import Mapping, media_time_origin_sec
 
 STAGE = "segments"
 FINDING_CODE = "invalid_segment"
+_SQL = "queries/segments.sql"
 UNKNOWN_RECORDING = "(unknown)"  # findings.recording_id of a skipped row whose recording is not in the catalog
 END_TOLERANCE_SEC = 0.01
 MAX_LISTED_PROBLEMS = 50  # lines of one error; the rest are counted
@@ -127,7 +98,7 @@ class RecordingIndex:
 
     @classmethod
     def load(cls, catalog: Catalog) -> RecordingIndex:
-        _, rows = catalog.rows(named_queries("queries/segments.sql")["segment_recordings"].sql)
+        _, rows = catalog.rows(named_queries(_SQL)["segment_recordings"].sql)
         return cls(RecordingInfo(*row) for row in rows)
 
     def find(self, name: str) -> RecordingInfo | None:
@@ -296,24 +267,18 @@ def store_segments(catalog: Catalog, source: str, rows: Iterable[SegmentRow], sk
     )
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     with catalog.transaction() as con:
-        con.execute("DELETE FROM segments WHERE source = ?", [source])
+        catalog.run(_SQL, "forget_source", {"source": source})
         con.register("_new_segments", table)
         try:
-            con.execute(
-                "INSERT INTO segments (segment_id, recording_id, start_sec, end_sec, label, tier, source, imported_at) "
-                "SELECT segment_id, recording_id, start_sec, end_sec, label, tier, ?, ? FROM _new_segments",
-                [source, now],
-            )
+            catalog.run(_SQL, "add_segments", {"source": source, "now": now})
         finally:
             con.unregister("_new_segments")
         # findings has no source column: this stage's messages start with "<source>: " (Problem.message).
-        con.execute(
-            "DELETE FROM findings WHERE stage = ? AND code = ? AND starts_with(message, ?)",
-            [STAGE, FINDING_CODE, f"{source}: "],
-        )
+        catalog.run(_SQL, "forget_skipped", {"stage": STAGE, "code": FINDING_CODE, "source": source})
         if skipped:
-            con.executemany(
-                "INSERT INTO findings VALUES (?, ?, 'warning', ?, ?, ?)",
+            catalog.run_many(
+                _SQL,
+                "add_skipped",
                 [[p.recording_id or UNKNOWN_RECORDING, FINDING_CODE, p.message(source), STAGE, now] for p in skipped],
             )
     return len(kept_rows)
@@ -572,8 +537,8 @@ def import_file(
         raise HomecatError(*problem_lines(source, checked.problems, noun))
     imported = store_segments(catalog, source, checked.rows, skipped=checked.problems)
     if parts and candidates:  # a LENA file's clock times: the recording's time of day
-        with catalog.transaction() as con:
-            store_clock(con, candidates[0].recording, source, parts)
+        with catalog.transaction():
+            store_clock(catalog, candidates[0].recording, source, parts)
     return ImportResult(source, imported, len(checked.problems), checked.merged)
 
 

@@ -461,14 +461,15 @@ class LoadedSettings:
     sources: dict[str, str] = field(default_factory=dict)
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per field: name, value (secrets masked), source."""
+        """One row per field: name, value (secrets masked), source, description."""
         out = []
         data = self.settings.model_dump(mode="json")
         for name in _field_names(Settings):
             value = _get_dotted(data, name)
             if name in SECRET_FIELDS:
                 value = "(set, hidden)" if _get_dotted_attr(self.settings, name) is not None else "(not set)"
-            out.append({"setting": name, "value": value, "source": self.sources.get(name, "default")})
+            source = self.sources.get(name, "default")
+            out.append({"setting": name, "value": value, "source": source, "description": _description(name)})
         return out
 
 
@@ -563,6 +564,11 @@ def _annotation(dotted: str) -> Any:
     section, name = dotted.split(".")
     section_model = Settings.model_fields[section].annotation
     return section_model.model_fields[name].annotation
+
+
+def _description(dotted: str) -> str:
+    section, name = dotted.split(".")
+    return Settings.model_fields[section].annotation.model_fields[name].description or ""
 
 
 def _allows_none(annotation: Any) -> bool:

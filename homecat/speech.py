@@ -21,20 +21,87 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
+
+import numpy as np
+import pyarrow as pa
 
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError
 from homecat.its import SPEECH_TYPES, read_its, store_clock
 from homecat.segments import UNKNOWN_RECORDING, Candidate, Problem, RecordingIndex, check_candidate, problem_lines
 from homecat.settings import CropSettings
-from homecat.vad import SOURCE, SpeechRow, _replace_speech
 
 _RTTM_FIELDS = "SPEAKER file-id channel onset duration <NA> <NA> label <NA> <NA>"
+VAD_SOURCE = "silero"  # the source of `homecat vad`'s rows: no import may take it
+_SQL = "queries/vad.sql"
+
+
+class SpeechRow(NamedTuple):
+    """One speech (or voice-type) turn of a recording, in seconds from its start."""
+
+    recording_id: str
+    start_sec: float
+    end_sec: float
+    label: str
+
+
+# --------------------------------------------------------------------------- storing (this module owns `speech`)
+
+
+def store_speech(
+    catalog: Catalog, source: str, rows: Iterable[SpeechRow], recording_ids: Iterable[str] | None = None
+) -> int:
+    """Replace the rows of ``source`` (only those of ``recording_ids`` when given) by ``rows``, in ONE
+    transaction; return how many were stored. Times are rounded to the millisecond."""
+    rows = list(rows)
+    with catalog.transaction():
+        return replace_speech(catalog, source, rows, None if recording_ids is None else list(recording_ids))
+
+
+def replace_speech(catalog: Catalog, source: str, rows: list[SpeechRow], recording_ids: list[str] | None) -> int:
+    """``store_speech`` inside the caller's transaction."""
+    con = catalog.con
+    if recording_ids is None:
+        catalog.run(_SQL, "forget_speech_source", {"source": source})
+    else:
+        outside = {r.recording_id for r in rows} - set(recording_ids)
+        if outside:
+            raise HomecatError(
+                f"Speech rows of source '{source}' name recording {sorted(outside)[0]}, which is not among "
+                "the recordings being replaced."
+            )
+        con.register("replaced_ids", pa.table({"recording_id": pa.array(recording_ids, pa.string())}))
+        catalog.run(_SQL, "forget_speech_of", {"source": source})
+        con.unregister("replaced_ids")
+    if not rows:
+        return 0
+    starts = np.round(np.array([r.start_sec for r in rows], np.float64), 3)
+    ends = np.round(np.array([r.end_sec for r in rows], np.float64), 3)
+    bad = np.flatnonzero(~(np.isfinite(starts) & np.isfinite(ends) & (starts >= 0) & (ends >= starts)))
+    if len(bad):
+        row = rows[int(bad[0])]
+        raise HomecatError(
+            f"A speech row of recording {row.recording_id} runs from {row.start_sec} s to {row.end_sec} s: "
+            "times must be finite, not negative, and end at or after the start."
+        )
+    batch = pa.table(
+        {
+            "recording_id": pa.array([r.recording_id for r in rows], pa.string()),
+            "start_sec": pa.array(starts),
+            "end_sec": pa.array(ends),
+            "source": pa.array([source] * len(rows), pa.string()),
+            "label": pa.array([r.label for r in rows], pa.string()),
+        }
+    )
+    con.register("speech_batch", batch)
+    catalog.run(_SQL, "add_speech")
+    con.unregister("speech_batch")
+    return len(rows)
 
 
 @dataclass
@@ -137,8 +204,10 @@ def import_rttm(
             errors.append(f"{path} does not exist.")
             continue
         name = source or path.stem
-        if name == SOURCE:
-            errors.append(f"{path}: the source name '{SOURCE}' belongs to 'homecat vad'; choose another with --source.")
+        if name == VAD_SOURCE:
+            errors.append(
+                f"{path}: the source name '{VAD_SOURCE}' belongs to 'homecat vad'; choose another with --source."
+            )
             continue
         file_rows, file_errors, skipped_lines = read_rttm(path, index)
         # a clean import clears the findings an earlier --skip-invalid import of this file left
@@ -149,12 +218,12 @@ def import_rttm(
         by_source.setdefault(name, []).extend(file_rows)
     if errors:
         raise HomecatError(f"Nothing was imported: {len(errors)} problem(s) in the RTTM input.", *errors)
-    with catalog.transaction() as con:
+    with catalog.transaction():
         for name, source_rows in by_source.items():
             ids = sorted({r.recording_id for r in source_rows})
-            _replace_speech(con, name, source_rows, ids)
+            replace_speech(catalog, name, source_rows, ids)
             summary.by_source[name] = (len(source_rows), len(ids))
-        summary.invalid_rows = store_skipped(con, skipped)
+        summary.invalid_rows = store_skipped(catalog, skipped)
     return summary
 
 
@@ -162,17 +231,15 @@ INVALID_ROW_CODE = "invalid_speech_row"
 IMPORT_STAGE = "vad import"
 
 
-def store_skipped(con: Any, skipped: dict[str, list[tuple[str | None, str]]]) -> int:
+def store_skipped(catalog: Catalog, skipped: dict[str, list[tuple[str | None, str]]]) -> int:
     """Replace the findings of each imported file (by name) by its skipped rows' (recording_id, message)."""
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     for name, problems in skipped.items():
-        con.execute(
-            "DELETE FROM findings WHERE stage = ? AND code = ? AND (starts_with(message, ?) OR starts_with(message, ?))",
-            [IMPORT_STAGE, INVALID_ROW_CODE, f"{name}, ", f"{name}: "],
-        )
+        catalog.run(_SQL, "forget_skipped_rows", {"stage": IMPORT_STAGE, "code": INVALID_ROW_CODE, "name": name})
         if problems:
-            con.executemany(
-                "INSERT INTO findings VALUES (?, ?, 'warning', ?, ?, ?)",
+            catalog.run_many(
+                _SQL,
+                "add_skipped_row",
                 [[rid or UNKNOWN_RECORDING, INVALID_ROW_CODE, message, IMPORT_STAGE, now] for rid, message in problems],
             )
     return sum(len(problems) for problems in skipped.values())
@@ -235,14 +302,14 @@ def import_its(
     if errors:
         raise HomecatError(f"Nothing was imported: {bad} problem(s) in the .its input.", *errors)
     summary = ImportSummary()
-    with catalog.transaction() as con:
+    with catalog.transaction():
         for path, name, recording_id, rows, _, parts in plans:
-            _replace_speech(con, name, rows, [recording_id])
-            store_clock(con, recording_id, path.name, parts)
+            replace_speech(catalog, name, rows, [recording_id])
+            store_clock(catalog, recording_id, path.name, parts)
             done, recordings = summary.by_source.get(name, (0, 0))
             summary.by_source[name] = (done + len(rows), recordings + 1)
         summary.invalid_rows = store_skipped(
-            con,
+            catalog,
             {path.name: [(p.recording_id, p.message(path.name)) for p in problems] for path, *_, problems, _ in plans},
         )
     return summary
@@ -254,7 +321,7 @@ def export_rttm(catalog: Catalog, out: TextIO, sources: Sequence[str] = ()) -> i
     The file-id is the recording_id (the file's stem, which may name a family); an id with whitespace
     would split into extra fields, so then nothing is written.
     """
-    query = named_queries("queries/vad.sql")["speech_rows"].sql
+    query = named_queries(_SQL)["speech_rows"].sql
     _, rows = catalog.rows(query, {"sources": list(sources)})
     spaced = next((row[0] for row in rows if re.search(r"\s", row[0])), None)
     if spaced is not None:
@@ -336,7 +403,7 @@ class Timeline:
 
 def timeline(catalog: Catalog, rel_path: str) -> Timeline:
     """Levels and speech of the recording with this rel_path (or recording_id); no audio is read."""
-    queries = named_queries("queries/vad.sql")
+    queries = named_queries(_SQL)
     _, found = catalog.rows(queries["timeline_recording"].sql, {"name": rel_path})
     if not found:
         raise HomecatError(

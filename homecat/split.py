@@ -1,25 +1,9 @@
 """`homecat split`: participant-grouped train/dev(/test) splits, stable as data grows.
 
-Candidates are recordings that are readable (status 'ok'), validated for their current
-(size, mtime) and without an error finding. Unvalidated recordings are *not* candidates: nothing
-is known yet about whether they are silent, truncated or clipped, so they wait for
-``homecat validate`` (the summary counts them and says so).
-
-Groups are participants; every recording whose participant is 'unknown' is a group of its own.
-A rerun never moves an assignment:
-- a recording already in a split stays there while it is still a candidate;
-- a new recording of a participant that has a split (now, or before all its recordings left) joins it;
-- new groups are visited in an order fixed by (split_seed, group) and each goes to the split whose
-  hours are furthest below its target share of the final total, so the dev share stays near
-  ``dev_fraction`` as data grows (whole groups: it is near, not exact);
-- recordings that stop being candidates (an error finding, missing, unreadable, changed since
-  validation, a new participant label) leave their split and are listed in ``split_removals``.
-``reshuffle=True`` forgets every assignment and removal and places all groups afresh.
-
-With ``stratify_by`` (age band at recording, sex or site) each new group belongs to a stratum (its
-participant's sex or site, or the age band holding most of its hours; '(unknown)' where not known) and
-the rule above runs within each stratum, against that stratum's hours: dev then holds its share of every
-age band instead of whichever families the seed happened to pick. Assigned groups still never move.
+Owns the tables ``splits`` and ``split_removals``: which recordings are candidates (readable, validated for
+their current version, no error finding), where new participants go (the split furthest below its share,
+within a stratum with ``stratify_by``), and that an assignment never moves unless ``reshuffle``.
+Users read README.md "Splits and training crops".
 """
 
 from __future__ import annotations
@@ -130,10 +114,10 @@ def assign_splits(
         summary.excluded[key] = summary.excluded.get(key, 0) + 1
     summary.unvalidated = sum(1 for w in not_candidates.values() if w in ("not validated", "changed since validation"))
 
-    with catalog.transaction() as con:
+    with catalog.transaction():
         if reshuffle:
-            con.execute("DELETE FROM splits")
-            con.execute("DELETE FROM split_removals")
+            catalog.run(_QUERIES, "forget_splits")
+            catalog.run(_QUERIES, "forget_removals")
         _, current = catalog.rows(queries["split_assignments"].sql)
 
         stratum = _strata(catalog, settings.stratify_by)
@@ -155,8 +139,8 @@ def assign_splits(
                 key = "error finding" if why.startswith("error finding") else why
                 summary.removed[key] = summary.removed.get(key, 0) + 1
         if removals:
-            con.executemany("DELETE FROM splits WHERE recording_id = ?", [(r[0],) for r in removals])
-            con.executemany("INSERT INTO split_removals VALUES (?, ?, ?, ?, ?, ?)", removals)
+            catalog.run_many(_QUERIES, "unassign", [(r[0],) for r in removals])
+            catalog.run_many(_QUERIES, "add_removal", removals)
         # Groups whose recordings all left remember their split (kept recordings decide first).
         for grp, split in catalog.rows(queries["split_memory"].sql)[1]:
             group_split.setdefault(grp, split)
@@ -187,7 +171,7 @@ def assign_splits(
             summary.placed_groups += 1
             summary.placed_recordings += len(new_groups[grp])
         if new_rows:
-            con.executemany("INSERT INTO splits VALUES (?, ?, ?, ?, ?)", new_rows)
+            catalog.run_many(_QUERIES, "assign", new_rows)
 
     _fill_totals(catalog, summary)
     return summary

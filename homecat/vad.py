@@ -1,35 +1,10 @@
-"""`homecat vad`: voice activity with Silero VAD, stored in ``speech``; ``store_speech`` for importers.
+"""`homecat vad`: voice activity with Silero VAD (ONNX, CPU), stored as 'silero' rows of ``speech``.
 
-Which recordings: every usable one (readable, validated for its current version, no error finding:
-the rule splits and crops use) whose 'silero' rows do not describe its current (size_bytes,
-mtime_ns) and the current settings (``vad_state``; all of them with ``redo_all``). The others are
-not opened.
-
-How one recording is read: ``audio.iter_mono_blocks`` streams it once, down-mixed by
-``data.channel_policy`` and resampled to 16 kHz (one soxr stream, no seams between blocks); each
-block is cut into 32 ms chunks of 512 samples, each with the 64 samples before it as context, and
-goes to Silero's packaged sequence ONNX model in ONE ``InferenceSession.run`` (the LSTM state
-``h``/``c`` carried from call to call). The sequence model is silero's batched export of the same
-weights as ``silero_vad.onnx``: its probabilities equal the stateful model's chunk by chunk
-(tests/test_vad.py checks that), but a block costs one call instead of one call per chunk
-(bench/bench_vad.py measures both). Memory per worker: one block (``vad.vad_block_sec``) and the
-segments found, whatever the file's length.
-
-Chunk probabilities become segments with the rules of silero's ``get_speech_timestamps`` (no
-``max_speech_duration_s``), streamed by ``Segmenter``: speech starts at a chunk at or above
-``vad_threshold``, ends once the probability has stayed below ``vad_neg_threshold`` for
-``min_silence_sec`` (from the first such chunk), stretches of ``min_speech_sec`` or less are dropped,
-and ``speech_pad_sec`` is added on each side (half the gap when two segments are closer than two
-pads). Only the previous segment is held back, for that padding, so no per-chunk probabilities of
-a whole day are kept.
-
-Workers only compute; the main process alone writes, one transaction per recording (its 'silero'
-rows and its ``vad_state`` together), so a kill loses at most the recordings in flight (on a shared
-catalog, also those of the last ``catalog_commit_every_sec``, batched into one visit to the file).
-
-Speech rows of other tools arrive through ``store_speech`` (RTTM: homecat/speech.py). Times are
-stored rounded to the millisecond (RTTM's usual precision), so an export imported again gives the
-same rows.
+Owns which recordings need VAD (usable, and changed or never run with these settings: ``vad_state``),
+streaming each once in blocks through silero's sequence model (one call per block, the same probabilities
+as chunk by chunk) and silero's segment rules, streamed. Workers compute; the main process writes one
+transaction per recording through ``speech.store_speech`` (speech.py owns the table). Users read
+README.md "Vocal activity and crop policies".
 """
 
 from __future__ import annotations
@@ -41,10 +16,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from homecat import audio
 from homecat.catalog import Catalog, named_queries
@@ -53,9 +27,10 @@ from homecat.findings import failed
 from homecat.pool import run_in_pool
 from homecat.recordings import fs_path
 from homecat.settings import DataSettings, VadSettings
+from homecat.speech import VAD_SOURCE, SpeechRow, replace_speech
 
-SOURCE = "silero"
 LABEL = "speech"
+_SQL = "queries/vad.sql"
 MODEL_FILE = "silero_vad_16k_sequence.onnx"  # silero's batched export; same weights as silero_vad.onnx
 SAMPLE_RATE = 16000
 CHUNK_SAMPLES = 512  # 32 ms: what the 16 kHz model scores at a time
@@ -64,70 +39,6 @@ _MISSING_EXTRA = "Voice activity needs silero-vad and onnxruntime: pip install '
 
 # (done, total) hours of audio; the CLI turns it into a bar with a rate.
 ProgressFn = Callable[[float, float], None]
-
-
-class SpeechRow(NamedTuple):
-    """One speech (or voice-type) turn of a recording, in seconds from its start."""
-
-    recording_id: str
-    start_sec: float
-    end_sec: float
-    label: str
-
-
-# --------------------------------------------------------------------------- storing
-
-
-def store_speech(
-    catalog: Catalog, source: str, rows: Iterable[SpeechRow], recording_ids: Iterable[str] | None = None
-) -> int:
-    """Replace the rows of ``source`` (only those of ``recording_ids`` when given) by ``rows``, in ONE
-    transaction; return how many were stored. Times are rounded to the millisecond."""
-    rows = list(rows)
-    with catalog.transaction() as con:
-        return _replace_speech(con, source, rows, None if recording_ids is None else list(recording_ids))
-
-
-def _replace_speech(con: Any, source: str, rows: list[SpeechRow], recording_ids: list[str] | None) -> int:
-    if recording_ids is None:
-        con.execute("DELETE FROM speech WHERE source = ?", [source])
-    else:
-        outside = {r.recording_id for r in rows} - set(recording_ids)
-        if outside:
-            raise HomecatError(
-                f"Speech rows of source '{source}' name recording {sorted(outside)[0]}, which is not among "
-                "the recordings being replaced."
-            )
-        con.register("replaced_ids", pa.table({"recording_id": pa.array(recording_ids, pa.string())}))
-        con.execute(
-            "DELETE FROM speech WHERE source = ? AND recording_id IN (SELECT recording_id FROM replaced_ids)",
-            [source],
-        )
-        con.unregister("replaced_ids")
-    if not rows:
-        return 0
-    starts = np.round(np.array([r.start_sec for r in rows], np.float64), 3)
-    ends = np.round(np.array([r.end_sec for r in rows], np.float64), 3)
-    bad = np.flatnonzero(~(np.isfinite(starts) & np.isfinite(ends) & (starts >= 0) & (ends >= starts)))
-    if len(bad):
-        row = rows[int(bad[0])]
-        raise HomecatError(
-            f"A speech row of recording {row.recording_id} runs from {row.start_sec} s to {row.end_sec} s: "
-            "times must be finite, not negative, and end at or after the start."
-        )
-    batch = pa.table(
-        {
-            "recording_id": pa.array([r.recording_id for r in rows], pa.string()),
-            "start_sec": pa.array(starts),
-            "end_sec": pa.array(ends),
-            "source": pa.array([source] * len(rows), pa.string()),
-            "label": pa.array([r.label for r in rows], pa.string()),
-        }
-    )
-    con.register("speech_batch", batch)
-    con.execute("INSERT INTO speech SELECT * FROM speech_batch ORDER BY recording_id, start_sec, end_sec, label")
-    con.unregister("speech_batch")
-    return len(rows)
 
 
 # --------------------------------------------------------------------------- segments from probabilities
@@ -391,7 +302,7 @@ def run_vad(
     if key not in _session_cache:
         _session_cache[key] = new_session(key)
     digest = settings_hash(settings, data)
-    query = named_queries("queries/vad.sql")["vad_candidates"].sql
+    query = named_queries(_SQL)["vad_candidates"].sql
     columns, rows = catalog.rows(query, {"settings_hash": digest})
     tasks = [_Task(row[0], row[1], fs_path(row[2], row[7]), *row[3:6]) for row in rows if redo_all or not row[6]]
     summary = VadSummary(skipped_current=len(rows) - len(tasks))
@@ -426,12 +337,20 @@ def _store(catalog: Catalog, result: _Result, digest: str) -> None:
     """One recording's 'silero' rows and its vad_state, in one transaction."""
     task = result.task
     rows, speech_sec = _speech_rows(result)
-    with catalog.transaction() as con:
-        _replace_speech(con, SOURCE, rows, [task.recording_id])
-        con.execute("DELETE FROM vad_state WHERE recording_id = ?", [task.recording_id])
-        con.execute(
-            "INSERT INTO vad_state VALUES (?, ?, ?, ?, ?, ?)",
-            [task.recording_id, task.size_bytes, task.mtime_ns, digest, speech_sec, _now()],
+    with catalog.transaction():
+        replace_speech(catalog, VAD_SOURCE, rows, [task.recording_id])
+        catalog.run(_SQL, "forget_vad_state", {"recording_id": task.recording_id})
+        catalog.run(
+            _SQL,
+            "store_vad_state",
+            {
+                "recording_id": task.recording_id,
+                "size_bytes": task.size_bytes,
+                "mtime_ns": task.mtime_ns,
+                "settings_hash": digest,
+                "speech_sec": speech_sec,
+                "processed_at": _now(),
+            },
         )
 
 

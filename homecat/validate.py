@@ -8,7 +8,7 @@ one transaction per file (its findings, stats and levels replaced together), so 
 most the files in flight (on a shared catalog, also those of the last ``catalog_commit_every_sec``,
 batched into one visit to the file) and a rerun continues where it stopped.
 
-This module is the orchestration: which files, the process pool, storing results, scan's findings
+This module is the orchestration: which files, running them (``homecat.pool``), storing results, scan's findings
 and duplicates. The statistics of one stream are ``homecat.levels``; judging them into findings with
 messages is ``homecat.findings``.
 
@@ -38,6 +38,7 @@ from homecat.recordings import fs_path, update_header
 from homecat.settings import DataSettings, ValidateSettings
 
 STAGE = "validate"
+_SQL = "queries/validate.sql"
 
 # (done, total) hours of audio; the CLI turns it into a bar with a rate.
 ProgressFn = Callable[[float, float], None]
@@ -233,6 +234,7 @@ def _pending(catalog: Catalog, redo_all: bool) -> tuple[list[_Task], int]:
     return tasks, len(rows) - len(tasks)
 
 
+# The columns of audio_stats, as add_stats in queries/validate.sql names them.
 _STATS_COLUMNS = [
     "recording_id",
     "size_bytes",
@@ -258,23 +260,19 @@ def _store(catalog: Catalog, result: _Result, params: _Params, now: datetime) ->
     """Replace one recording's findings, stats and levels in one transaction."""
     rid = result.task.recording_id
     with catalog.transaction() as con:
-        con.execute("DELETE FROM findings WHERE recording_id = ? AND stage = ?", [rid, STAGE])
-        con.execute("DELETE FROM audio_stats WHERE recording_id = ?", [rid])
-        con.execute("DELETE FROM levels WHERE recording_id = ?", [rid])
+        catalog.run(_SQL, "forget_recording", {"recording_id": rid, "stage": STAGE})
+        catalog.run(_SQL, "forget_stats", {"recording_id": rid})
+        catalog.run(_SQL, "forget_levels", {"recording_id": rid})
         if result.findings:
-            con.executemany(
-                "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?)",
-                [[rid, f.code, f.severity, f.message, STAGE, now] for f in result.findings],
+            catalog.run_many(
+                _SQL, "add_finding", [[rid, f.code, f.severity, f.message, STAGE, now] for f in result.findings]
             )
         if result.stats is None:
             return
         if result.header is not None:
-            update_header(con, rid, result.header)
+            update_header(catalog, rid, result.header)
         stats = dict(result.stats, validated_at=now)
-        con.execute(
-            f"INSERT INTO audio_stats ({', '.join(_STATS_COLUMNS)}) VALUES ({', '.join('?' * len(_STATS_COLUMNS))})",
-            [stats[c] for c in _STATS_COLUMNS],
-        )
+        catalog.run(_SQL, "add_stats", {c: stats[c] for c in _STATS_COLUMNS})
         n = len(result.rms_dbfs)
         if n:
             batch = pa.table(
@@ -287,65 +285,28 @@ def _store(catalog: Catalog, result: _Result, params: _Params, now: datetime) ->
                 }
             )
             con.register("levels_batch", batch)
-            con.execute("INSERT INTO levels SELECT * FROM levels_batch")
+            catalog.run(_SQL, "add_levels")
             con.unregister("levels_batch")
 
 
 def _sync_scan_findings(catalog: Catalog, now: datetime) -> None:
     """Scan's unreadable recordings become error findings (stage 'scan'); stale ones go away.
     Other findings of the scan (a ChildProject dataset's missing files, ...) are the scan's to keep."""
-    with catalog.transaction() as con:
-        con.execute(
-            """DELETE FROM findings f WHERE f.stage = 'scan' AND f.code = 'unreadable' AND NOT EXISTS (
-                   SELECT 1 FROM recordings r WHERE r.recording_id = f.recording_id AND r.status = 'unreadable'
-                   AND f.message = r.rel_path || ' cannot be read: ' || rtrim(coalesce(r.error, 'unknown error'), '.') || '.')"""
-        )
-        con.execute(
-            """INSERT INTO findings
-               SELECT recording_id, 'unreadable', 'error',
-                      rel_path || ' cannot be read: ' || rtrim(coalesce(error, 'unknown error'), '.') || '.', 'scan', ?
-               FROM recordings r
-               WHERE status = 'unreadable'
-                 AND NOT EXISTS (SELECT 1 FROM findings f WHERE f.recording_id = r.recording_id AND f.stage = 'scan'
-                                 AND f.code = 'unreadable')
-               ORDER BY rel_path""",
-            [now],
-        )
+    with catalog.transaction():
+        catalog.run(_SQL, "forget_stale_unreadable")
+        catalog.run(_SQL, "add_unreadable", {"now": now})
         # What validate learnt about an earlier, readable version of such a file no longer holds.
-        for table in ("audio_stats", "levels"):
-            con.execute(
-                f"DELETE FROM {table} WHERE recording_id IN "
-                "(SELECT recording_id FROM recordings WHERE status = 'unreadable')"
-            )
-        con.execute(
-            "DELETE FROM findings WHERE stage = ? AND recording_id IN "
-            "(SELECT recording_id FROM recordings WHERE status = 'unreadable')",
-            [STAGE],
-        )
+        catalog.run(_SQL, "forget_unreadable_stats")
+        catalog.run(_SQL, "forget_unreadable_levels")
+        catalog.run(_SQL, "forget_unreadable_findings", {"stage": STAGE})
 
 
 def _mark_duplicates(catalog: Catalog, now: datetime) -> None:
     """A warning on every recording whose bytes equal an earlier one's (by path): sha1 if both have
     one, else the content digest. Recomputed over the whole catalog, so it never goes stale."""
-    with catalog.transaction() as con:
-        con.execute("DELETE FROM findings WHERE stage = ? AND code = 'duplicate'", [STAGE])
-        con.execute(
-            """INSERT INTO findings
-               SELECT b.recording_id, 'duplicate', 'warning',
-                      b.rel_path || ' has the same content as ' || min(a.rel_path) || ' ('
-                      || CASE WHEN bool_and(a.sha1 IS NOT NULL AND b.sha1 IS NOT NULL) THEN 'same SHA-1'
-                              ELSE 'same size and first/last 64 KiB' END || ').',
-                      ?, ?
-               FROM (recordings JOIN audio_stats USING (recording_id)) a
-               JOIN (recordings JOIN audio_stats USING (recording_id)) b
-                 ON a.rel_path < b.rel_path
-                AND CASE WHEN a.sha1 IS NOT NULL AND b.sha1 IS NOT NULL THEN a.sha1 = b.sha1
-                         ELSE a.content_digest = b.content_digest END
-               WHERE a.status = 'ok' AND b.status = 'ok'
-               GROUP BY b.recording_id, b.rel_path
-               ORDER BY b.rel_path""",
-            [STAGE, now],
-        )
+    with catalog.transaction():
+        catalog.run(_SQL, "forget_duplicates", {"stage": STAGE})
+        catalog.run(_SQL, "add_duplicates", {"stage": STAGE, "now": now})
 
 
 def _now() -> datetime:

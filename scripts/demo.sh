@@ -17,7 +17,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 if [ ! -f "$DEMO_DIR/DEMO_CORPUS.txt" ]; then
     step "Synthesizing the demo corpus in $DEMO_DIR"
-    homecat demo-corpus "$DEMO_DIR" --minutes "${DEMO_MINUTES:-3}"
+    homecat demo-corpus -o "$DEMO_DIR" --minutes "${DEMO_MINUTES:-3}"
 fi
 step "Scanning (headers only; a rerun opens only new or changed files)"
 homecat scan --root "$DEMO_DIR"
@@ -45,9 +45,9 @@ step "Training a tiny random wav2vec2 for 10 steps on CPU (checkpoint at step 5)
 rm -rf "$RUN"
 homecat --config examples/train.tiny.yaml train
 homecat --config examples/train.tiny.yaml train --resume-from "$RUN/checkpoints/step_5"
-homecat report training "$RUN" --last 5 --plot "$RUN/curves.png"
+homecat report training --run "$RUN" --last 5 --plot "$RUN/curves.png"
 step "Exports for pandas/polars and DVC"
-homecat export artifacts/export
+homecat export -o artifacts/export
 step "What a push would send to the Hub (dry run: no token needed, nothing sent)"
 homecat --config examples/train.tiny.yaml push --run "$RUN" --dry-run
 step "Did pretraining help? The run's random start vs the trained run vs eGeMAPS, probed on the annotations"

@@ -5,4 +5,4 @@ set -euo pipefail
 . "$(dirname "$0")/_env.sh"
 homecat scan "$@"
 homecat report summary
-homecat export "${EXPORT_DIR:-artifacts/export}" --only raw_audio_manifest.parquet
+homecat export -o "${EXPORT_DIR:-artifacts/export}" --only raw_audio_manifest.parquet

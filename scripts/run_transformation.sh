@@ -6,5 +6,5 @@ set -euo pipefail
 . "$(dirname "$0")/_env.sh"
 homecat split "$@"
 homecat report splits
-homecat export "${EXPORT_DIR:-artifacts/export}" \
+homecat export -o "${EXPORT_DIR:-artifacts/export}" \
     --only train_split.parquet --only dev_split.parquet --only split_summary.json

@@ -7,5 +7,5 @@ set -euo pipefail
 homecat validate "$@"
 homecat report findings --severity error
 homecat report silence --plot "${ARTIFACTS_DIR:-artifacts}/silence.png"
-homecat export "${EXPORT_DIR:-artifacts/export}" \
+homecat export -o "${EXPORT_DIR:-artifacts/export}" \
     --only invalid_files.parquet --only audio_stats.parquet --only summary.json

@@ -54,6 +54,43 @@ def test_an_older_catalog_is_migrated_with_its_rows_kept(tmp_path, old_version):
     assert {"recordings", "findings", "audio_stats", "levels", "homecat_catalog"} <= tables
 
 
+def test_a_v9_catalog_gains_the_recording_extent_view(tmp_path):
+    """v10: the extent an annotation, an embedding or an export must fit in is one view over the rows kept."""
+    path = tmp_path / "v9.duckdb"
+    recordings = [  # (recording_id, header frames, header seconds, status)
+        ("whole", 16000, 1.0, "ok"),
+        ("cut", 16000, 1.0, "ok"),  # validate decoded only half of it
+        ("replaced", 16000, 1.0, "ok"),  # its stats describe an earlier version of the file
+        ("unvalidated", 16000, 1.0, "ok"),
+        ("unreadable", None, None, "unreadable"),
+    ]
+    stats = [("whole", 1, 16000, 1.0), ("cut", 1, 8000, 0.5), ("replaced", 2, 8000, 0.5)]  # (id, mtime_ns, ...)
+    with Catalog.open(path, upto_version=9) as catalog:
+        for rid, frames, seconds, status in recordings:
+            catalog.con.execute(
+                "INSERT INTO recordings (rel_path, path, recording_id, participant_id, size_bytes, mtime_ns, frames,"
+                " duration_sec, status, first_seen, last_seen, scanned_at)"
+                " VALUES (?, ?, ?, 'P', 10, 1, ?, ?, ?, now(), now(), now())",
+                [f"{rid}.wav", f"/x/{rid}.wav", rid, frames, seconds, status],
+            )
+        for rid, mtime_ns, frames_read, seconds in stats:
+            catalog.con.execute(
+                "INSERT INTO audio_stats (recording_id, size_bytes, mtime_ns, frames_read, duration_sec, window_sec,"
+                " validated_at) VALUES (?, 10, ?, ?, ?, 1.0, now())",
+                [rid, mtime_ns, frames_read, seconds],
+            )
+    with Catalog.open(path) as catalog:
+        assert catalog.schema_version() == latest_schema_version()
+        extent = catalog.con.execute("SELECT * FROM recording_extent ORDER BY recording_id").fetchall()
+    assert extent == [
+        ("cut", 8000, 0.5),
+        ("replaced", 16000, 1.0),
+        ("unreadable", None, None),
+        ("unvalidated", 16000, 1.0),
+        ("whole", 16000, 1.0),
+    ]
+
+
 def test_a_stored_v1_catalog_dump_upgrades(tmp_path):
     """A catalog written by the first release (tests/data/catalog_v1.sql, a dump) opens and upgrades."""
     path = tmp_path / "v1.duckdb"

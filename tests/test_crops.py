@@ -321,7 +321,7 @@ def test_each_policy_draws_as_specified_and_reports_its_part(speech_demo, policy
 
 
 def test_recordings_without_speech_rows_fall_back_to_energy_with_one_warning(speech_demo, caplog):
-    from homecat.vad import SpeechRow, store_speech
+    from homecat.speech import SpeechRow, store_speech
 
     settings, _, _ = speech_demo
     with Catalog.open(settings.paths.catalog) as catalog:
@@ -352,7 +352,8 @@ def test_recordings_without_speech_rows_fall_back_to_energy_with_one_warning(spe
 
 
 def test_silero_rows_of_a_changed_file_steer_nothing_until_vad_runs_again(tmp_path, settings_for):
-    from homecat.vad import SpeechRow, run_vad, store_speech
+    from homecat.speech import SpeechRow, store_speech
+    from homecat.vad import run_vad
 
     root = tmp_path / "raw"
     for name in ("P01/a.wav", "P02/b.wav"):

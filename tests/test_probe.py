@@ -179,7 +179,17 @@ def test_cli_probe_json_records_and_plot(demo, tmp_path):
     settings = demo["settings"]
     env = {"HOMECAT_ARTIFACTS_DIR": str(settings.paths.artifacts_dir)}
     png = tmp_path / "p.png"
-    args = ["--catalog", str(settings.paths.catalog), "probe", "--set", "egemaps", "--labels", "adult,infant"]
+    args = [
+        "--catalog",
+        str(settings.paths.catalog),
+        "probe",
+        "--embedding-set",
+        "egemaps",
+        "--label",
+        "adult",
+        "--label",
+        "infant",
+    ]
     result = CliRunner().invoke(app, [*args, "--folds", "3", "--plot", str(png), "--format", "json"], env=env)
     assert result.exit_code == 0, result.output
     [record] = json.loads(result.stdout)
@@ -328,7 +338,19 @@ def test_probe_by_age_band_scores_each_band_with_its_counts(demo, tmp_path):
         CliRunner().invoke(app, ["--catalog", catalog, "participants", "import", str(children)], env=env).exit_code == 0
     )
     try:
-        args = ["--catalog", catalog, "probe", "--set", "egemaps", "--labels", "adult,infant", "--folds", "3"]
+        args = [
+            "--catalog",
+            catalog,
+            "probe",
+            "--embedding-set",
+            "egemaps",
+            "--label",
+            "adult",
+            "--label",
+            "infant",
+            "--folds",
+            "3",
+        ]
         result = CliRunner().invoke(app, [*args, "--by", "age-band", "--format", "json"], env=env)
         assert result.exit_code == 0, result.output
         rows = json.loads(result.stdout)

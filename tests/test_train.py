@@ -145,7 +145,9 @@ def test_cli_train_smoke_files_and_report(corpus, tmp_path):
     assert [line.split()[1] for line in lines] == ["1/2", "2/2"], result.stderr
     for field in ("loss", "lr", "ppl", "mask", "crops/s", "wait", "ETA"):
         assert f" {field} " in lines[0], lines[0]
-    assert " dev " in lines[1] and " dev " not in lines[0]  # evaluated at step 2 only
+    # dev is evaluated before the first update and at step 2: each line shows the newest fresh dev loss
+    dev_losses = [r["dev_loss"] for r in rows if r.get("split") == "dev"]
+    assert [line.split(" dev ")[1].split()[0] for line in lines] == [f"{loss:.3f}" for loss in dev_losses]
     assert max(len(line) for line in lines) < 160
     # training.report_to tensorboard (the default): event files in the run folder, written without any network
     assert list((out / "logs" / "wav2vec2-ssl").glob("events.out.tfevents.*"))

@@ -19,17 +19,15 @@ from homecat.demo import make_demo_corpus
 from homecat.errors import HomecatError
 from homecat.scan import scan
 from homecat.settings import VadSettings
-from homecat.speech import export_rttm
+from homecat.speech import SpeechRow, export_rttm, store_speech
 from homecat.vad import (
     CHUNK_SAMPLES,
     ChunkScorer,
     Segmenter,
-    SpeechRow,
     detect_speech,
     model_path,
     new_session,
     run_vad,
-    store_speech,
 )
 from tests.catalog_helpers import scan_and_validate
 from tests.conftest import write_tone

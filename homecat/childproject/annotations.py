@@ -33,6 +33,7 @@ ANNOTATIONS_REQUIRED = ("set", "recording_filename", "range_onset", "range_offse
 SEGMENTS_REQUIRED = ("segment_onset", "segment_offset")
 SPEECH_LABEL_COLUMN = "speaker_type"  # the voice type classifier's column: CHI, OCH, FEM, MAL, SPEECH
 END_TOLERANCE_SEC = 0.01  # turns may end this far past the recording's end (writers round); clipped to it
+_SQL = "queries/childproject.sql"
 
 
 class _Turn(NamedTuple):
@@ -140,7 +141,7 @@ def import_segments(
 def import_speech(catalog: Catalog, dataset: Path, set_name: str) -> AnnotationImport:
     """An annotation set into ``speech`` (label = speaker_type), so a voice-type set can drive the
     crop policy; replaces its earlier import."""
-    from homecat.vad import SpeechRow, store_speech
+    from homecat.speech import SpeechRow, store_speech
 
     result = _read_set(catalog, dataset, set_name, SPEECH_LABEL_COLUMN, "speech", speech_source(set_name))
     rows = sorted({SpeechRow(t.recording_id, t.start_sec, t.end_sec, t.label) for t in result.turns})
@@ -328,14 +329,13 @@ def _store_ranges(catalog: Catalog, result: AnnotationImport) -> None:
     ones (a later import fixes them), never ranges that claim rows not yet stored."""
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     ranges = sorted(set(result.ranges))
-    with catalog.transaction() as con:
-        con.execute("DELETE FROM annotated_ranges WHERE target = ? AND source = ?", [result.target, result.source])
+    with catalog.transaction():
+        catalog.run(_SQL, "forget_ranges", {"target": result.target, "source": result.source})
         if ranges:
-            con.executemany(
-                "INSERT INTO annotated_ranges VALUES (?, ?, ?, ?, ?, ?)",
-                [[result.target, result.source, rid, start, end, now] for rid, start, end in ranges],
+            catalog.run_many(
+                _SQL, "add_range", [[result.target, result.source, rid, start, end, now] for rid, start, end in ranges]
             )
 
 
 def _query(name: str) -> str:
-    return named_queries("queries/childproject.sql")[name].sql
+    return named_queries(_SQL)[name].sql

@@ -1,7 +1,7 @@
 """`homecat scan` of a ChildProject dataset: its listed recordings through the normal scan.
 
 The rows of recordings.csv (not discarded) are the recordings and their child_id the participant.
-The audio is ``homecat.scan.sync_recordings``: headers only, incremental by (size, mtime), batched.
+The audio is ``homecat.recordings.sync_recordings``: headers only, incremental by (size, mtime), batched.
 What the folder holds against the metadata (missing, not fetched, unreferenced, discarded) becomes
 findings of stage 'scan', rewritten by every such scan in its bookkeeping transaction.
 """
@@ -88,8 +88,8 @@ def scan_dataset(
     discarded = sorted({rel_of[name] for name in meta.discarded} - set(child_of))  # a name may also be kept
     shown_root = audio_root.relative_to(dataset).as_posix()
 
-    def finish(con, now: datetime, summary: ScanSummary) -> None:
-        _store(con, now, summary, meta, key, rel_of, absent, unreferenced, discarded, shown_root, dataset, profile)
+    def finish(catalog: Catalog, now: datetime, summary: ScanSummary) -> None:
+        _store(catalog, now, summary, meta, key, rel_of, absent, unreferenced, discarded, shown_root, dataset, profile)
 
     summary = sync_recordings(
         catalog,
@@ -179,6 +179,8 @@ def _stat(root: Path, rel_path: str) -> tuple[str, str, int, int] | str:
     return (rel_path, path, info.st_size, info.st_mtime_ns)  # a FIFO or device too: its row says what it is
 
 
+_SQL = "queries/childproject.sql"
+# The columns of recording_meta, as the metadata batch (meta_batch) holds them: store_metadata stores them.
 _META_TYPES = {
     "recording_id": pa.string(),
     "recording_filename": pa.string(),
@@ -193,9 +195,12 @@ _META_TYPES = {
 }
 
 
-def _store(con, now, summary, meta, key, rel_of, absent, unreferenced, discarded, shown_root, dataset, profile) -> None:
+def _store(
+    catalog, now, summary, meta, key, rel_of, absent, unreferenced, discarded, shown_root, dataset, profile
+) -> None:
     """Inside the scan's bookkeeping transaction: rows for listed files never seen, the metadata
     table and the children as participants (only when the metadata changed, by ``key``), this scan's findings."""
+    con = catalog.con
     stored = con.execute("SELECT value FROM catalog_state WHERE key = 'childproject_metadata'").fetchone()
     rewrite = stored is None or stored[0] != key
     wanted = [a.rel_path for a in absent] + discarded  # the ids the findings need
@@ -211,24 +216,17 @@ def _store(con, now, summary, meta, key, rel_of, absent, unreferenced, discarded
         for a in fresh:
             ids[a.rel_path] = unique_id(a.rel_path, taken, summary.collisions)
             rows.append([a.rel_path, a.path, ids[a.rel_path], a.listed.child_id, now, now, now])
-        con.executemany(
-            "INSERT INTO recordings (rel_path, path, recording_id, participant_id, size_bytes, mtime_ns, status, "
-            "first_seen, last_seen, scanned_at) VALUES (?, ?, ?, ?, 0, 0, 'missing', ?, ?, ?)",
-            rows,
-        )
+        catalog.run_many(_SQL, "add_listed_recordings", rows)
     if rewrite:
         columns = {c: [getattr(r, c, None) for r in meta.recordings] for c in _META_TYPES if c != "recording_id"}
         columns["recording_id"] = [ids[rel_of[r.recording_filename]] for r in meta.recordings]
         table = pa.table({c: pa.array(columns[c], type=t) for c, t in _META_TYPES.items()})
-        con.execute("DELETE FROM recording_meta")
+        catalog.run(_SQL, "forget_metadata")
         con.register("meta_batch", table)
-        con.execute(f"INSERT INTO recording_meta ({', '.join(_META_TYPES)}) SELECT * FROM meta_batch")
+        catalog.run(_SQL, "store_metadata")
         con.unregister("meta_batch")
-        con.execute(
-            "UPDATE recordings SET participant_id = m.child_id FROM recording_meta m "
-            "WHERE recordings.recording_id = m.recording_id AND recordings.participant_id <> m.child_id"
-        )
-        con.execute("INSERT OR REPLACE INTO catalog_state VALUES ('childproject_metadata', ?)", [key])
+        catalog.run(_SQL, "relabel_children")
+        catalog.run(_SQL, "store_metadata_key", {"key": key})
 
     findings = []
     for a in absent:
@@ -248,18 +246,17 @@ def _store(con, now, summary, meta, key, rel_of, absent, unreferenced, discarded
         if rel_path in ids:  # catalogued by an earlier scan, now discarded: kept as 'missing'
             message = f"{shown_root}/{rel_path} has discard = 1 in metadata/recordings.csv: it is kept as 'missing'."
             findings.append([ids[rel_path], "discarded", "info", message])
-    con.execute("DELETE FROM findings WHERE stage = 'scan' AND list_contains(?, code)", [list(FINDING_CODES)])
+    catalog.run(_SQL, "forget_findings", {"codes": list(FINDING_CODES)})
     if findings:
-        con.executemany("INSERT INTO findings VALUES (?, ?, ?, ?, 'scan', ?)", [[*f, now] for f in sorted(findings)])
-    con.execute("INSERT OR REPLACE INTO catalog_state VALUES ('childproject_root', ?)", [str(dataset)])
-    con.execute("INSERT OR REPLACE INTO catalog_state VALUES ('childproject_profile', ?)", [profile or ""])
+        catalog.run_many(_SQL, "add_finding", [[*f, now] for f in sorted(findings)])
+    catalog.run(_SQL, "store_dataset", {"root": str(dataset), "profile": profile or ""})
 
 
-def forget_dataset(con) -> None:
+def forget_dataset(catalog: Catalog) -> None:
     """A plain folder scan: the ChildProject metadata and findings no longer describe the catalog."""
-    con.execute("DELETE FROM recording_meta")
-    con.execute("DELETE FROM findings WHERE stage = 'scan' AND list_contains(?, code)", [list(FINDING_CODES)])
-    con.execute("DELETE FROM catalog_state WHERE starts_with(key, 'childproject_')")
+    catalog.run(_SQL, "forget_metadata")
+    catalog.run(_SQL, "forget_findings", {"codes": list(FINDING_CODES)})
+    catalog.run(_SQL, "forget_dataset")
 
 
 def _metadata_key(dataset: Path, profile: str | None, meta: Metadata, mapping: str | None) -> str:

@@ -1,5 +1,5 @@
-"""What the model is fed: fixed-length crops from the DataLoader, epoch after epoch, normalised per crop,
-with span masks and negatives drawn by transformers' own samplers under a seed fixed by the crop's
+"""What the model is fed: fixed-length crops from the DataLoader, epoch after epoch (normalised per crop by
+``homecat.wav2vec2``), with span masks and negatives drawn by transformers' own samplers under a seed fixed by the crop's
 position, so a resumed run draws exactly what an uninterrupted one would.
 """
 

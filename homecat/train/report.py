@@ -1,4 +1,4 @@
-"""`homecat report training RUN`: the logged curves of a training run, as tables or one PNG."""
+"""`homecat report training --run RUN`: the logged curves of a training run, as tables (the PNG: homecat.plots)."""
 
 from __future__ import annotations
 

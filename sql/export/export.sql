@@ -24,18 +24,12 @@ ORDER BY r.rel_path;
 
 -- name: lhotse_recordings
 -- Readable recordings without an error finding, as lhotse Recordings (one JSON object each, lhotse's keys):
--- the original file with every channel, the rate, and frames: validate's decoded count for the current
--- file version when it has one, else the header's.
+-- the original file with every channel, the rate, and frames (view recording_extent: validate's decoded count
+-- for the current file version when it has one, else the header's).
 WITH r AS (
-    SELECT
-        r.recording_id, r.path, r.sample_rate, r.channels,
-        CASE
-            WHEN a.size_bytes = r.size_bytes AND a.mtime_ns = r.mtime_ns
-                THEN least(coalesce(r.frames, a.frames_read), a.frames_read)
-            ELSE r.frames
-        END AS frames
+    SELECT r.recording_id, r.path, r.sample_rate, r.channels, e.frames
     FROM recordings AS r
-    LEFT JOIN audio_stats AS a USING (recording_id)
+    JOIN recording_extent AS e USING (recording_id)
     WHERE r.status = 'ok' AND r.sample_rate IS NOT NULL AND r.frames IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM findings AS f WHERE f.recording_id = r.recording_id AND f.severity = 'error')
 )

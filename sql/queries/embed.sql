@@ -1,9 +1,9 @@
--- Queries of `homecat embed` and `homecat probe` (homecat/embed.py, homecat/probe.py).
+-- Queries and writes of `homecat embed` and `homecat probe` (homecat/embed.py, homecat/probe.py).
 
 -- name: embed_segments
 -- Every imported segment with what reading it needs: the recording's path, rate, channels and readable frames
--- (validation's decoded count for the current file version when it has one, else the header's: stale stats of
--- a replaced file must not shorten or lengthen a read). `readable` is false for recordings that are missing or
+-- (view recording_extent: validation's decoded count for the current file version when it has one, else the
+-- header's: stale stats of a replaced file must not shorten or lengthen a read). `readable` is false for recordings that are missing or
 -- unreadable. $labels: the labels to keep (an empty list keeps all). A segment that repeats one of another
 -- file (segment_duplicates, within $tolerance_sec) is not embedded: the probe leaves it out anyway.
 SELECT
@@ -19,14 +19,11 @@ SELECT
     r.channels,
     r.size_bytes,
     r.mtime_ns,
-    CASE
-        WHEN a.size_bytes = r.size_bytes AND a.mtime_ns = r.mtime_ns THEN least(coalesce(r.frames, a.frames_read), a.frames_read)
-        ELSE r.frames
-    END AS frames,
+    e.frames,
     r.status = 'ok' AND r.sample_rate IS NOT NULL AS readable
 FROM segments AS s
 JOIN recordings AS r USING (recording_id)
-LEFT JOIN audio_stats AS a USING (recording_id)
+JOIN recording_extent AS e USING (recording_id)
 WHERE (len($labels) = 0 OR list_contains($labels, s.label))
   AND s.segment_id NOT IN (SELECT segment_id FROM segment_duplicates($tolerance_sec))
 ORDER BY s.segment_id;
@@ -88,3 +85,26 @@ WHERE probe_id = (
     SELECT probe_id FROM probe_results WHERE list_contains($sets, set_name) ORDER BY created_at DESC, probe_id LIMIT 1
 )
 ORDER BY set_name, layer;
+
+-- name: add_embed_finding
+-- One warning of a segment the run could not embed: (recording_id, code, message, stage); found now.
+INSERT INTO findings VALUES (?, ?, 'warning', ?, ?, now());
+
+-- name: forget_probe_folds
+-- The folds of probe $probe_id (a rerun with the same id replaces them).
+DELETE FROM probe_folds WHERE probe_id = $probe_id;
+
+-- name: forget_probe_results
+-- The results of probe $probe_id.
+DELETE FROM probe_results WHERE probe_id = $probe_id;
+
+-- name: add_probe_folds
+-- Probe $probe_id's fold of each segment (the registered table new_probe_folds: segment_id, fold).
+INSERT INTO probe_folds SELECT $probe_id, segment_id, fold FROM new_probe_folds;
+
+-- name: add_probe_result
+-- One (set, layer) result of probe $probe_id, created now.
+INSERT INTO probe_results VALUES (
+    $probe_id, $set_name, $layer, $uar, $uar_sd, $macro_f1, $chance, $n_segments, $n_participants, $n_folds, $labels,
+    $seed, now()
+);

@@ -1,20 +1,11 @@
--- Queries of `homecat segments import` (homecat/segments.py).
+-- Queries and writes of `homecat segments import` and `export` (homecat/segments.py, homecat/segments_export.py).
 
 -- name: segment_recordings
--- Every recording an annotation may refer to, with the duration its intervals must fit in: the
--- header's duration, or validate's decoded duration when validate (for the current file version)
--- counted fewer frames (a truncated file). NULL for unreadable files.
-SELECT
-    r.recording_id,
-    r.rel_path,
-    r.status,
-    CASE
-        WHEN a.recording_id IS NOT NULL AND a.size_bytes = r.size_bytes AND a.mtime_ns = r.mtime_ns
-            THEN least(coalesce(r.duration_sec, a.duration_sec), a.duration_sec)
-        ELSE r.duration_sec
-    END AS duration_sec
+-- Every recording an annotation may refer to, with the duration its intervals must fit in (view
+-- recording_extent: the header's, or validate's decoded duration of a truncated file). NULL for unreadable files.
+SELECT r.recording_id, r.rel_path, r.status, e.duration_sec
 FROM recordings AS r
-LEFT JOIN audio_stats AS a USING (recording_id)
+JOIN recording_extent AS e USING (recording_id)
 ORDER BY r.rel_path;
 
 -- name: export_segments
@@ -29,3 +20,21 @@ JOIN recordings AS r USING (recording_id)
 WHERE (len($sources) = 0 OR list_contains($sources, s.source))
   AND s.segment_id NOT IN (SELECT segment_id FROM segment_duplicates($tolerance_sec))
 ORDER BY s.recording_id, s.tier, s.start_sec, s.end_sec, s.label;
+
+-- name: forget_source
+-- Every segment of annotation file $source, before its new import is stored.
+DELETE FROM segments WHERE source = $source;
+
+-- name: add_segments
+-- The segments of annotation file $source imported at $now (the registered table _new_segments).
+INSERT INTO segments (segment_id, recording_id, start_sec, end_sec, label, tier, source, imported_at)
+SELECT segment_id, recording_id, start_sec, end_sec, label, tier, $source, $now FROM _new_segments;
+
+-- name: forget_skipped
+-- The findings ($code, stage $stage) of the intervals an earlier import of $source skipped: findings have no
+-- source column, and these messages start with "<source>: ".
+DELETE FROM findings WHERE stage = $stage AND code = $code AND starts_with(message, $source || ': ');
+
+-- name: add_skipped
+-- One skipped interval's warning: (recording_id, code, message, stage, found_at).
+INSERT INTO findings VALUES (?, ?, 'warning', ?, ?, ?);

@@ -1,4 +1,4 @@
--- Queries of `homecat split` (homecat/split.py).
+-- Queries and writes of `homecat split` (homecat/split.py).
 
 -- name: split_eligibility
 -- Every recording with its group key and, when it cannot be in a split, why not (NULL: a candidate).
@@ -63,3 +63,23 @@ JOIN recordings AS r USING (recording_id)
 LEFT JOIN audio_stats AS a USING (recording_id)
 WHERE s.split = 'dev'
 ORDER BY r.rel_path;
+
+-- name: forget_splits
+-- Every assignment (`homecat split --reshuffle` starts over).
+DELETE FROM splits;
+
+-- name: forget_removals
+-- Every remembered removal (`homecat split --reshuffle` starts over).
+DELETE FROM split_removals;
+
+-- name: unassign
+-- One recording leaves its split: (recording_id).
+DELETE FROM splits WHERE recording_id = ?;
+
+-- name: add_removal
+-- Why a recording left its split: (recording_id, participant_id, split, assigned_at, removed_at, reason).
+INSERT INTO split_removals VALUES (?, ?, ?, ?, ?, ?);
+
+-- name: assign
+-- One recording's split: (recording_id, participant_id, split, assigned_at, seed).
+INSERT INTO splits VALUES (?, ?, ?, ?, ?);

@@ -47,3 +47,34 @@ ORDER BY ALL;
 -- name: timeline_clock
 -- The wall-clock start (UTC) of each part of recording $recording_id (from a LENA .its import), in part order.
 SELECT part, start_sec, end_sec, start_clock FROM recording_clock WHERE recording_id = $recording_id ORDER BY part;
+
+-- name: forget_vad_state
+-- What `homecat vad` last did to recording $recording_id, before its new run is stored.
+DELETE FROM vad_state WHERE recording_id = $recording_id;
+
+-- name: store_vad_state
+-- What `homecat vad` did to recording $recording_id: the file version it read, the hash of its settings, the
+-- seconds of speech found.
+INSERT INTO vad_state VALUES ($recording_id, $size_bytes, $mtime_ns, $settings_hash, $speech_sec, $processed_at);
+
+-- name: forget_speech_source
+-- Every speech row of source $source (homecat/speech.py replaces a source's rows).
+DELETE FROM speech WHERE source = $source;
+
+-- name: forget_speech_of
+-- The speech rows of source $source on the recordings of the registered table replaced_ids (recording_id).
+DELETE FROM speech WHERE source = $source AND recording_id IN (SELECT recording_id FROM replaced_ids);
+
+-- name: add_speech
+-- Speech rows (the registered table speech_batch, in the columns of speech), in a stable order.
+INSERT INTO speech SELECT * FROM speech_batch ORDER BY recording_id, start_sec, end_sec, label;
+
+-- name: forget_skipped_rows
+-- The findings ($code, stage $stage) of the bad rows an earlier import of the file named $name skipped:
+-- their messages start with "<name>, " or "<name>: ".
+DELETE FROM findings
+WHERE stage = $stage AND code = $code AND (starts_with(message, $name || ', ') OR starts_with(message, $name || ': '));
+
+-- name: add_skipped_row
+-- One skipped row's warning: (recording_id, code, message, stage, found_at).
+INSERT INTO findings VALUES (?, ?, 'warning', ?, ?, ?);
