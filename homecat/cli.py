@@ -56,6 +56,12 @@ class _Group(typer.core.TyperGroup):
             # typer words an enum's refusal "Value error, 'x' is not one of 'a', 'b'."
             typer.echo(f"Error: {exc.format_message().replace('Value error, ', '')}", err=True)
             raise typer.Exit(2) from None
+        except OSError as exc:  # a file the library did not expect to fail (permissions, a full disk): one sentence
+            if os.environ.get("HOMECAT_DEBUG"):
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            typer.echo(f"Error: {where}{exc.strerror or exc} (HOMECAT_DEBUG=1 shows where).", err=True)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             typer.echo("Interrupted: work committed so far is kept; rerun to finish.", err=True)
             raise typer.Exit(130) from None

@@ -73,6 +73,8 @@ def read_participants(path: Path) -> list[ParticipantRow]:
         raise HomecatError(f"{name} is not UTF-8 text; save it as UTF-8 CSV.") from None
     except csv.Error as exc:
         raise HomecatError(f"{name} cannot be read as CSV ({exc}).") from None
+    except OSError as exc:
+        raise HomecatError(f"{name} cannot be read ({exc.strerror or exc}).") from None
     id_column = next((c for c in ID_COLUMNS if c in header), None)
     if id_column is None:
         raise HomecatError(

@@ -349,6 +349,8 @@ def _read_table(path: Path, tiers: Sequence[str], recording: str | None, mapping
         raise HomecatError(f"{name} is not UTF-8 text; save it as UTF-8 CSV.") from None
     except csv.Error as exc:
         raise HomecatError(f"{name}: line {reader.line_num} cannot be read as CSV ({exc}).") from None
+    except OSError as exc:  # no permission, a folder, a failing disk: this file only, the others are imported
+        raise HomecatError(f"{name} cannot be read ({exc.strerror or exc}).") from None
     if not header:
         raise HomecatError(f"{name} is empty: it needs a header line with recording, start_sec, end_sec and label.")
     column = {h: i for i, h in reversed(list(enumerate(header)))}  # the first of repeated names wins

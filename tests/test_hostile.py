@@ -64,6 +64,17 @@ def _good_pair(root: Path) -> None:
 # --------------------------------------------------------------------------- A: one bad file, one finding
 
 
+def test_a_file_system_error_no_stage_expected_is_one_sentence_naming_the_path(tmp_path):
+    root = tmp_path / "raw"
+    _good_pair(root)
+    catalog = tmp_path / "c.duckdb"
+    assert _cli(catalog, "scan", "--root", str(root)).exit_code == 0
+    (tmp_path / "a-file").touch()
+    result = _cli(catalog, "export", "-o", str(tmp_path / "a-file" / "out"))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr == f"Error: {tmp_path / 'a-file' / 'out'}: Not a directory (HOMECAT_DEBUG=1 shows where).\n"
+
+
 def test_an_absurd_sample_rate_is_a_finding_and_the_others_are_validated(tmp_path):
     root = tmp_path / "raw"
     _good_pair(root)
@@ -296,6 +307,16 @@ def test_an_unreadable_folder_is_a_finding_not_missing_and_the_rest_is_validated
     assert "P3/third.wav" in _validated(catalog)
     (root / "P2").chmod(0o755)
     assert _digests(root) == before
+
+    # an annotation file this user cannot open is one sentence naming it, before anything is imported
+    good, locked = world_readable / "good.csv", world_readable / "locked.csv"
+    for path in (good, locked):
+        path.write_text("recording,start_sec,end_sec,label\nP1/good.wav,0,1,adult\n")
+    good.chmod(0o644)
+    locked.chmod(0o000)
+    done = _run_as_nobody(*flags, "segments", "import", str(good), str(locked))
+    assert done.returncode == 2 and done.stdout == "" and "Traceback" not in done.stderr
+    assert done.stderr == f"Error: Invalid value for 'files': path '{locked}' is not readable.\n"
 
 
 def test_a_root_this_user_cannot_read_stops_the_scan_in_one_sentence(world_readable):
