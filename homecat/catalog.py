@@ -351,11 +351,11 @@ class BatchedWrites(Generic[_Item]):
             self.flush()
 
     def flush(self) -> None:
-        if self.waiting:
+        items, self.waiting = self.waiting, []  # a failed visit is not retried: a rerun redoes those recordings
+        if items:
             with self.catalog.visit():
-                for item in self.waiting:
+                for item in items:
                     self.store(item)
-            self.waiting.clear()
         self.last_flush = time.monotonic()
 
 

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from typing import TypeVar
+
+from homecat.errors import HomecatError
 
 _T = TypeVar("_T")
 _P = TypeVar("_P")
@@ -28,20 +31,36 @@ def run_in_pool(work: Callable[[_T, _P], _R], tasks: list[_T], params: _P, worke
         return
     # spawn, not fork: the parent holds a DuckDB connection and threads, which fork does not copy safely.
     pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context("spawn"))
-    pending: set[Future] = set()
+    pending: dict[Future, _T] = {}
     queue = iter(tasks)
     try:
         for task in queue:  # keep a few tasks per worker in flight, not the whole list
-            pending.add(pool.submit(work, task, params))
+            pending[pool.submit(work, task, params)] = task
             if len(pending) >= 2 * workers:
                 break
         while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                yield future.result()
+                task = pending.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    raise _worker_died([task, *pending.values()], workers) from None
+                yield result
                 task = next(queue, None)
                 if task is not None:
-                    pending.add(pool.submit(work, task, params))
+                    pending[pool.submit(work, task, params)] = task
     finally:
         # Ctrl-C or an error: drop queued work; files in flight are simply run again next time.
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _worker_died(in_flight: list, workers: int) -> HomecatError:
+    """A worker the operating system killed (out of memory, most often) takes the pool with it: which
+    recording did it is unknown, so the sentence names those in flight; everything stored so far is kept."""
+    names = sorted(str(getattr(task, "rel_path", task)) for task in in_flight)
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return HomecatError(
+        f"A worker process was killed (by the system, usually for lack of memory) while reading {shown}; "
+        f"every result stored before is kept: rerun to go on, with fewer workers than {workers} if it happens again."
+    )

@@ -312,18 +312,20 @@ def run_vad(
     workers = workers or settings.vad_workers or os.cpu_count() or 1
     catalog.release()  # a shared catalog is free while the model runs; each batch of results takes it back
     batches = catalog.batched(lambda result: _store(catalog, result, digest))
-    for result in run_in_pool(vad_file, tasks, params, workers):
-        done_hours += result.task.duration_sec / 3600.0
-        if result.segments is None:
-            summary.problems.append(result.problem or f"{result.task.rel_path} could not be run.")
-        else:
-            batches.add(result)
-            summary.processed += 1
-            summary.audio_hours += result.duration_sec / 3600.0
-            summary.speech_hours += _speech_rows(result)[1] / 3600.0
-        if progress:
-            progress(done_hours, total_hours)
-    batches.flush()
+    try:
+        for result in run_in_pool(vad_file, tasks, params, workers):
+            done_hours += result.task.duration_sec / 3600.0
+            if result.segments is None:
+                summary.problems.append(result.problem or f"{result.task.rel_path} could not be run.")
+            else:
+                batches.add(result)
+                summary.processed += 1
+                summary.audio_hours += result.duration_sec / 3600.0
+                summary.speech_hours += _speech_rows(result)[1] / 3600.0
+            if progress:
+                progress(done_hours, total_hours)
+    finally:  # results already computed are stored, also when a worker died or Ctrl-C stopped the run
+        batches.flush()
     return summary
 
 

@@ -126,17 +126,19 @@ def validate(
     workers = workers or settings.validate_workers or os.cpu_count() or 1
     catalog.release()  # a shared catalog is free while files are read; each batch of results takes it back
     batches = catalog.batched(lambda result: _store(catalog, result, params, _now()))
-    for result in run_in_pool(validate_file, tasks, params, workers):
-        batches.add(result)
-        summary.validated += 1
-        done_hours += result.task.duration_sec / 3600.0
-        if result.stats:
-            summary.audio_hours += result.stats["duration_sec"] / 3600.0
-        for finding in result.findings:
-            summary.by_severity[finding.severity] = summary.by_severity.get(finding.severity, 0) + 1
-        if progress:
-            progress(done_hours, total_hours)
-    batches.flush()
+    try:
+        for result in run_in_pool(validate_file, tasks, params, workers):
+            batches.add(result)
+            summary.validated += 1
+            done_hours += result.task.duration_sec / 3600.0
+            if result.stats:
+                summary.audio_hours += result.stats["duration_sec"] / 3600.0
+            for finding in result.findings:
+                summary.by_severity[finding.severity] = summary.by_severity.get(finding.severity, 0) + 1
+            if progress:
+                progress(done_hours, total_hours)
+    finally:  # results already computed are stored, also when a worker died or Ctrl-C stopped the run
+        batches.flush()
     _mark_duplicates(catalog, _now())
     return summary
 
