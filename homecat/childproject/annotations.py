@@ -256,7 +256,11 @@ def _read_converted(
         else:
             problems.append(f"{path} does not exist (metadata/annotations.csv names it)")
         return
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as error:  # no permission, a folder, a failing disk: one more problem of the set
+        problems.append(f"{path} cannot be read ({error.strerror or error})")
+        return
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
