@@ -322,13 +322,13 @@ def find_identifiers(folder: Path, forbidden: Mapping[str, str]) -> list[str]:
         text = _readable_text(path)
         # each line folded on its own and padded, so " needle " is a whole-word match within one line
         folded = "\n".join(f" {normalise(line)} " for line in text.split("\n"))
+        found: set[tuple[int, str, str]] = set()  # (line, value, origin): one sentence however many forms match
         for needle, value, origin in needles:
-            lines: set[int] = set()
             start = folded.find(needle)
             while start != -1:
-                lines.add(folded.count("\n", 0, start) + 1)
+                found.add((folded.count("\n", 0, start) + 1, value, origin))
                 start = folded.find(needle, start + 1)
-            findings += [f"{rel} line {line} contains '{value}' ({origin})." for line in sorted(lines)]
+        findings += [f"{rel} line {line} contains '{value}' ({origin})." for line, value, origin in sorted(found)]
         for match in _ABSOLUTE_PATH.finditer(text):
             line = text.count("\n", 0, match.start()) + 1
             findings.append(f"{rel} line {line} contains an absolute path '{match.group(0)}'.")
