@@ -97,6 +97,18 @@ def small_tree(tmp_path) -> Path:
     return root
 
 
+@pytest.fixture
+def catalog_path(small_tree, settings_for) -> Path:
+    """small_tree scanned into a fresh catalog (not validated): where the importers' tests start."""
+    from homecat.catalog import Catalog
+    from homecat.scan import scan
+
+    settings = settings_for(small_tree)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan(catalog, settings.data)
+    return settings.paths.catalog
+
+
 @pytest.fixture(autouse=True)
 def _no_user_environment(monkeypatch):
     """Tests never see the developer's HOMECAT_* / HF_* variables."""

@@ -25,14 +25,6 @@ runner = CliRunner()
 # P02/P02_float.wav 2.0 s, loose.wav 2.0 s, P02/notes.wav unreadable.
 
 
-@pytest.fixture
-def catalog_path(small_tree, settings_for) -> Path:
-    settings = settings_for(small_tree)
-    with Catalog.open(settings.paths.catalog) as catalog:
-        scan(catalog, settings.data)
-    return settings.paths.catalog
-
-
 def _segments(catalog_path: Path) -> list[tuple]:
     with Catalog.open(catalog_path, read_only=True) as catalog:
         _, rows = catalog.rows(

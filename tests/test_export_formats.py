@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 
 from homecat.catalog import Catalog
 from homecat.cli import app
-from homecat.scan import scan
 
 runner = CliRunner()
 
@@ -27,13 +26,11 @@ EVENTS = (
 
 
 @pytest.fixture
-def catalog_path(small_tree, settings_for, tmp_path) -> Path:
-    settings = settings_for(small_tree)
-    with Catalog.open(settings.paths.catalog) as catalog:
-        scan(catalog, settings.data)
+def catalog_path(catalog_path, tmp_path) -> Path:
+    """conftest's scanned small_tree with EVENTS imported."""
     (tmp_path / "events.csv").write_text(EVENTS)
-    assert invoke(settings.paths.catalog, "segments", "import", str(tmp_path / "events.csv")).exit_code == 0
-    return settings.paths.catalog
+    assert invoke(catalog_path, "segments", "import", str(tmp_path / "events.csv")).exit_code == 0
+    return catalog_path
 
 
 def invoke(catalog_path: Path, *args: str):
