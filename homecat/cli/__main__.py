@@ -1,0 +1,3 @@
+from homecat.cli import main
+
+main()

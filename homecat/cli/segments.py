@@ -1,0 +1,160 @@
+"""`homecat segments import|export`: annotated intervals in and out of the catalog."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from homecat.catalog import Catalog
+from homecat.cli.base import (
+    ChildProjectOpt,
+    FormatOpt,
+    SetOpt,
+    TableFormat,
+    make_app,
+    print_rows,
+    state,
+)
+from homecat.errors import HomecatError
+
+segments_app = make_app(
+    "Annotated segments (CSV/TSV, ELAN .eaf, Praat .TextGrid) for embeddings and probes.\n\n"
+    "Example: homecat segments import annotations.csv --skip-invalid"
+)
+
+
+@segments_app.command("import")
+def segments_import(
+    ctx: typer.Context,
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Annotation files: .csv/.tsv, ELAN .eaf, Praat .TextGrid (none with --childproject)."),
+    ] = None,
+    tier: Annotated[
+        list[str] | None, typer.Option("--tier", help="Import only this tier (repeatable); default: every tier.")
+    ] = None,
+    recording: Annotated[
+        str | None,
+        typer.Option(help="rel_path or recording_id the files belong to (default for .eaf/.TextGrid: the file stem)."),
+    ] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Import the valid intervals; record the others as findings.")
+    ] = False,
+    childproject: ChildProjectOpt = None,
+    set_name: SetOpt = None,
+    label_column: Annotated[
+        str, typer.Option(help="With --childproject: the label's column (speaker_type, vcm_type, addressee, ...).")
+    ] = "speaker_type",
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--column",
+            help="CSV column of a field, KEY=NAME with KEY recording, start, end, label, tier (or speaker) or "
+            "offset (a per-row clip offset, in the time unit); repeatable.",
+        ),
+    ] = None,
+    time_unit: Annotated[str, typer.Option(help="Unit of a CSV's times: s, ms or frames (with --frame-rate).")] = "s",
+    frame_rate: Annotated[float | None, typer.Option(help="Frames per second, for --time-unit frames.")] = None,
+    offset_sec: Annotated[
+        float, typer.Option(help="Added to every time of the files: where an annotated clip starts in the recording.")
+    ] = 0.0,
+    fmt: FormatOpt = TableFormat.table,
+) -> None:
+    """Load annotated intervals into the catalog; importing a file of the same name again replaces its segments.
+
+    Formats: CSV/TSV, ELAN .eaf (its media's TIME_ORIGIN is honoured), Praat .TextGrid and LENA .its
+    (speaker types as labels, tier 'spkr'; the recorder's clock times are kept).
+
+    Every problem of a file is listed at once (its line, or tier and interval) and nothing from that file
+    is imported, unless --skip-invalid is given. With --childproject DIR --set NAME: an annotation set of
+    a ChildProject dataset (scanned with 'homecat scan --childproject'), only inside its annotated ranges.
+
+    Example: homecat segments import demo_corpus/annotations.csv demo_corpus/P01_day1.TextGrid --skip-invalid
+
+    Example: homecat segments import clips.csv --column recording=filename --column start=onset --column end=offset
+    --column label=speaker_type --column offset=clip_onset --time-unit ms
+
+    Example: homecat segments import --childproject /data/my-dataset --set eaf --label-column vcm_type
+    """
+    from homecat.mapping import Mapping
+    from homecat.segments import import_files
+
+    if childproject is not None or set_name is not None:
+        childproject_import(ctx, "segments", files, childproject, set_name, fmt, label_column, skip_invalid)
+        return
+    if not files:
+        raise HomecatError(
+            "Name at least one annotation file, or a ChildProject set with --childproject DIR --set NAME."
+        )
+    mapping = Mapping.from_options(column or (), time_unit, frame_rate, offset_sec)
+    settings = state(ctx).settings().settings
+    with Catalog.open(settings.paths) as catalog:
+        report = import_files(catalog, files, tier or (), recording, skip_invalid, mapping)
+    for result in report.results:
+        typer.echo(result.summary())
+    if any(result.skipped for result in report.results):
+        typer.echo("note: 'homecat report findings --code invalid_segment' lists the skipped intervals", err=True)
+    error = report.error()
+    if error is not None:
+        raise error
+
+
+def childproject_import(
+    ctx: typer.Context,
+    target: str,
+    files: list[Path] | None,
+    dataset: Path | None,
+    set_name: str | None,
+    fmt: TableFormat,
+    label_column: str = "speaker_type",
+    skip_invalid: bool = False,
+) -> None:
+    """`segments import` / `vad import` of a ChildProject annotation set (homecat.childproject)."""
+    from homecat.childproject import import_segments, import_speech
+
+    if files:
+        raise HomecatError("Pass either annotation files or --childproject DIR --set NAME, not both.")
+    if dataset is None or not set_name:
+        raise HomecatError("A ChildProject import needs both --childproject DIR and --set NAME.")
+    settings = state(ctx).settings().settings
+    with Catalog.open(settings.paths) as catalog:
+        if target == "segments":
+            result = import_segments(catalog, dataset, set_name, label_column, skip_invalid)
+        else:
+            result = import_speech(catalog, dataset, set_name)
+    print_rows(
+        ["what", "count"], [tuple(r.values()) for r in result.rows()], fmt, title=f"{target} from set {set_name}"
+    )
+
+
+class SegmentsFormat(str, Enum):
+    rttm = "rttm"
+    eaf = "eaf"
+    textgrid = "textgrid"
+
+
+@segments_app.command("export")
+def segments_export(
+    ctx: typer.Context,
+    fmt: Annotated[SegmentsFormat, typer.Option("--format", "-f", help="rttm, eaf (ELAN) or textgrid (Praat).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the files, one per recording.")],
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Only segments of this source file (repeatable).")
+    ] = None,
+) -> None:
+    """Write segments back as annotation files named <recording_id>.rttm/.eaf/.TextGrid, to check in ELAN or Praat.
+
+    One event imported from several files is written once; overlapping intervals of a tier go to extra tiers.
+
+    Example: homecat segments export --format eaf -o artifacts/eaf --source annotations.csv
+    """
+    from homecat.segments_export import export_segments
+
+    settings = state(ctx).settings().settings
+    tolerance = settings.segments.duplicate_tolerance_sec
+    with Catalog.open(settings.paths, read_only=True) as catalog:
+        written = export_segments(catalog, output, fmt.value, source or (), tolerance)
+    typer.echo(f"Wrote {len(written)} {fmt.value} files to {output}", err=True)
