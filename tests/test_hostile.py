@@ -9,7 +9,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -237,47 +236,58 @@ def test_a_crop_index_snapshot_keeps_a_name_that_is_not_utf8(tmp_path):
     assert audio.read_window(loaded.path[0], 100, 10).shape == (10, 1)
 
 
-def _as_nobody(*args: str) -> list[str]:
-    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "homecat", *args]
+def _bound_by_permissions() -> list[str]:
+    """The prefix that runs a command as a user whom file permissions bind, wherever this checkout and Python live.
+
+    A user other than root is bound already. Root reads everything through two capabilities: dropping them from the
+    bounding set makes the permission bits bind root as well, while root still reads its own checkout and
+    interpreter (a clone in a mode-700 folder, a venv under /root), which another user such as 65534 could not.
+    """
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
 
 
 @pytest.fixture
-def world_readable(tmp_path):
-    """A folder that user 65534 can enter (pytest's tmp folders are root's alone)."""
-    if shutil.which("setpriv") is None:
-        pytest.skip("setpriv (util-linux) is not installed: cannot run homecat as another user")
-    if os.geteuid() != 0:
-        pytest.skip("not running as root: cannot switch to user 65534 to test permissions")
-    folder = Path(tempfile.mkdtemp(prefix="homecat-perm-"))
-    folder.chmod(0o777)
-    yield folder
-    for path in folder.rglob("*"):
+def permissions_bind(tmp_path):
+    """tmp_path, once it is known that a mode-000 file there cannot be read by the commands of _run_bound."""
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv (util-linux): file permissions cannot be made to bind")
+    probe = tmp_path / "probe"
+    probe.write_text("x")
+    probe.chmod(0o000)
+    try:
+        done = subprocess.run(
+            [*_bound_by_permissions(), sys.executable, "-c", f"open({str(probe)!r})"], capture_output=True
+        )
+    except OSError as error:
+        pytest.skip(f"this Python cannot be started as a user whom file permissions bind: {error}")
+    probe.unlink()
+    if b"PermissionError" not in done.stderr:
+        pytest.skip(f"file permissions do not bind this user here: {done.stderr.decode(errors='replace').strip()}")
+    yield tmp_path
+    for path in [tmp_path, *tmp_path.rglob("*")]:  # so pytest can remove what the test locked
         if path.is_dir():
             path.chmod(0o755)
-    shutil.rmtree(folder)
 
 
-def _run_as_nobody(*args: str, **environ: str) -> subprocess.CompletedProcess:
+def _run_bound(*args: str, **environ: str) -> subprocess.CompletedProcess:
+    """`homecat *args` from this checkout, run so that file permissions bind it (see _bound_by_permissions)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOMECAT_")} | environ
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return subprocess.run(_as_nobody(*args), capture_output=True, text=True, env=env, cwd="/", timeout=120)
+    command = [*_bound_by_permissions(), sys.executable, "-m", "homecat", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd="/", timeout=120)
 
 
-def test_an_unreadable_folder_is_a_finding_not_missing_and_the_rest_is_validated(world_readable):
-    root = world_readable / "raw"
+def test_an_unreadable_folder_is_a_finding_not_missing_and_the_rest_is_validated(permissions_bind):
+    root = permissions_bind / "raw"
     _good_pair(root)
     write_tone(root / "P3" / "third.wav", 2.5)
-    for path in [root, *root.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    catalog_dir = world_readable / "catalog"
-    catalog_dir.mkdir(mode=0o777)
-    catalog_dir.chmod(0o777)
-    catalog = catalog_dir / "c.duckdb"
+    catalog = permissions_bind / "c.duckdb"
     flags = ["--catalog", str(catalog)]
     for step in (["scan", "--root", str(root)], ["validate", "--workers", "1"], ["split"]):  # all readable yet
         assert _cli(catalog, *step).exit_code == 0
-    catalog.chmod(0o666)  # user 65534 carries on with it
 
     def state():
         with Catalog.open(catalog, read_only=True) as c:
@@ -290,7 +300,7 @@ def test_an_unreadable_folder_is_a_finding_not_missing_and_the_rest_is_validated
     before = _digests(root)
     (root / "P2").chmod(0o000)
     (root / "P3" / "third.wav").touch()  # changed, so validate reads it again
-    done = _run_as_nobody(*flags, "scan", "--root", str(root), "-f", "csv")
+    done = _run_bound(*flags, "scan", "--root", str(root), "-f", "csv")
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert "missing files (kept as 'missing'),0\n" in done.stdout
@@ -309,30 +319,27 @@ def test_an_unreadable_folder_is_a_finding_not_missing_and_the_rest_is_validated
     assert _digests(root) == before
 
     # an annotation file this user cannot open is one sentence naming it, before anything is imported
-    good, locked = world_readable / "good.csv", world_readable / "locked.csv"
+    good, locked = permissions_bind / "good.csv", permissions_bind / "locked.csv"
     for path in (good, locked):
         path.write_text("recording,start_sec,end_sec,label\nP1/good.wav,0,1,adult\n")
-    good.chmod(0o644)
     locked.chmod(0o000)
-    done = _run_as_nobody(*flags, "segments", "import", str(good), str(locked))
+    done = _run_bound(*flags, "segments", "import", str(good), str(locked))
     assert done.returncode == 2 and done.stdout == "" and "Traceback" not in done.stderr
     assert done.stderr == f"Error: Invalid value for 'files': path '{locked}' is not readable.\n"
 
 
-def test_a_root_this_user_cannot_read_stops_the_scan_in_one_sentence(world_readable):
-    root = world_readable / "raw"
+def test_a_root_this_user_cannot_read_stops_the_scan_in_one_sentence(permissions_bind):
+    root = permissions_bind / "raw"
     _good_pair(root)
-    root.chmod(0o700)  # root's alone
-    catalog_dir = world_readable / "catalog"
-    catalog_dir.mkdir(mode=0o777)
-    catalog_dir.chmod(0o777)
+    root.chmod(0o000)
+    catalog = permissions_bind / "c.duckdb"
     # from the settings (--root is refused by the option parser the same way, in its own words)
-    done = _run_as_nobody("--catalog", str(catalog_dir / "c.duckdb"), "scan", HOMECAT_RAW_AUDIO_ROOT=str(root))
+    done = _run_bound("--catalog", str(catalog), "scan", HOMECAT_RAW_AUDIO_ROOT=str(root))
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         f"Error: The raw audio root {root} cannot be read by this user (permission denied): nothing was scanned."
     ]
-    assert not (catalog_dir / "c.duckdb").exists() or _findings(catalog_dir / "c.duckdb") == {}
+    assert not catalog.exists() or _findings(catalog) == {}
 
 
 # --------------------------------------------------------------------------- C: dataset boundaries
