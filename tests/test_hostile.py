@@ -447,14 +447,17 @@ def test_a_mask_longer_than_a_crop_is_refused_before_anything_is_written(tmp_pat
     ]
 
 
-def test_more_negatives_than_masked_frames_is_refused_with_a_memory_estimate(tmp_path, split_catalog, capsys):
-    code, err = _train_refused(tmp_path, split_catalog, {}, {"num_negatives": 100_000}, capsys)
+def test_negatives_that_cannot_fit_in_memory_are_refused_with_the_estimate(tmp_path, split_catalog, capsys):
+    """More negatives than masked frames are drawn with replacement (tests/test_train.py); only a size whose
+    distractor features exceed the machine's whole memory is refused (10^8 x 398 frames x 16 dims x 2 crops)."""
+    code, err = _train_refused(tmp_path, split_catalog, {}, {"num_negatives": 100_000_000}, capsys)
     assert code == 2
-    assert err.strip().splitlines() == [
-        "Error: training.num_negatives 100000 is more than a 0.5 s crop offers: it has at most 260 masked frames "
-        "(398 frames, mask_time_prob 0.65, mask_time_length 10), so at most 259 distractors each; 100000 would "
-        "also take about 14.2 GiB per micro-batch of 2 for the distractor features alone."
-    ]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "Error: training.num_negatives 100000000 cannot fit: its distractor features alone take about 14233.6 GiB "
+        "per micro-batch of 2 0.5 s crops (398 frames, 16 dimensions), more than the "
+    ), lines
+    assert lines[0].endswith("lower training.num_negatives or training.per_gpu_batch.")
 
 
 def test_crops_longer_than_every_train_recording_name_the_longest(tmp_path, split_catalog, capsys):

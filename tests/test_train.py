@@ -54,10 +54,10 @@ def _fresh_accelerate_state():
     GradientState._reset_state()
 
 
-def _config(path: Path, training: dict) -> Path:
+def _config(path: Path, training: dict, crops: dict | None = None) -> Path:
     data = {
         "split": {"dev_fraction": 0.3},
-        "crops": {"crop_sec": 0.5, "crops_per_epoch": 64, "dev_crop_count": 4},
+        "crops": {"crop_sec": 0.5, "crops_per_epoch": 64, "dev_crop_count": 4, **(crops or {})},
         "training": {
             "base_model": None,
             "model_overrides": TINY,
@@ -364,6 +364,22 @@ def test_a_warmup_as_long_as_the_run_is_refused_before_anything_is_written(corpu
         assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "artifacts" / "training" / "wav2vec2-ssl" / "provenance.json").exists()
     assert not (tmp_path / "artifacts" / "training" / "wav2vec2-ssl" / "logs").exists()
+
+
+def test_a_2_s_crop_with_100_negatives_trains_drawing_them_with_replacement(corpus, tmp_path):
+    """wav2vec2-base's frame rate (320 samples per frame) on 2 s crops: 100 frames, at most 70 masked, so 100
+    negatives repeat some distractors, as fairseq and transformers allow; one note line says so."""
+    base_rate = {**TINY, "conv_kernel": [16, 20], "conv_stride": [16, 20]}  # 16 x 20 = 320 samples per frame
+    cfg = _config(tmp_path / "cfg.yaml", {"model_overrides": base_rate, "num_negatives": 100, "max_steps": 2},
+                  crops={"crop_sec": 2.0})  # fmt: skip
+    env = {"HOMECAT_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
+    result = CliRunner().invoke(app, ["--config", str(cfg), "--catalog", str(corpus["catalog"]), "train"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "note: training.num_negatives 100 is more than the 69 other masked frames a 2 s crop has at most" in (
+        result.output
+    )
+    rows = [r for r in read_metrics(tmp_path / "artifacts" / "training" / "wav2vec2-ssl") if r.get("split") != "dev"]
+    assert [r["step"] for r in rows] == [1, 2] and all(math.isfinite(r["loss"]) for r in rows)
 
 
 def test_a_hub_id_without_network_fails_in_seconds_naming_offline_mode_and_a_local_copy(corpus, tmp_path):

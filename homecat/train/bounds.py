@@ -1,13 +1,18 @@
 """Settings checked against the model's frame rate and the data before a run writes anything.
 
-A span mask longer than a crop's frames, more distractors than a crop has masked frames (the distractor
-features then grow with num_negatives until the kernel kills the run), or crops longer than every usable
-train recording: each is one sentence naming the setting and the numbers, raised before the run folder,
-the index snapshot or the model exist.
+A span mask longer than a crop's frames, distractor features too big for the machine's memory (they grow with
+num_negatives until the kernel kills the run), or crops longer than every usable train recording: each is one
+sentence naming the setting and the numbers, raised before the run folder, the index snapshot or the model exist.
+
+More negatives than a crop has other masked frames is fine: transformers' ``_sample_negative_indices`` (like
+fairseq's ``Wav2Vec2Model.sample_negatives``) draws them uniformly WITH replacement from the crop's other masked
+frames, so short crops (2 s: ~70 masked frames of wav2vec2-base) keep ``num_negatives`` 100 and some distractors
+repeat; the run says so in one note line.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +26,15 @@ _FLOAT_BYTES = 4
 _DISTRACTOR_COPIES = 3
 
 
-def check_bounds(settings: Settings, checkpoint: Path | None) -> None:
-    """Raise ``ConfigError``/``NoCrops`` for settings the model or the data cannot honour (reads no audio)."""
+def check_bounds(settings: Settings, checkpoint: Path | None) -> list[str]:
+    """Raise ``ConfigError``/``NoCrops`` for settings the model or the data cannot honour (reads no audio);
+    returns note lines for settings that work but deserve a word (printed once by the trainer)."""
     if checkpoint is None:  # a resumed run crops from its own snapshot, checked when it began
         check_crop_length(settings)
     config = _model_config(settings.training, checkpoint)
-    if config is not None:  # a model that cannot be found gets its own sentence when it is loaded
-        check_masking(settings, config)
+    if config is None:  # a model that cannot be found gets its own sentence when it is loaded
+        return []
+    return check_masking(settings, config)
 
 
 def check_crop_length(settings: Settings) -> None:
@@ -64,7 +71,7 @@ def most_masked_frames(frames: int, t: TrainingSettings) -> int:
     return min(frames, spans * t.mask_time_length)
 
 
-def check_masking(settings: Settings, config: Any) -> None:
+def check_masking(settings: Settings, config: Any) -> list[str]:
     t = settings.training
     crop_sec = settings.crops.crop_sec
     frames = crop_frames(config, audio.seconds_to_frames(crop_sec, settings.data.sample_rate))
@@ -73,16 +80,34 @@ def check_masking(settings: Settings, config: Any) -> None:
             f"training.mask_time_length {t.mask_time_length} is longer than the {frames} frames the model makes "
             f"of a {crop_sec:g} s crop (crops.crop_sec): use at most {frames}, or longer crops."
         )
-    masked = most_masked_frames(frames, t)
-    if t.num_negatives > masked - 1:  # a masked frame's distractors are the crop's other masked frames
-        dim = getattr(config, "proj_codevector_dim", 256)
-        need = _DISTRACTOR_COPIES * (t.num_negatives + 1) * t.per_gpu_batch * frames * dim * _FLOAT_BYTES
+    # transformers gathers K distractors for every frame of the micro-batch, masked or not
+    dim = getattr(config, "proj_codevector_dim", 256)
+    need = _DISTRACTOR_COPIES * (t.num_negatives + 1) * t.per_gpu_batch * frames * dim * _FLOAT_BYTES
+    memory, where = _memory_bytes()
+    if need > memory:
         raise ConfigError(
-            f"training.num_negatives {t.num_negatives} is more than a {crop_sec:g} s crop offers: it has at most "
-            f"{masked} masked frames ({frames} frames, mask_time_prob {t.mask_time_prob:g}, mask_time_length "
-            f"{t.mask_time_length}), so at most {max(masked - 1, 0)} distractors each; {t.num_negatives} would also "
-            f"take about {need / 2**30:.1f} GiB per micro-batch of {t.per_gpu_batch} for the distractor features alone."
+            f"training.num_negatives {t.num_negatives} cannot fit: its distractor features alone take about "
+            f"{need / 2**30:.1f} GiB per micro-batch of {t.per_gpu_batch} {crop_sec:g} s crops ({frames} frames, "
+            f"{dim} dimensions), more than the {memory / 2**30:.1f} GiB of {where}: lower training.num_negatives "
+            "or training.per_gpu_batch."
         )
+    masked = most_masked_frames(frames, t)
+    if t.num_negatives > masked - 1:
+        return [
+            f"note: training.num_negatives {t.num_negatives} is more than the {max(masked - 1, 0)} other masked "
+            f"frames a {crop_sec:g} s crop has at most: distractors are drawn with replacement (as fairseq and "
+            "transformers do), so some repeat."
+        ]
+    return []
+
+
+def _memory_bytes() -> tuple[int, str]:
+    """Total memory of the device training runs on: the first CUDA device, else the machine's RAM."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_properties(0).total_memory, "GPU memory"
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "memory"
 
 
 def _model_config(t: TrainingSettings, checkpoint: Path | None) -> Any:

@@ -108,7 +108,7 @@ class Trainer:
         self.t = t = settings.training
         self.on_batch = on_batch
         self.checkpoint, self.output_dir = resume_point(Path(default_output_dir(settings)), resume)
-        check_bounds(settings, self.checkpoint)  # before anything is written (issue 15)
+        self.notes = check_bounds(settings, self.checkpoint)  # before anything is written (issue 15)
 
         cuda = torch.cuda.is_available()
         self.precision = t.mixed_precision if cuda else "no"
@@ -198,6 +198,8 @@ class Trainer:
             f"run folder {self.output_dir}"
         )
         acc.print(self.plan.describe())
+        for note in self.notes:
+            acc.print(note)
 
     def _lr_factor(self, update: int) -> float:
         """LambdaLR factor per applied update: linear warmup to the peak, then linear decay to 0 at max_steps."""
