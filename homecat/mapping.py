@@ -25,6 +25,10 @@ from pathlib import PurePosixPath, PureWindowsPath
 from homecat.errors import HomecatError
 
 TIME_UNITS = ("s", "ms", "frames")
+# Feature rates of this field run from 1 Hz to 1,000 Hz (10 ms hops); a sample index at 96 kHz is still
+# inside. Past it, distinct rows collapse into one microsecond and are reported as duplicates.
+MIN_FRAME_RATE = 1.0
+MAX_FRAME_RATE = 100_000.0
 KEYS = ("recording", "start", "end", "label", "tier", "speaker", "offset")
 
 
@@ -79,8 +83,13 @@ class Mapping:
             names[key] = name
         if time_unit not in TIME_UNITS:
             raise HomecatError(f"--time-unit '{time_unit}' is not one of {', '.join(TIME_UNITS)}.")
-        if time_unit == "frames" and not (frame_rate and frame_rate > 0 and math.isfinite(frame_rate)):
+        if time_unit == "frames" and frame_rate is None:
             raise HomecatError("--time-unit frames needs --frame-rate, the frames per second (e.g. 100).")
+        if frame_rate is not None and not MIN_FRAME_RATE <= frame_rate <= MAX_FRAME_RATE:  # also NaN
+            raise HomecatError(
+                f"--frame-rate {frame_rate} must be a number of frames per second from {MIN_FRAME_RATE:g} to "
+                f"{MAX_FRAME_RATE:,.0f}."
+            )
         if frame_rate is not None and time_unit != "frames":
             raise HomecatError("--frame-rate is for --time-unit frames.")
         if not math.isfinite(offset_sec) or offset_sec < 0:
@@ -107,7 +116,12 @@ def media_time_origin_sec(file_name: str, descriptors: Sequence[dict], rel_path:
             try:
                 origin_sec = float(origin) / 1000
             except ValueError:
-                raise HomecatError(f"{file_name}: TIME_ORIGIN '{origin}' of {url} is not a number of ms.") from None
+                origin_sec = math.nan
+            if not (math.isfinite(origin_sec) and origin_sec >= 0):  # 'nan', 'inf', '-5', 'abc'
+                raise HomecatError(
+                    f"{file_name}: the TIME_ORIGIN '{origin}' of the media {url or relative or '(unnamed)'} "
+                    "is not a number of milliseconds (0 or more)."
+                )
         names = {_stem(url), _stem(relative)} - {""}
         if names & stems:
             return origin_sec

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from homecat.catalog import Catalog
 from homecat.errors import HomecatError
+from homecat.missing import is_missing, known
 
 ID_COLUMNS = ("participant_id", "child_id", "id")
 DOB_COLUMNS = ("dob", "date_of_birth", "child_dob")
@@ -91,12 +92,12 @@ def read_participants(path: Path) -> list[ParticipantRow]:
             continue
         reasons = []
         pid = values.get(id_column, "")
-        if not pid:
-            reasons.append(f"{id_column} is empty")
+        if is_missing(pid):
+            reasons.append(f"{id_column} is empty" if not pid else f"{id_column} '{pid}' is a missing value")
         elif pid in seen:
             reasons.append(f"participant '{pid}' is also on line {seen[pid]}")
         dob = None
-        if dob_column and values.get(dob_column) and values[dob_column].upper() != "NA":
+        if dob_column and not is_missing(values.get(dob_column)):
             try:
                 dob = date.fromisoformat(values[dob_column])
             except ValueError:
@@ -104,7 +105,7 @@ def read_participants(path: Path) -> list[ParticipantRow]:
         age = None
         for column, per_month in (("age_months", 1.0), ("age_days", _DAYS_PER_MONTH)):
             text = values.get(column, "")
-            if text and text.upper() != "NA":
+            if not is_missing(text):
                 try:
                     age = float(text) / per_month
                 except ValueError:
@@ -116,7 +117,7 @@ def read_participants(path: Path) -> list[ParticipantRow]:
             problems.append(f"{name}: line {line}: {'; '.join(reasons)}.")
             continue
         seen[pid] = line
-        rows.append(ParticipantRow(pid, dob, age, values.get("sex") or None, values.get("site") or None))
+        rows.append(ParticipantRow(pid, dob, age, known(values.get("sex")), known(values.get("site"))))
     if problems:
         head = f"{name} has {len(problems)} invalid line(s), so nothing from it was imported:"
         more = [f"... and {len(problems) - MAX_LISTED} more."] if len(problems) > MAX_LISTED else []

@@ -24,6 +24,7 @@ from homecat.errors import HomecatError, first_line
 from homecat.its import ITS_SUFFIX, ITS_TIER, ItsPart, read_its, store_clock
 from homecat.its import check_tiers as its_tiers
 from homecat.mapping import Mapping, media_time_origin_sec
+from homecat.missing import is_missing, known, label_problem
 
 STAGE = "segments"
 FINDING_CODE = "invalid_segment"
@@ -185,13 +186,21 @@ def check_candidate(candidate: Candidate, index: RecordingIndex) -> SegmentRow |
             if end > limit + END_TOLERANCE_SEC or start >= limit:
                 reasons.append(f"end_sec {end:.3f} is past the end of {info.rel_path} ({limit:.3f} s)")
             end = min(end, limit)  # rounding by the annotation tool, within the tolerance
-    label = (candidate.label or "").strip()
+    # a line break inside a cell or an annotation is one character, whichever system wrote it
+    label = (candidate.label or "").replace("\r\n", "\n").replace("\r", "\n").strip()
     if not label:
         reasons.append("the label is empty")
+    elif is_missing(label):
+        reasons.append(f"the label '{label}' is a missing value, not a label")
+    elif why := label_problem(label):
+        reasons.append(why)
+    tier = candidate.tier.strip()
+    if why := label_problem(tier, "tier name"):
+        reasons.append(why)
     recording_id = info.recording_id if info else None
     if reasons:
         return Problem(candidate.where, tuple(reasons), recording_id)
-    return SegmentRow(recording_id, start, end, label, candidate.tier.strip())
+    return SegmentRow(recording_id, start, end, label, tier)
 
 
 def check_candidates(candidates: Iterable[Candidate], index: RecordingIndex, source: str = "") -> Checked:
@@ -383,7 +392,7 @@ def _read_table(path: Path, tiers: Sequence[str], recording: str | None, mapping
             start=value(values, mapping.start),
             end=value(values, mapping.end),
             label=value(values, mapping.label),
-            tier=(value(values, tier_column) or "").strip() if tier_column else "",
+            tier=(known(value(values, tier_column)) or "") if tier_column else "",
             unit_sec=mapping.unit_sec,
             row_offset=value(values, mapping.offset) if mapping.offset else None,
             offset_sec=mapping.offset_sec,

@@ -472,7 +472,8 @@ def test_a_set_into_segments_with_a_chosen_label_column_and_its_ranges(dataset, 
     with Catalog.open(settings.paths.catalog) as catalog:
         scan_dataset(catalog, settings.data, dataset)
         by_type = import_segments(catalog, dataset, "eaf")
-        by_vcm = import_segments(catalog, dataset, "vtc", label_column="vcm_type")
+        # "" and NA are missing values, not labels: invalid rows, skipped as findings (homecat.missing)
+        by_vcm = import_segments(catalog, dataset, "vtc", label_column="vcm_type", skip_invalid=True)
         rows = catalog.con.execute(
             "SELECT source, tier, recording_id, start_sec, end_sec, label FROM segments ORDER BY ALL"
         ).fetchall()
@@ -487,7 +488,7 @@ def test_a_set_into_segments_with_a_chosen_label_column_and_its_ranges(dataset, 
         ("childproject:vtc:vcm_type", "vcm_type", "rec3", 1.2, 2.4, "N"),
     ]
     assert (by_type.outside_range, by_type.clipped_to_range, by_type.imported) == (1, 1, 2)
-    assert (by_vcm.empty_label, by_vcm.imported) == (4, 2)  # "" and NA are empty labels
+    assert (by_vcm.skipped_invalid, by_vcm.imported) == (4, 2)  # "" and NA are not labels
     assert ("segments", "childproject:eaf:speaker_type", "rec1", 1.0, 2.0) in ranges
 
 
@@ -528,6 +529,8 @@ def test_cli_segments_import_of_a_set(dataset, tmp_path):
     assert runner.invoke(app, ["--catalog", catalog, "scan", "--childproject", str(dataset)], env={}).exit_code == 0
     args = ["--catalog", catalog, "segments", "import", "--childproject", str(dataset), "--set", "vtc"]
     result = runner.invoke(app, [*args, "--label-column", "vcm_type", "-f", "json"], env={})
+    assert result.exit_code == 1 and "4 invalid rows" in result.stderr  # NA and empty vcm_type: not labels
+    result = runner.invoke(app, [*args, "--label-column", "vcm_type", "--skip-invalid", "-f", "json"], env={})
     assert result.exit_code == 0, result.output
     counts = {r["what"]: r["count"] for r in json.loads(result.stdout)}
     assert counts["segments imported"] == 2 and counts["source (segments table)"] == "childproject:vtc:vcm_type"
@@ -630,7 +633,7 @@ def test_a_range_starting_at_or_after_the_recordings_end_is_skipped_and_counted(
     with Catalog.open(settings.paths.catalog) as catalog:
         scan_dataset(catalog, settings.data, dataset)
         speech = import_speech(catalog, dataset, "vtc")
-        segments = import_segments(catalog, dataset, "vtc")
+        segments = import_segments(catalog, dataset, "vtc", skip_invalid=True)  # one empty speaker_type
         ranges = _ranges(catalog)
         stored = _speech(catalog)
     assert all(end > start for *_, start, end in ranges)

@@ -28,6 +28,7 @@ from homecat.childproject.metadata import (
     problem_at,
 )
 from homecat.errors import ConfigError, HomecatError
+from homecat.missing import is_missing
 
 ANNOTATIONS_REQUIRED = ("set", "recording_filename", "range_onset", "range_offset", "annotation_filename")
 SEGMENTS_REQUIRED = ("segment_onset", "segment_offset")
@@ -74,7 +75,11 @@ class AnnotationImport:
             {"what": "annotation files (rows of metadata/annotations.csv)", "count": self.annotation_rows},
             {"what": f"{what} imported", "count": self.imported},
             {"what": "annotated hours (range_onset to range_offset)", "count": round(self.annotated_sec / 3600, 3)},
-            {"what": f"rows with an empty {self.label_column} (skipped)", "count": self.empty_label},
+            *(
+                [{"what": f"rows with an empty {self.label_column} (skipped)", "count": self.empty_label}]
+                if self.target == "speech"
+                else []
+            ),
             {"what": "rows outside the annotated range (dropped)", "count": self.outside_range},
             {"what": "rows clipped to the annotated range", "count": self.clipped_to_range},
             {"what": "rows of zero length (skipped)", "count": self.zero_length},
@@ -283,10 +288,10 @@ def _read_converted(
                 continue
             start = _milliseconds(values[at_onset].strip(), path, line, "segment_onset", problems)
             end = _milliseconds(values[at_offset].strip(), path, line, "segment_offset", problems)
-            label = known_value(values[at_label].strip())
+            label = values[at_label].strip()
             if start is None or end is None:
                 continue
-            if label is None:
+            if target == "speech" and is_missing(label):  # a segment's missing label is an invalid row (checked later)
                 result.empty_label += 1
                 continue
             if end <= onset_ms or start >= offset_ms:

@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path, PurePosixPath
 
 from homecat.errors import ConfigError, HomecatError
+from homecat.missing import is_missing
 
 METADATA = PurePosixPath("metadata")
 RAW = PurePosixPath("recordings/raw")
@@ -223,7 +224,7 @@ def problem_at(path: Path, line: int, column: str, what: str) -> str:
 
 
 def known_value(value: str | None) -> str | None:
-    return None if value is None or value in _EMPTY or value == NA else value
+    return None if is_missing(value) else value  # the one rule (homecat.missing)
 
 
 def _discarded(row: dict[str, str]) -> bool:

@@ -1,0 +1,180 @@
+"""Annotation files as the field writes them, each a small file in tests/data/annotations/ written from its
+format's specification and checked against rows computed by hand: the missing-value rule on every path,
+labels no export can carry, ELAN's untimed annotations, Praat's repeated tier names, CHAT, ALICE, VCM.
+Real catalogs of real audio (small_tree)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from homecat.catalog import Catalog
+from homecat.childproject import import_segments, scan_dataset
+from homecat.cli import app
+from homecat.errors import HomecatError
+from homecat.segments import import_file
+from homecat.segments_export import export_segments
+
+DATA = Path(__file__).parent / "data" / "annotations"
+runner = CliRunner()
+
+# small_tree (conftest): P01/P01_a.wav 3.0 s, P01/P01_b.flac 2.5 s, P02/day1/P02_a.WAV 2.0 s,
+# P02/P02_float.wav 2.0 s, loose.wav 2.0 s, P02/notes.wav unreadable.
+
+
+def _segments(catalog_path: Path, source: str | None = None) -> list[tuple]:
+    with Catalog.open(catalog_path, read_only=True) as catalog:
+        _, rows = catalog.rows(
+            "SELECT recording_id, round(start_sec, 6), round(end_sec, 6), label, tier FROM segments "
+            "WHERE $source IS NULL OR source = $source ORDER BY recording_id, tier, start_sec",
+            {"source": source},
+        )
+    return rows
+
+
+def _findings(catalog_path: Path) -> list[str]:
+    with Catalog.open(catalog_path, read_only=True) as catalog:
+        _, rows = catalog.rows("SELECT message FROM findings WHERE stage = 'segments' ORDER BY message")
+    return [r[0] for r in rows]
+
+
+def _import(catalog_path: Path, path: Path, **kwargs):
+    with Catalog.open(catalog_path) as catalog:
+        return import_file(catalog, path, **kwargs)
+
+
+def invoke(catalog_path: Path, *args: str):
+    return runner.invoke(app, ["--catalog", str(catalog_path), *args], env={}, catch_exceptions=False)
+
+
+def _copy(name: str, tmp_path: Path, as_name: str | None = None) -> Path:
+    target = tmp_path / (as_name or name)
+    shutil.copyfile(DATA / name, target)
+    return target
+
+
+# --------------------------------------------------------------------------- the missing-value rule
+
+MISSING_LABELS = ["", "NA", "n/a", " NaN ", "None"]
+
+
+def test_missing_labels_are_invalid_rows_in_a_csv(catalog_path, tmp_path):
+    path = tmp_path / "coded.csv"
+    lines = ["recording,start_sec,end_sec,label", "P01_a,0.0,0.5,CHI"]
+    lines += [f"P01_a,{0.5 + 0.4 * i:.1f},{0.8 + 0.4 * i:.1f},{label}" for i, label in enumerate(MISSING_LABELS)]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(HomecatError) as caught:
+        _import(catalog_path, path)
+    assert caught.value.lines[1:] == [
+        "coded.csv: line 3: the label is empty.",
+        "coded.csv: line 4: the label 'NA' is a missing value, not a label.",
+        "coded.csv: line 5: the label 'n/a' is a missing value, not a label.",
+        "coded.csv: line 6: the label 'NaN' is a missing value, not a label.",
+        "coded.csv: line 7: the label 'None' is a missing value, not a label.",
+    ]
+    result = _import(catalog_path, path, skip_invalid=True)
+    assert (result.imported, result.skipped) == (1, 5)
+    assert _segments(catalog_path) == [("P01_a", 0.0, 0.5, "CHI", "")]
+    assert len(_findings(catalog_path)) == 5
+
+
+def test_missing_labels_are_invalid_rows_in_a_childproject_set_too(small_tree, settings_for, tmp_path):
+    from tests.test_childproject import write_annotations, write_dataset
+
+    dataset = write_dataset(tmp_path / "dataset")
+    rows = [(0, 500, "CHI", "")] + [
+        (1000 + 200 * i, 1100 + 200 * i, label, "") for i, label in enumerate(MISSING_LABELS)
+    ]
+    write_annotations(dataset, [("vtc", "C01/rec1.wav", 0, 3000, "C01/rec1_0_3000.csv", rows)])
+    settings = settings_for(None)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan_dataset(catalog, settings.data, dataset)
+        with pytest.raises(HomecatError) as caught:
+            import_segments(catalog, dataset, "vtc")
+        result = import_segments(catalog, dataset, "vtc", skip_invalid=True)
+    reasons = [line.split(": ", 2)[-1] for line in caught.value.lines[1:]]
+    assert reasons == [
+        "the label is empty.",
+        "the label 'NA' is a missing value, not a label.",
+        "the label 'n/a' is a missing value, not a label.",
+        "the label 'NaN' is a missing value, not a label.",
+        "the label 'None' is a missing value, not a label.",
+    ]
+    assert (result.imported, result.skipped_invalid) == (1, 5)
+
+
+def test_participants_and_tiers_follow_the_same_rule(catalog_path, tmp_path):
+    from homecat.participants import read_participants
+
+    path = tmp_path / "participants.csv"
+    path.write_text("participant_id,dob,sex\nP01,n/a,NULL\nP02,2020-01-01,f\n")
+    rows = read_participants(path)
+    assert [(r.participant_id, r.dob, r.sex) for r in rows][0] == ("P01", None, None)
+    table = tmp_path / "tiers.csv"
+    table.write_text("recording,start_sec,end_sec,label,tier\nP01_a,0,1,x,NA\n")
+    _import(catalog_path, table)
+    assert _segments(catalog_path) == [("P01_a", 0.0, 1.0, "x", "")]
+
+
+# --------------------------------------------------------------------------- hostile values (issue 26)
+
+
+def test_a_control_character_in_a_label_or_tier_is_an_invalid_row(catalog_path, tmp_path):
+    path = tmp_path / "nul.csv"
+    path.write_bytes(
+        b"recording,start_sec,end_sec,label,tier\nP01_a,0,1,ba\x00by,t\nP01_a,1,2,ok,x\x1b[31m\nP01_a,2,3,fine,t\n"
+    )
+    with pytest.raises(HomecatError) as caught:
+        _import(catalog_path, path)
+    assert caught.value.lines[1:] == [
+        "nul.csv: line 2: the label holds the control character U+0000, which no annotation file can carry.",
+        "nul.csv: line 3: the tier name holds the control character U+001B, which no annotation file can carry.",
+    ]
+    assert _import(catalog_path, path, skip_invalid=True).imported == 1
+
+
+def test_every_label_an_import_accepts_survives_an_eaf_export_and_reimport(catalog_path, tmp_path):
+    labels = ['a & <b> "c"', "two\nlines", "bébé 👶", "tab\there", "'quoted'", "x" * 300]
+    path = tmp_path / "odd.csv"
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["recording", "start_sec", "end_sec", "label", "tier"])
+        writer.writerow(["P01_a", 0.0, 0.1234, "CRLF\r\nline", "tier & <x>"])
+        for i, label in enumerate(labels):
+            writer.writerow(["P01_a", 0.2 + 0.3 * i, 0.4 + 0.3 * i, label, "speaker ü"])
+    _import(catalog_path, path)
+    before = _segments(catalog_path)
+    assert ("P01_a", 0.0, 0.123, "CRLF\nline", "tier & <x>") in [(*r[:2], round(r[2], 3), *r[3:]) for r in before]
+    with Catalog.open(catalog_path, read_only=True) as catalog:
+        (written,) = export_segments(catalog, tmp_path / "eaf", "eaf")
+    _import(catalog_path, written)  # P01_a.eaf: matched by its stem
+    assert _segments(catalog_path, "P01_a.eaf") == [(*r[:2], round(r[2], 3), *r[3:]) for r in before]
+
+
+def test_a_frame_rate_out_of_bounds_is_one_sentence(catalog_path, tmp_path):
+    path = tmp_path / "frames.csv"
+    path.write_text("recording,start_sec,end_sec,label\nP01_a,0,10,x\n")
+    for rate in ["1e9", "1e308", "nan", "inf", "0.5", "-100"]:
+        result = invoke(catalog_path, "segments", "import", str(path), "--time-unit", "frames", "--frame-rate", rate)
+        assert result.exit_code == 1 and "Traceback" not in result.output, rate
+        assert "must be a number of frames per second from 1 to 100,000" in result.stderr, (rate, result.stderr)
+    result = invoke(catalog_path, "segments", "import", str(path), "--time-unit", "frames", "--frame-rate", "100")
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("origin", ["nan", "inf", "-500", "soon"])
+def test_an_eaf_time_origin_that_is_not_a_time_is_one_sentence(catalog_path, tmp_path, origin):
+    path = tmp_path / "P01_a.eaf"
+    text = (DATA / "origin.eaf").read_text(encoding="utf-8").replace('TIME_ORIGIN="1500"', f'TIME_ORIGIN="{origin}"')
+    path.write_text(text, encoding="utf-8")
+    result = invoke(catalog_path, "segments", "import", str(path))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith(
+        f"Error: P01_a.eaf: the TIME_ORIGIN '{origin}' of the media file:///data/P01/P01_a.wav is not a number "
+        "of milliseconds (0 or more)."
+    ), result.stderr
