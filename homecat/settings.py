@@ -29,7 +29,7 @@ from homecat.errors import ConfigError
 
 ENV_PREFIX = "HOMECAT_"
 # Variables with a meaning of their own, not settings.
-RESERVED_ENV = {"HOMECAT_CONFIG", "HOMECAT_DEBUG", "HOMECAT_STOPPED_FILE"}
+RESERVED_ENV = {"HOMECAT_CONFIG", "HOMECAT_DEBUG", "HOMECAT_STOPPED_FILE", "HOMECAT_SCRIPTS"}
 # Conventional names that map onto settings.
 ALIAS_ENV = {
     "HOMECAT_CATALOG": "paths.catalog",

@@ -5,10 +5,16 @@
 # of a tiny random wav2vec2 with one checkpoint and one resume, export, a dry-run push, and embed + probe +
 # evaluate of the run's random start against the trained run and eGeMAPS.
 # Leaves only: the demo corpus folder ($DEMO_DIR, default demo_corpus/), catalog/demo.duckdb, artifacts/
-# (and .venv/, made by the setup).
+# (and .venv/, made by the setup when the active environment lacks homecat).
 set -euo pipefail
-# probe: scikit-learn + opensmile for the embed/probe comparison; vad: Silero VAD on onnxruntime
-SETUP_EXTRAS=probe,vad . "$(dirname "$0")/_setup.sh"
+cd "$(dirname "$0")/.."
+# An activated environment (conda, module, venv) that already has homecat with the probe and vad extras is used as
+# it is; otherwise .venv/ is made and installed into (probe: scikit-learn + opensmile; vad: Silero VAD on onnxruntime).
+if command -v homecat >/dev/null 2>&1 && python -c "import homecat, sklearn, opensmile, onnxruntime, silero_vad" 2>/dev/null; then
+    echo "Using the active environment ($(command -v homecat))."
+else
+    SETUP_EXTRAS=probe,vad . scripts/_setup.sh
+fi
 DEMO_DIR=${DEMO_DIR:-demo_corpus}
 export HOMECAT_CATALOG=${HOMECAT_CATALOG:-catalog/demo.duckdb}
 RUN=artifacts/training/demo-tiny
@@ -68,8 +74,9 @@ Done. Artifacts:
   push staging     $RUN/hub_staging/   (exactly what 'homecat push' would upload)
   embeddings       artifacts/embeddings/   (demo-tiny-initial, demo-tiny, egemaps); probe plot artifacts/probe.png
 Next, on your own data (see README "From your recordings to the Hub"):
-  cp examples/config.example.yaml my.yaml      # set data.raw_audio_root
-  homecat --config my.yaml scan && homecat --config my.yaml validate && homecat --config my.yaml split
+  cp examples/train.example.yaml my.yaml       # set data.raw_audio_root, paths.catalog, training.run_name
+  homecat --config my.yaml scan --hash && homecat --config my.yaml validate
+  homecat --config my.yaml vad && homecat --config my.yaml split     # vad: the mixture crop policy needs it
   NUM_GPUS=4 scripts/run_train_ssl.sh --config my.yaml
   homecat --config my.yaml push --run artifacts/training/<run-name>
 MSG

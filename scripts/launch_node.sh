@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # One node's share of a training run: `accelerate launch` of this node's processes (one process: plain python).
-# Arguments go to `python -m homecat.train`. Under SLURM (scripts/slurm_train.sbatch: one srun task per node)
+# Arguments go to `python -m homecat.train`; it runs in the caller's folder (relative --config, artifacts/). Under SLURM (scripts/slurm_train.sbatch: one srun task per node)
 # the machine values come from SLURM's variables; by hand, set them yourself:
 #   scripts/launch_node.sh --config my.yaml                                    # this node's GPUs, one machine
 #   NUM_MACHINES=2 MACHINE_RANK=0 MAIN_PROCESS_IP=10.0.0.5 scripts/launch_node.sh --config my.yaml   # node 0
 #   NUM_MACHINES=2 MACHINE_RANK=1 MAIN_PROCESS_IP=10.0.0.5 scripts/launch_node.sh --config my.yaml   # node 1
 # NUM_MACHINES (SLURM_JOB_NUM_NODES, else 1), MACHINE_RANK (SLURM_NODEID, else 0), MAIN_PROCESS_IP (first host of
 # SLURM_JOB_NODELIST, else 127.0.0.1), MAIN_PROCESS_PORT (29500), GPUS_PER_NODE (the GPUs this node sees, at least
-# 1), ACCELERATE_CONFIG (examples/accelerate_4gpu_fp16.yaml; empty: none), ACCELERATE_ARGS (extra launcher flags).
+# 1), ACCELERATE_CONFIG (the checkout's examples/accelerate_4gpu_fp16.yaml; empty: none), ACCELERATE_ARGS (extra launcher flags).
 # Exit code 99: the trainer stopped on SIGUSR1/SIGTERM after writing a complete checkpoint; run again with --resume.
 REQUIRE="homecat accelerate python" . "$(dirname "$0")/_env.sh"
 EXIT_STOPPED=99
@@ -20,7 +20,7 @@ fi
 MAIN_PROCESS_IP=${MAIN_PROCESS_IP:-127.0.0.1}
 MAIN_PROCESS_PORT=${MAIN_PROCESS_PORT:-29500}
 GPUS_PER_NODE=${GPUS_PER_NODE:-$(python -c "import torch; print(max(torch.cuda.device_count(), 1))")}
-ACCELERATE_CONFIG=${ACCELERATE_CONFIG-examples/accelerate_4gpu_fp16.yaml}
+ACCELERATE_CONFIG=${ACCELERATE_CONFIG-$HOMECAT_EXAMPLES/accelerate_4gpu_fp16.yaml}
 
 if [ "$NUM_MACHINES" -eq 1 ] && [ "$GPUS_PER_NODE" -eq 1 ]; then
     exec python -m homecat.train "$@"  # exits 99 itself after a signal

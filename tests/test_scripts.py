@@ -24,17 +24,26 @@ def _env(tmp: Path, path: str) -> dict[str, str]:
     return {**keep, "PATH": path, "PYTHONPATH": str(REPO), "HOMECAT_CATALOG": str(tmp / "c.duckdb")}
 
 
-def test_a_wrapper_uses_the_active_environment_and_creates_no_venv(tmp_path):
+def test_a_wrapper_runs_in_the_callers_folder_with_the_active_environment_and_creates_no_venv(tmp_path):
+    """Run from a lab's project folder: its relative --config is read there, the catalog and artifacts/ land
+    there, and the checkout gets nothing (no .venv, no catalog, no artifacts)."""
     scripts = _copy_scripts(tmp_path / "repo")
     write_tone(tmp_path / "raw" / "P01" / "a.wav", 1.0)
-    env = {**_env(tmp_path, f"{Path(sys.executable).parent}:/usr/bin:/bin"), "EXPORT_DIR": str(tmp_path / "export")}
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "my.yaml").write_text(
+        f"paths:\n  catalog: catalog/lab.duckdb\ndata:\n  raw_audio_root: {tmp_path / 'raw'}\n"
+    )
+    env = _env(tmp_path, f"{Path(sys.executable).parent}:/usr/bin:/bin")
+    del env["HOMECAT_CATALOG"]
     done = subprocess.run(
-        ["bash", str(scripts / "run_ingestion.sh"), "--root", str(tmp_path / "raw")],
-        env=env, capture_output=True, text=True, timeout=120,
+        ["bash", str(scripts / "run_ingestion.sh"), "--config", "my.yaml"],
+        env=env, cwd=project, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    assert (tmp_path / "export" / "raw_audio_manifest.parquet").is_file()
-    assert not (tmp_path / "repo" / ".venv").exists()
+    assert (project / "catalog" / "lab.duckdb").is_file()
+    assert (project / "artifacts" / "export" / "raw_audio_manifest.parquet").is_file()
+    assert sorted(p.name for p in (tmp_path / "repo").iterdir()) == ["scripts"]
 
 
 def test_a_wrapper_without_homecat_on_path_stops_with_one_sentence(tmp_path):
@@ -59,6 +68,7 @@ def _slurm_stand_ins(bin_dir: Path, calls: Path) -> None:
     )
     (bin_dir / "scontrol").write_text(
         '#!/bin/sh\nif [ "$1 $2" = "show hostnames" ]; then printf "gpu-a\\ngpu-b\\n"; exit 0; fi\n'
+        'if [ "$1 $2" = "show job" ]; then echo "   Command=$SUBMITTED_FILE my.yaml"; exit 0; fi\n'
         f'echo "scontrol $*" >> {calls}\n'
     )
     for tool in ("srun", "scontrol"):
@@ -66,27 +76,32 @@ def _slurm_stand_ins(bin_dir: Path, calls: Path) -> None:
 
 
 def test_the_slurm_script_requeues_on_exit_99_and_the_next_job_resumes(tmp_path):
-    repo = tmp_path / "repo"
-    scripts = _copy_scripts(repo)
+    """Submitted from a project folder (not the checkout): the job finds its scripts from the submitted file."""
+    scripts = _copy_scripts(tmp_path / "repo")
+    project = tmp_path / "project"
+    project.mkdir()
     calls = tmp_path / "calls.txt"
     _slurm_stand_ins(tmp_path / "bin", calls)
     run = tmp_path / "run"
-    config = repo / "my.yaml"
-    config.write_text(f"training:\n  output_dir: {run}\n")
+    (project / "my.yaml").write_text(f"training:\n  output_dir: {run}\n")
     path = f"{tmp_path / 'bin'}:{Path(sys.executable).parent}:/usr/bin:/bin"
     slurm = {"SLURM_JOB_ID": "4242", "SLURM_JOB_NODELIST": "gpu-[a-b]", "SLURM_JOB_NUM_NODES": "2",
-             "SLURM_SUBMIT_DIR": str(repo), "SLURM_CPUS_PER_TASK": "8", "SLURM_GPUS_ON_NODE": "4"}  # fmt: skip
+             "SLURM_SUBMIT_DIR": str(project), "SLURM_CPUS_PER_TASK": "8", "SLURM_GPUS_ON_NODE": "4",
+             "SUBMITTED_FILE": str(scripts / "slurm_train.sbatch")}  # fmt: skip
 
     def job(srun_exit: int) -> subprocess.CompletedProcess:
         env = {**_env(tmp_path, path), **slurm, "SRUN_EXIT": str(srun_exit)}
-        command = ["bash", str(scripts / "slurm_train.sbatch"), "my.yaml"]
-        return subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        spool = tmp_path / "spool" / "slurm_script"  # sbatch runs a copy of the submitted file
+        spool.parent.mkdir(exist_ok=True)
+        shutil.copy(scripts / "slurm_train.sbatch", spool)
+        command = ["bash", str(spool), "my.yaml"]
+        return subprocess.run(command, env=env, cwd=project, capture_output=True, text=True, timeout=60)
 
     stopped = job(99)  # the trainer stopped before the time limit, after a checkpoint
     assert stopped.returncode == 0, stopped.stderr
     first = calls.read_text().splitlines()
     assert first[0].startswith("srun --ntasks-per-node=1 --cpus-per-task=8 ") and "--resume" not in first[0]
-    assert "scripts/launch_node.sh --config my.yaml" in first[0] and "ip=gpu-a" in first[0] and "gpus=4" in first[0]
+    assert f"{scripts}/launch_node.sh --config my.yaml" in first[0] and "ip=gpu-a" in first[0] and "gpus=4" in first[0]
     assert first[1] == "scontrol requeue 4242"
 
     (run / "checkpoints" / "step_300").mkdir(parents=True)  # what the stopped job left
@@ -96,4 +111,4 @@ def test_the_slurm_script_requeues_on_exit_99_and_the_next_job_resumes(tmp_path)
     (second,) = calls.read_text().splitlines()  # no requeue this time
     assert second.split(" ip=")[0].endswith("--config my.yaml --resume")
     failed = job(1)
-    assert failed.returncode == 1 and "requeue" not in calls.read_text()
+    assert failed.returncode == 1 and "scontrol requeue" not in calls.read_text()
