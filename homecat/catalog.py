@@ -197,11 +197,20 @@ class Catalog:
         with suppress(duckdb.Error):  # the error that ends the block is the one to report
             self.close()
         # A damaged file shows only when a query reaches the bad block: name the catalog, not DuckDB's internals.
-        if isinstance(exc, duckdb.IOException | duckdb.FatalException) or "Corrupt database file" in str(exc or ""):
+        # Only an error about the catalog file itself says so: an I/O error on another file (an export's
+        # COPY into a read-only folder) names that file and leaves the catalog out of it.
+        text = str(exc)
+        if (
+            isinstance(exc, duckdb.FatalException)
+            or "Corrupt database file" in text
+            or (isinstance(exc, duckdb.IOException) and str(self.path) in text)
+        ):
             raise CatalogError(
                 f"The catalog {self.path} cannot be read or written ({first_line(exc)}): it may be damaged "
                 "(restore it from a copy) or its disk may have failed."
             ) from exc
+        if isinstance(exc, duckdb.IOException):
+            raise CatalogError(f"A file could not be read or written: {first_line(exc)}.") from exc
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -4,7 +4,7 @@
 by DuckDB's ``COPY (query) TO … (FORMAT parquet)``; a ``.json`` file is an object: the query's
 ``description`` (its doc comment) and its ``rows`` as an array of objects. A later stage adds its files by appending to the list (e.g. the splits:
 ``train_split.parquet``, ``dev_split.parquet``, ``split_summary.json``). Each file is written
-under a temporary name and renamed, so a reader never sees half a file.
+under a temporary name and renamed (``homecat.outputs``), so a reader never sees half a file.
 
 ``export_lhotse`` writes the catalog as lhotse manifests instead (``--format lhotse``).
 """
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError
+from homecat.outputs import output_folder, replacing, sql_literal
 
 
 @dataclass(frozen=True)
@@ -58,27 +59,26 @@ class Written:
 
 def export(catalog: Catalog, directory: str | os.PathLike, exports: list[Export] | None = None) -> list[Written]:
     """Write every export into ``directory`` (created if needed); return what was written."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = output_folder(directory)
     written = []
     for item in exports or EXPORTS:
         query = named_queries(item.sql_file)[item.query]
         sql = query.sql.rstrip().rstrip(";")
         target = directory / item.file_name
-        partial = target.with_name(f".{target.name}.partial")
-        if target.suffix == ".parquet":
-            literal = "'" + str(partial).replace("'", "''") + "'"
-            catalog.con.execute(f"COPY ({sql}) TO {literal} (FORMAT parquet)")
-            rows = catalog.con.execute(f"SELECT count(*) FROM read_parquet({literal})").fetchone()[0]
-        elif target.suffix == ".json":
-            columns, values = catalog.rows(sql)
-            records = [dict(zip(columns, row)) for row in values]
-            document = {"description": query.doc, "rows": records}
-            partial.write_text(json.dumps(document, indent=1, default=_json_default) + "\n", encoding="utf-8")
-            rows = len(records)
-        else:
+        if target.suffix not in (".parquet", ".json"):
             raise ValueError(f"{item.file_name}: exports are .parquet or .json files")
-        os.replace(partial, target)
+        with replacing(target) as partial:
+            if target.suffix == ".parquet":
+                # USE_TMP_FILE false: the file is already a temporary one, DuckDB need not pick another name
+                rows = catalog.con.execute(
+                    f"COPY ({sql}) TO {sql_literal(partial)} (FORMAT parquet, USE_TMP_FILE false)"
+                ).fetchone()[0]  # COPY answers with the rows written
+            else:
+                columns, values = catalog.rows(sql)
+                records = [dict(zip(columns, row)) for row in values]
+                document = {"description": query.doc, "rows": records}
+                partial.write_text(json.dumps(document, indent=1, default=_json_default) + "\n", encoding="utf-8")
+                rows = len(records)
         written.append(Written(target, rows, target.stat().st_size))
     return written
 
@@ -105,8 +105,7 @@ def export_lhotse(
     The queries build lhotse's objects and DuckDB's JSON writer writes them (one per line, gzip), as
     lhotse's own ``to_file`` would, without importing lhotse: 5x faster than building lhotse objects.
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = output_folder(directory)
     queries = named_queries("export/export.sql")
     params = {"tolerance_sec": tolerance_sec, "channel_policy": str(channel_policy)}
     written = []
@@ -114,10 +113,8 @@ def export_lhotse(
         sql = queries[query].sql.rstrip().rstrip(";")
         query_params = {k: v for k, v in params.items() if f"${k}" in sql}
         target = directory / file_name
-        partial = target.with_name(f".{target.name}.partial")
-        literal = "'" + str(partial).replace("'", "''") + "'"
-        copy = f"COPY ({sql}) TO {literal} (FORMAT json, COMPRESSION gzip)"
-        rows = catalog.con.execute(copy, query_params).fetchall()[0][0]  # COPY answers with the rows written
-        os.replace(partial, target)
+        with replacing(target) as partial:
+            copy = f"COPY ({sql}) TO {sql_literal(partial)} (FORMAT json, COMPRESSION gzip, USE_TMP_FILE false)"
+            rows = catalog.con.execute(copy, query_params).fetchall()[0][0]  # COPY answers with the rows written
         written.append(Written(target, rows, target.stat().st_size))
     return written

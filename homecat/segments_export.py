@@ -7,7 +7,7 @@ files is written once. A tier (the segments' ``tier``, or 'segments' when it has
 or more tiers: ELAN and Praat tiers cannot hold overlapping intervals, so an interval that overlaps an
 earlier one goes to the next lane ``<tier> 2``, ``<tier> 3``…, the first lane where it fits. An EAF
 links the recording's audio (its absolute path), so ELAN opens it; RTTM lines carry the label as the
-speaker field. Each file is written under a temporary name and renamed. This module never imports typer.
+speaker field. Each file is written under a temporary name and renamed (``homecat.outputs``). This module never imports typer.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError
+from homecat.outputs import output_folder, replacing
 
 FORMATS = {"rttm": ".rttm", "eaf": ".eaf", "textgrid": ".TextGrid"}
 DEFAULT_TIER = "segments"
@@ -67,8 +68,7 @@ def export_segments(
                 f"Recording '{spaced}' cannot be exported as RTTM: its id holds whitespace, which RTTM's "
                 "space-separated file-id cannot (nothing was written)."
             )
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = output_folder(directory)
     written = []
     for recording_id, group in groupby(rows, key=lambda row: row[0]):
         group = list(group)
@@ -77,14 +77,13 @@ def export_segments(
         for tier, items in groupby(group, key=lambda row: row[6] or DEFAULT_TIER):
             tiers.update(lanes(tier, [Interval(r[3], r[4], r[5]) for r in items]))
         target = directory / f"{recording_id}{FORMATS[fmt]}"
-        partial = target.with_name(f".{target.name}.partial")
-        if fmt == "rttm":
-            _write_rttm(partial, recording_id, tiers)
-        elif fmt == "eaf":
-            _write_eaf(partial, path, tiers)
-        else:
-            _write_textgrid(partial, duration_sec, tiers)
-        os.replace(partial, target)
+        with replacing(target) as partial:
+            if fmt == "rttm":
+                _write_rttm(partial, recording_id, tiers)
+            elif fmt == "eaf":
+                _write_eaf(partial, path, tiers)
+            else:
+                _write_textgrid(partial, duration_sec, tiers)
         written.append(target)
     return written
 

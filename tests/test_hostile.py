@@ -556,3 +556,89 @@ def test_a_file_replaced_with_the_same_size_and_mtime_gets_its_new_header_and_a_
         columns, rows = c.rows(query, params)
     assert [dict(zip(columns, r))["sample_rate"] for r in rows] == [22050]
     assert _digests(root) == before
+
+
+# --------------------------------------------------------------------------- G: exports
+
+
+@pytest.fixture(scope="module")
+def exportable(tmp_path_factory) -> Path:
+    """A catalog with one recording, a segment and a speech row: something for every export to write."""
+    folder = tmp_path_factory.mktemp("exportable")
+    write_tone(folder / "raw" / "P1" / "good.wav", 2.0)
+    catalog = folder / "c.duckdb"
+    csv, rttm = folder / "notes.csv", folder / "vtc.rttm"
+    csv.write_text("recording,start_sec,end_sec,label\nP1/good.wav,0,1,adult\n")
+    rttm.write_text("SPEAKER good 1 0.100 0.500 <NA> <NA> FEM <NA> <NA>\n")
+    for step in (
+        ["scan", "--root", str(folder / "raw")],
+        ["segments", "import", str(csv)],
+        ["vad", "import", str(rttm)],
+    ):
+        assert _cli(catalog, *step).exit_code == 0, step
+    return catalog
+
+
+EXPORTS = {  # command, the folder it writes into, the file it writes there
+    "export": (["export", "-o", "{out}", "--only", "audio_stats.parquet"], "audio_stats.parquet"),
+    "export json": (["export", "-o", "{out}", "--only", "summary.json"], "summary.json"),
+    "export lhotse": (["export", "-o", "{out}", "--format", "lhotse"], "recordings.jsonl.gz"),
+    "segments export": (["segments", "export", "-f", "eaf", "-o", "{out}"], "good.eaf"),
+    "vad export": (["vad", "export", "-o", "{out}/speech.rttm"], "speech.rttm"),
+}
+
+
+@pytest.mark.parametrize("name", EXPORTS)
+def test_an_export_never_follows_a_link_planted_at_a_temporary_name(exportable, tmp_path, name):
+    args, file_name = EXPORTS[name]
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    # links at every temporary name an export might pick: the old fixed ones and anything predictable
+    for planted in (f".{file_name}.partial", f"{file_name}.partial", f".{file_name}.tmp", f"tmp_{file_name}"):
+        (out / planted).symlink_to(victim)
+    result = _cli(exportable, *[a.replace("{out}", str(out)) for a in args])
+    assert result.exit_code == 0, result.output
+    assert victim.read_text() == "keep me\n"
+    assert (out / file_name).is_file() and not (out / file_name).is_symlink()
+    assert (out / file_name).stat().st_size > 0
+    assert sorted(p.name for p in out.iterdir() if not p.is_symlink()) == sorted(
+        {file_name} | ({"supervisions.jsonl.gz"} if name == "export lhotse" else set())
+    )  # no temporary file left behind
+
+
+# Every export in one process that file permissions bind (each start of homecat costs seconds on a busy machine).
+_INVOKE_EACH = """
+import json, sys
+from typer.testing import CliRunner
+from homecat.cli import app
+done = [CliRunner().invoke(app, args, env={}) for args in json.loads(sys.argv[1])]
+print(json.dumps([[r.exit_code, type(r.exception).__name__, r.stderr] for r in done]))
+"""
+
+
+def test_an_export_into_a_read_only_folder_is_one_sentence_naming_the_output(exportable, permissions_bind):
+    import json
+
+    locked = permissions_bind / "locked"
+    locked.mkdir()
+    (permissions_bind / "link").symlink_to(locked)
+    runs = [(name, out) for name in EXPORTS for out in (locked, permissions_bind / "link")]  # directly, through a link
+    commands = [
+        ["--catalog", str(exportable), *[a.replace("{out}", str(out)) for a in EXPORTS[name][0]]] for name, out in runs
+    ]
+    locked.chmod(0o555)
+    done = subprocess.run(
+        [*_bound_by_permissions(), sys.executable, "-c", _INVOKE_EACH, json.dumps(commands)],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        timeout=120,
+    )
+    locked.chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    for (name, out), (exit_code, exception, stderr) in zip(runs, json.loads(done.stdout), strict=True):
+        expected = f"Error: {out / EXPORTS[name][1]} cannot be written (Permission denied).\n"
+        assert (exit_code, exception, stderr) == (1, "SystemExit", expected), (name, out)
+    assert list(locked.iterdir()) == []

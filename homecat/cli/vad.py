@@ -143,6 +143,7 @@ def vad_export(
 
     Example: homecat vad export --format rttm --source silero -o artifacts/silero.rttm
     """
+    from homecat.outputs import output_folder, replacing
     from homecat.speech import export_rttm
 
     settings = state(ctx).settings().settings
@@ -150,12 +151,7 @@ def vad_export(
         if output is None:
             export_rttm(catalog, sys.stdout, source or ())
             return
-        output.parent.mkdir(parents=True, exist_ok=True)
-        partial = output.with_name(output.name + ".partial")  # a refused export leaves no file behind
-        try:
-            with open(partial, "w", encoding="utf-8") as out:
-                lines = export_rttm(catalog, out, source or ())
-            partial.replace(output)
-        finally:
-            partial.unlink(missing_ok=True)
+        output_folder(output.parent)
+        with replacing(output) as partial, open(partial, "w", encoding="utf-8") as out:  # a refusal leaves no file
+            lines = export_rttm(catalog, out, source or ())
     typer.echo(f"Wrote {lines} lines to {output}", err=True)
