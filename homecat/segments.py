@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError, first_line
-from homecat.its import ITS_SUFFIX, ITS_TIER, ItsPart, read_its, store_clock
+from homecat.its import ITS_SUFFIX, ITS_TIER, ItsPart, part_problems, read_its, store_clock
 from homecat.its import check_tiers as its_tiers
 from homecat.mapping import Mapping, media_time_origin_sec
 from homecat.missing import is_missing, known, label_problem
@@ -247,9 +247,16 @@ def problem_lines(
     return lines
 
 
-def store_segments(catalog: Catalog, source: str, rows: Iterable[SegmentRow], skipped: Sequence[Problem] = ()) -> int:
-    """Replace every segment of ``source`` (a file name) by ``rows``, and its findings by ``skipped``,
-    in one transaction; return the number of segments stored.
+def store_segments(
+    catalog: Catalog,
+    source: str,
+    rows: Iterable[SegmentRow],
+    skipped: Sequence[Problem] = (),
+    clock: tuple[str, Sequence[ItsPart]] | None = None,
+) -> int:
+    """Replace every segment of ``source`` (a file name) by ``rows``, its findings by ``skipped`` and,
+    for a LENA file, the clock of ``clock`` (recording_id, parts), in one transaction; return the number
+    of segments stored.
 
     ``rows`` must be checked already (``check_candidates``); an identical interval given twice is
     stored once, the same interval with two labels is an error.
@@ -290,6 +297,8 @@ def store_segments(catalog: Catalog, source: str, rows: Iterable[SegmentRow], sk
                 "add_skipped",
                 [[p.recording_id or UNKNOWN_RECORDING, FINDING_CODE, p.message(source), STAGE, now] for p in skipped],
             )
+        if clock is not None:
+            store_clock(catalog, clock[0], source, clock[1])
     return len(kept_rows)
 
 
@@ -329,6 +338,10 @@ def read_candidates(
         else:
             intervals = _read_textgrid(path, tiers)
         info = index.for_annotation_file(path, recording)  # after parsing: that error first
+        if problems := part_problems(path.name, parts, info.duration_sec, info.rel_path):
+            raise HomecatError(
+                f"{path.name} has {len(problems)} recorder part problem(s), so nothing was imported:", *problems
+            )
         offset_sec = mapping.offset_sec + media_time_origin_sec(
             path.name, descriptors, info.rel_path, info.recording_id
         )
@@ -546,10 +559,9 @@ def import_file(
     checked = check_candidates(candidates, index, source)
     if checked.problems and not skip_invalid:
         raise HomecatError(*problem_lines(source, checked.problems, noun))
-    imported = store_segments(catalog, source, checked.rows, skipped=checked.problems)
-    if parts and candidates:  # a LENA file's clock times: the recording's time of day
-        with catalog.transaction():
-            store_clock(catalog, candidates[0].recording, source, parts)
+    # a LENA file's clock times (the recording's time of day) go in with its rows
+    clock = (candidates[0].recording, parts) if parts and candidates else None
+    imported = store_segments(catalog, source, checked.rows, skipped=checked.problems, clock=clock)
     return ImportResult(source, imported, len(checked.problems), checked.merged)
 
 

@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError
-from homecat.its import SPEECH_TYPES, read_its, store_clock
+from homecat.its import SPEECH_TYPES, part_problems, read_its, store_clock
 from homecat.segments import UNKNOWN_RECORDING, Candidate, Problem, RecordingIndex, check_candidate, problem_lines
 from homecat.settings import CropSettings
 
@@ -283,6 +283,9 @@ def import_its(
             errors += exc.lines
             bad += 1
             continue
+        if clock_problems := part_problems(path.name, its.parts, info.duration_sec, info.rel_path):
+            errors += clock_problems
+            bad += len(clock_problems)
         name = source or path.stem
         rows: list[SpeechRow] = []
         problems: list[Problem] = []

@@ -223,6 +223,133 @@ def test_a_broken_its_file_is_one_sentence(catalog_path, tmp_path):
     ]
 
 
+def write_lena_day(path: Path, parts: list[dict[str, str]], segments=ITS_SEGMENTS) -> Path:
+    """An .its file in LENA's layout: hourly <Bar> slices, each repeating <Recording> elements for its
+    hour, beside the recorder parts under /ITS/ProcessingUnit (whose attributes ``parts`` gives)."""
+    bars = "".join(
+        f'<Bar num="{hour}" startClockTime="2019-03-04T{7 + hour:02d}:00:00Z">'
+        + "".join(f"<Recording {_attrs(p)}/>" for p in parts)
+        + f'<FiveMinuteSection num="{hour}" AWC="10" CTC="2" CVC="3"/></Bar>'
+        for hour in range(1, 5)
+    )
+    blocks = [
+        f'<Conversation num="{i + 1}" type="AICF"><Segment spkr="{spkr}" startTime="PT{start:.2f}S" '
+        f'endTime="PT{end:.2f}S"/></Conversation>'
+        for i, (spkr, start, end) in enumerate(segments)
+    ]
+    recordings = "".join(
+        f"<Recording {_attrs(p)}>{''.join(blocks) if i == 0 else ''}</Recording>" for i, p in enumerate(parts)
+    )
+    path.write_text(
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<ITS fileName="x"><ProcessingUnit><UPL_Header/>{bars}{recordings}'
+        "</ProcessingUnit></ITS>\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _attrs(values: dict[str, str]) -> str:
+    return " ".join(f'{key}="{value}"' for key, value in values.items())
+
+
+TWO_PARTS = [
+    {"num": "1", "startClockTime": "2019-03-04T08:15:00Z", "startTime": "PT0.00S", "endTime": "PT1.00S"},
+    {"num": "2", "startClockTime": "2019-03-04T09:00:00Z", "startTime": "PT1.00S", "endTime": "PT3.00S"},
+]
+
+
+def test_an_its_file_with_hourly_bars_gives_one_clock_row_per_recorder_part(small_tree, settings_for, tmp_path):
+    settings = settings_for(small_tree)
+    scan_and_validate(settings)
+    catalog_path = settings.paths.catalog
+    its = write_lena_day(tmp_path / "P01_a.its", TWO_PARTS)
+    assert invoke(catalog_path, "segments", "import", str(its)).exit_code == 0
+    assert _clock(catalog_path) == [
+        ("P01_a", "P01_a.its", 1, 0.0, 1.0, "2019-03-04 08:15:00"),
+        ("P01_a", "P01_a.its", 2, 1.0, 3.0, "2019-03-04 09:00:00"),
+    ]
+    assert [row[:4] for row in _segments(catalog_path)] == [("P01_a", *s[1:], s[0]) for s in ITS_SEGMENTS]
+    timeline = json.loads(invoke(catalog_path, "report", "timeline", "P01_a", "--format", "json").stdout)
+    parts = [row for row in timeline if row["lane"].startswith("part")]
+    assert [row["lane"] for row in parts] == [
+        "part 1 from 0 s began 2019-03-04 08:15:00 UTC",
+        "part 2 from 1 s began 2019-03-04 09:00:00 UTC",
+    ]
+    assert sum(row["share"] for row in parts) == pytest.approx(1.0)  # the parts tile the day once
+
+
+HOSTILE_PARTS = [  # (field of part 2, value, what the sentence says)
+    ("num", "abc", "num 'abc' is not a part number (a whole number 1-2147483647)"),
+    ("num", "1.5", "num '1.5' is not a part number"),
+    ("num", "99999999999", "num '99999999999' is not a part number"),
+    ("startClockTime", "0001-01-01T00:30:00+05:00", "is not a date and time (ISO 8601, UTC) between the years 1980"),
+    ("startClockTime", "9999-12-31T23:30:00-05:00", "between the years 1980 and 2100"),
+    ("startClockTime", "yesterday", "startClockTime 'yesterday' is not a date and time"),
+    ("startTime", "PT-50S", "startTime 'PT-50S' is not a duration like PT12.34S (0 s or more)"),
+    ("startTime", "PTnanS", "startTime 'PTnanS' is not a duration"),
+    ("endTime", "PTinfS", "endTime 'PTinfS' is not a duration"),
+    ("endTime", "PT99999S", "recorder part 2 (1.000-99999.000 s) ends past the end of P01/P01_a.wav (3.000 s)"),
+    ("startTime", "PT0.50S", "recorder part 2 (0.500-3.000 s) overlaps part 1 (0.000-1.000 s)"),
+    ("num", "1", "has the number of another part"),
+]
+
+
+def test_a_hostile_recorder_part_is_one_sentence_and_nothing_is_stored(catalog_path, tmp_path):
+    from homecat.speech import import_its
+
+    (tmp_path / "good").mkdir()
+    good = write_lena_day(tmp_path / "good" / "P01_a.its", TWO_PARTS)
+    assert invoke(catalog_path, "segments", "import", str(good)).exit_code == 0
+    before = (_segments(catalog_path), _clock(catalog_path))
+    for number, (field, value, said) in enumerate(HOSTILE_PARTS):
+        bad = write_lena_day(tmp_path / "P01_a.its", [TWO_PARTS[0], {**TWO_PARTS[1], field: value}])
+        if number == 0:  # through the CLI: exit 1 and the sentence, never a traceback
+            for command in (["segments", "import", str(bad)], ["vad", "import", str(bad), "--recording", "P01_a"]):
+                result = invoke(catalog_path, *command)
+                assert result.exit_code == 1 and said in result.stderr, result.output
+            continue
+        with Catalog.open(catalog_path) as catalog:
+            for run, args in ((import_file, (bad,)), (import_its, ([bad], "P01_a"))):
+                with pytest.raises(HomecatError) as raised:
+                    run(catalog, *args)
+                assert said in str(raised.value) and "P01_a.its" in str(raised.value), (field, value)
+    assert (_segments(catalog_path), _clock(catalog_path)) == before  # nothing half-stored
+
+
+def test_reading_an_its_file_does_not_grow_with_its_elements_or_their_nesting(tmp_path):
+    import tracemalloc
+
+    from homecat.its import MAX_DEPTH, read_its
+
+    # 50,000 elements in hourly bars (none of them a segment): nothing of them is kept
+    wide = tmp_path / "wide.its"
+    sections = '<FiveMinuteSection num="1" AWC="10.5" CTC="2" CVC="3" startClockTime="2019-03-04T08:00:00Z"/>' * 500
+    with open(wide, "w", encoding="utf-8") as f:
+        f.write('<ITS><ProcessingUnit><Recording num="1" startTime="PT0S" endTime="PT3S">')
+        f.write('<Conversation num="1"><Segment spkr="CHN" startTime="PT0S" endTime="PT1S"/></Conversation>')
+        for hour in range(100):
+            f.write(f'<Bar num="{hour}"><Sub><Deeper>{sections}</Deeper></Sub></Bar>')
+        f.write("</Recording></ProcessingUnit></ITS>")
+    tracemalloc.start()
+    try:
+        assert len(read_its(wide).segments) == 1
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < wide.stat().st_size / 4, (peak, wide.stat().st_size)
+    # nested far deeper than LENA nests: one sentence, found before the nesting costs memory
+    deep = tmp_path / "deep.its"
+    deep.write_text("<ITS>" + "<Bar>" * 200_000 + "</Bar>" * 200_000 + "</ITS>")
+    tracemalloc.start()
+    try:
+        with pytest.raises(HomecatError, match=f"deep.its nests its elements more than {MAX_DEPTH} deep"):
+            read_its(deep)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < deep.stat().st_size / 4, (peak, deep.stat().st_size)
+
+
 # --------------------------------------------------------------------------- vad import --skip-invalid
 
 
