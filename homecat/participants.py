@@ -3,18 +3,20 @@
 The file is a CSV/TSV with a header: the participant's id (``participant_id``, ``child_id`` or ``id``, as
 ``recordings.participant_id`` holds it), and any of ``dob`` (or ``date_of_birth``, ``child_dob``:
 YYYY-MM-DD), ``age_months`` (or ``age_days``: the age at the participant's recordings, for files that
-give no date of birth), ``sex`` and ``site``. Every bad line is reported (line number and reason) and
+give no date of birth), ``sex``, ``site`` and ``family_id`` (or ``family``: siblings and twins share one, and
+then one split). ``--column KEY=NAME`` names any of them (keys: participant, dob, age_months, age_days, sex,
+site, family). Every bad line is reported (line number and reason) and
 then nothing is imported; a good file's rows replace those of the participants it names (the table
 ``participants``, owned here). Ids that no recording has are kept (the audio may come later) and counted.
 
-Ages at recording are derived in the view ``recording_ages`` (sql/schema/v9.sql). This module never
+Ages at recording are derived in the view ``recording_ages`` (sql/schema/v11.sql). This module never
 imports typer.
 """
 
 from __future__ import annotations
 
-import csv
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -22,12 +24,22 @@ from pathlib import Path
 import pyarrow as pa
 
 from homecat.catalog import Catalog
-from homecat.errors import HomecatError
 from homecat.missing import is_missing, known
+from homecat.tables import column_options, pick_column, raise_problems, read_records
 
 ID_COLUMNS = ("participant_id", "child_id", "id")
 DOB_COLUMNS = ("dob", "date_of_birth", "child_dob")
-MAX_LISTED = 50
+FAMILY_COLUMNS = ("family_id", "family")
+_DEFAULTS = {
+    "participant": ID_COLUMNS,
+    "dob": DOB_COLUMNS,
+    "age_months": ("age_months",),
+    "age_days": ("age_days",),
+    "sex": ("sex", "child_sex"),
+    "site": ("site", "location_id"),
+    "family": FAMILY_COLUMNS,
+}
+COLUMN_KEYS = tuple(_DEFAULTS)
 _DAYS_PER_MONTH = 365.25 / 12  # as ChildProject computes ages
 _SQL = "queries/participants.sql"
 
@@ -39,6 +51,7 @@ class ParticipantRow:
     age_months: float | None
     sex: str | None
     site: str | None
+    family_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,79 +69,55 @@ class ParticipantsImport:
         ]
 
 
-def read_participants(path: Path) -> list[ParticipantRow]:
-    """The rows of a participants file; every bad line in one error."""
+def read_participants(path: Path, columns: Sequence[str] = ()) -> list[ParticipantRow]:
+    """The rows of a participants file (``columns``: ``--column KEY=NAME`` options); every bad line in one error."""
     name = path.name
-    if not path.is_file():
-        raise HomecatError(f"There is no participants file {path}.")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            first = f.readline()
-            f.seek(0)
-            delimiter = "\t" if path.suffix.lower() == ".tsv" or ("\t" in first and "," not in first) else ","
-            reader = csv.DictReader(f, delimiter=delimiter)
-            header = [h.strip().lower() for h in reader.fieldnames or []]
-            reader.fieldnames = header
-            records = [(reader.line_num, row) for row in reader]
-    except UnicodeDecodeError:
-        raise HomecatError(f"{name} is not UTF-8 text; save it as UTF-8 CSV.") from None
-    except csv.Error as exc:
-        raise HomecatError(f"{name} cannot be read as CSV ({exc}).") from None
-    except OSError as exc:
-        raise HomecatError(f"{name} cannot be read ({exc.strerror or exc}).") from None
-    id_column = next((c for c in ID_COLUMNS if c in header), None)
-    if id_column is None:
-        raise HomecatError(
-            f"{name}: line 1: the header lacks a participant id column ({', '.join(ID_COLUMNS)}); "
-            f"found: {', '.join(header) or 'nothing'}."
-        )
-    dob_column = next((c for c in DOB_COLUMNS if c in header), None)
+    mapped = column_options(columns, COLUMN_KEYS)
+    header, records = read_records(path, "participants")
+    col = {key: pick_column(name, header, key, mapped, defaults, key == "participant") for key, defaults in _DEFAULTS.items()}
+    id_column = col["participant"]
     rows: list[ParticipantRow] = []
     problems: list[str] = []
     seen: dict[str, int] = {}
-    for line, record in records:
-        values = {k: (v or "").strip() for k, v in record.items() if k}
-        if not any(values.values()):
-            continue
+    for line, values in records:
+        get = {key: (values.get(c, "") if c else "") for key, c in col.items()}
         reasons = []
-        pid = values.get(id_column, "")
+        pid = get["participant"]
         if is_missing(pid):
             reasons.append(f"{id_column} is empty" if not pid else f"{id_column} '{pid}' is a missing value")
         elif pid in seen:
-            reasons.append(f"participant '{pid}' is also on line {seen[pid]}")
+            family_hint = "" if col["family"] else " (siblings: one line per child, with a family column)"
+            reasons.append(f"participant '{pid}' is also on line {seen[pid]}{family_hint}")
         dob = None
-        if dob_column and not is_missing(values.get(dob_column)):
+        if not is_missing(get["dob"]):
             try:
-                dob = date.fromisoformat(values[dob_column])
+                dob = date.fromisoformat(get["dob"])
             except ValueError:
-                reasons.append(f"{dob_column} '{values[dob_column]}' is not a date (YYYY-MM-DD)")
+                reasons.append(f"{col['dob']} '{get['dob']}' is not a date (YYYY-MM-DD)")
         age = None
-        for column, per_month in (("age_months", 1.0), ("age_days", _DAYS_PER_MONTH)):
-            text = values.get(column, "")
+        for key, per_month in (("age_months", 1.0), ("age_days", _DAYS_PER_MONTH)):
+            text = get[key]
             if not is_missing(text):
                 try:
                     age = float(text) / per_month
                 except ValueError:
                     age = math.nan
                 if not (math.isfinite(age) and age >= 0):
-                    reasons.append(f"{column} '{text}' is not a number of {column[4:]} (0 or more)")
+                    reasons.append(f"{col[key]} '{text}' is not a number of {key[4:]} (0 or more)")
                     age = None
         if reasons:
             problems.append(f"{name}: line {line}: {'; '.join(reasons)}.")
             continue
         seen[pid] = line
-        rows.append(ParticipantRow(pid, dob, age, known(values.get("sex")), known(values.get("site"))))
-    if problems:
-        head = f"{name} has {len(problems)} invalid line(s), so nothing from it was imported:"
-        more = [f"... and {len(problems) - MAX_LISTED} more."] if len(problems) > MAX_LISTED else []
-        raise HomecatError(head, *problems[:MAX_LISTED], *more)
+        rows.append(ParticipantRow(pid, dob, age, known(get["sex"]), known(get["site"]), known(get["family"])))
+    raise_problems(name, problems)
     return rows
 
 
-def import_participants(catalog: Catalog, path: str | Path) -> ParticipantsImport:
+def import_participants(catalog: Catalog, path: str | Path, columns: Sequence[str] = ()) -> ParticipantsImport:
     """Replace the rows of the participants the file names, in one transaction."""
     path = Path(path)
-    rows = read_participants(path)
+    rows = read_participants(path, columns)
     table = pa.table(
         {
             "participant_id": pa.array([r.participant_id for r in rows], pa.string()),
@@ -136,6 +125,7 @@ def import_participants(catalog: Catalog, path: str | Path) -> ParticipantsImpor
             "age_months": pa.array([r.age_months for r in rows], pa.float64()),
             "sex": pa.array([r.sex for r in rows], pa.string()),
             "site": pa.array([r.site for r in rows], pa.string()),
+            "family_id": pa.array([r.family_id for r in rows], pa.string()),
         }
     )
     now = datetime.now(timezone.utc).replace(tzinfo=None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -50,16 +51,22 @@ def scan(
         hash_audio=data.hash_audio if hash_audio is None else hash_audio,
         workers=workers or data.scan_workers,
         progress=progress,
-        finish=_forget_childproject,
+        finish=_folder_finish(data),
         denied=denied,
     )
 
 
-def _forget_childproject(catalog: Catalog, now: datetime, summary: ScanSummary) -> None:
-    """A plain folder scan: what a ChildProject scan stored about its metadata no longer holds."""
-    from homecat.childproject import forget_dataset
+def _folder_finish(data: DataSettings) -> Callable[[Catalog, datetime, ScanSummary], None]:
+    def finish(catalog: Catalog, now: datetime, summary: ScanSummary) -> None:
+        """A plain folder scan: what a ChildProject scan stored about its metadata no longer holds, and
+        the paths' dates and families are read again (homecat.recording_dates)."""
+        from homecat.childproject import forget_dataset
+        from homecat.recording_dates import store_path_dates
 
-    forget_dataset(catalog)
+        forget_dataset(catalog)
+        store_path_dates(catalog, data)
+
+    return finish
 
 
 def participant_of(rel_path: str, pattern: re.Pattern[str]) -> str:

@@ -84,7 +84,15 @@ class DataSettings(_Section):
     )
     participant_regex: str = Field(
         r"^(?P<participant>[^/]+)/",
-        description="Regex with a named group 'participant', applied to the POSIX path relative to the root.",
+        description="Regex with a named group 'participant', applied to the POSIX path relative to the root; an "
+        "optional group 'family' names the family above the child (siblings share a split), e.g. "
+        "'^(?P<participant>(?P<family>[^/]+)/[^/]+)/' for FAMILY/CHILD/file.wav.",
+    )
+    recording_date_regex: str | None = Field(
+        r"(?<!\d)(?P<date>\d{4}-\d{2}-\d{2}|\d{8})(?!\d)(?:[T_ -](?P<time>\d{2}[:-]?\d{2}(?:[:-]?\d{2})?)(?!\d))?[^/]*$",
+        description="Regex with a named group 'date' (2024-01-10, 20240110, 2024_01_10, ...) and optional 'time' "
+        "(13:05, 130520, ...), applied to the relative POSIX path at scan: recording dates for ages without "
+        "ChildProject (default: a date in the file name). null: none.",
     )
     scan_workers: int = Field(8, ge=1, description="Threads reading headers during scan.")
     hash_audio: bool = Field(False, description="Compute the SHA-1 of every new or changed file during scan.")
@@ -122,6 +130,21 @@ class DataSettings(_Section):
             raise ValueError(f"not a valid regular expression ({exc})") from exc
         if "participant" not in compiled.groupindex:
             raise ValueError("needs a named group (?P<participant>...)")
+        return value
+
+    @field_validator("recording_date_regex")
+    @classmethod
+    def _date_regex_has_group(cls, value: str | None) -> str | None:
+        import re
+
+        if value is None:
+            return None
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression ({exc})") from exc
+        if "date" not in compiled.groupindex:
+            raise ValueError("needs a named group (?P<date>...)")
         return value
 
 

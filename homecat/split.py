@@ -1,8 +1,11 @@
-"""`homecat split`: participant-grouped train/dev(/test) splits, stable as data grows.
+"""`homecat split`: family- or participant-grouped train/dev(/test) splits, stable as data grows.
 
 Owns the tables ``splits`` and ``split_removals``: which recordings are candidates (readable, validated for
-their current version, no error finding), where new participants go (the split furthest below its share,
-within a stratum with ``stratify_by``), and that an assignment never moves unless ``reshuffle``.
+their current version, no error finding), where new groups go (the split furthest below its share, within a
+stratum with ``stratify_by``), and that an assignment never moves unless ``reshuffle``, or unless a family
+learnt since puts siblings in two splits (then the family joins the split holding most of its hours). A group
+is a family where one is known (view ``recording_groups``: the participants table, a recordings table or the
+path), else a participant.
 Users read README.md "Splits and training crops".
 """
 
@@ -20,6 +23,7 @@ from homecat.settings import SplitSettings
 
 SPLITS = ("train", "dev", "test")
 _QUERIES = "queries/split.sql"
+MOVED_TO_FAMILY = "joined its family's split"
 SPLIT_EXPORT_FILES = ("train_split.parquet", "dev_split.parquet", "split_summary.json")  # see homecat/export.py
 
 
@@ -125,8 +129,14 @@ def assign_splits(
         group_split: dict[str, str] = {}
         hours_sec: Counter[tuple[str, str]] = Counter()  # (stratum, split) -> seconds
         assigned: set[str] = set()
+        family_split = _group_splits(current, candidates)
         for rid, pid, split, assigned_at, _seed in current:
-            if rid in candidates and candidates[rid][0] == pid:
+            grp = candidates[rid][1] if rid in candidates else None
+            if grp is not None and candidates[rid][0] == pid and family_split[grp] != split:
+                # a family learnt since: a sibling's recordings follow the split holding most of the family's hours
+                removals.append((rid, pid, split, assigned_at, now, MOVED_TO_FAMILY))
+                summary.removed[MOVED_TO_FAMILY] = summary.removed.get(MOVED_TO_FAMILY, 0) + 1
+            elif rid in candidates and candidates[rid][0] == pid:
                 summary.kept += 1
                 group_split[candidates[rid][1]] = split
                 hours_sec[stratum(rid), split] += candidates[rid][2]
@@ -175,6 +185,16 @@ def assign_splits(
 
     _fill_totals(catalog, summary)
     return summary
+
+
+def _group_splits(current: list[tuple], candidates: dict[str, tuple[str, str, float]]) -> dict[str, str]:
+    """The split of each group that kept recordings: the one holding most of its hours (the first of SPLITS on a
+    tie). Only a group that became one family after its children were placed has more than one."""
+    sec: dict[str, Counter[str]] = {}
+    for rid, pid, split, *_ in current:
+        if rid in candidates and candidates[rid][0] == pid:
+            sec.setdefault(candidates[rid][1], Counter())[split] += candidates[rid][2]
+    return {g: min(c, key=lambda s: (-c[s], SPLITS.index(s))) for g, c in sec.items()}
 
 
 def _place(

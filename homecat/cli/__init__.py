@@ -11,7 +11,7 @@ Each command loads settings, opens the catalog, calls one library function and p
 | vad, vad import/export | ``vad`` |
 | crops preview | ``crops`` |
 | config show | ``config`` |
-| participants import | ``participants`` |
+| participants import, recordings import | ``participants`` |
 | train, evaluate, push | ``training`` |
 | embed, probe | ``analysis`` |
 """
@@ -25,7 +25,7 @@ from homecat.cli import analysis  # noqa: F401 # isort: skip
 from homecat.cli.base import app
 from homecat.cli.config import config_app
 from homecat.cli.crops import crops_app
-from homecat.cli.participants import participants_app
+from homecat.cli.participants import participants_app, recordings_app
 from homecat.cli.report import report_app
 from homecat.cli.segments import segments_app
 from homecat.cli.vad import vad_app
@@ -36,6 +36,7 @@ app.add_typer(crops_app, name="crops")
 app.add_typer(vad_app, name="vad")
 app.add_typer(segments_app, name="segments")
 app.add_typer(participants_app, name="participants")
+app.add_typer(recordings_app, name="recordings")
 
 __all__ = ["app", "main"]
 

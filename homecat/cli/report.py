@@ -110,12 +110,31 @@ def _run_report(ctx: typer.Context, name: str, fmt: TableFormat, **params: Any) 
 
 
 @report_app.command("splits")
-def report_splits(ctx: typer.Context, fmt: FormatOpt = TableFormat.table) -> None:
-    """Hours, recordings and participants per split, and the leakage check (must be 0).
+def report_splits(
+    ctx: typer.Context,
+    families: Annotated[
+        bool, typer.Option("--families", help="Only the families (where known) each split holds, for CSV/JSON.")
+    ] = False,
+    fmt: FormatOpt = TableFormat.table,
+) -> None:
+    """Hours, recordings and participants per split, and the leakage check (must be 0); then which families
+    went to each split, where families are known.
 
     Example: homecat report splits --format csv
+
+    Example: homecat report splits --families --format json
     """
-    _run_report(ctx, "splits", fmt)
+    from homecat.catalog import named_queries
+    from homecat.reports import report_title, run_report
+
+    settings = state(ctx).settings().settings
+    with Catalog.open(settings.paths, read_only=True) as catalog:
+        columns, rows, _ = run_report(catalog, "splits")
+        family_columns, family_rows = catalog.rows(named_queries("reports/splits.sql")["split_families"].sql)
+    if not families:
+        print_rows(columns, rows, fmt, title=report_title("splits"))
+    if families or (fmt == TableFormat.table and family_rows):
+        print_rows(family_columns, family_rows, fmt, title="families per split")
 
 
 @report_app.command("segments")

@@ -6,4 +6,5 @@ DELETE FROM participants WHERE participant_id IN (SELECT participant_id FROM _ne
 
 -- name: add_participants
 -- The participants of file $source (the registered table _new_participants), imported at $now.
-INSERT INTO participants SELECT participant_id, dob, age_months, sex, site, $source, $now FROM _new_participants;
+INSERT INTO participants (participant_id, dob, age_months, sex, site, source, imported_at, family_id)
+SELECT participant_id, dob, age_months, sex, site, $source, $now, family_id FROM _new_participants;

@@ -3,11 +3,12 @@
 -- name: split_eligibility
 -- Every recording with its group key and, when it cannot be in a split, why not (NULL: a candidate).
 -- A candidate is readable (status 'ok'), validated for its current (size, mtime) and has no error finding.
--- 'unknown' participants form one group per recording.
+-- The group is the family where one is known, else the participant; 'unknown' participants form one group
+-- per recording (view recording_groups).
 SELECT
     r.recording_id,
     r.participant_id,
-    CASE WHEN r.participant_id = 'unknown' THEN 'unknown:' || r.recording_id ELSE r.participant_id END AS group_key,
+    g.group_key,
     coalesce(a.duration_sec, r.duration_sec, 0) AS duration_sec,
     CASE
         WHEN r.status <> 'ok' THEN r.status
@@ -16,6 +17,7 @@ SELECT
         WHEN e.codes IS NOT NULL THEN 'error finding: ' || e.codes
     END AS excluded_because
 FROM recordings AS r
+JOIN recording_groups AS g USING (recording_id)
 LEFT JOIN audio_stats AS a USING (recording_id)
 LEFT JOIN (
     SELECT recording_id, string_agg(DISTINCT code, ', ' ORDER BY code) AS codes
@@ -33,14 +35,20 @@ SELECT recording_id, age_band, sex, site FROM recording_ages ORDER BY recording_
 SELECT recording_id, participant_id, split, assigned_at, seed FROM splits ORDER BY recording_id;
 
 -- name: split_memory
--- The last split of every group that ever left one (a participant, or an 'unknown' recording), so a
--- group whose recordings all left comes back to the same split.
+-- The last split of every group that ever left one (a family, a participant, or an 'unknown' recording), so
+-- a group whose recordings all left comes back to the same split.
 SELECT
-    CASE WHEN participant_id = 'unknown' THEN 'unknown:' || recording_id ELSE participant_id END AS group_key,
-    arg_max(split, removed_at) AS split
-FROM split_removals
-GROUP BY group_key
-ORDER BY group_key;
+    coalesce(
+        g.group_key,
+        CASE WHEN s.participant_id = 'unknown' THEN 'unknown:' || s.recording_id ELSE s.participant_id END
+    ) AS group_key,
+    arg_max(s.split, s.removed_at) AS split
+FROM split_removals AS s
+LEFT JOIN (
+    SELECT DISTINCT participant_id, group_key FROM recording_groups WHERE participant_id <> 'unknown'
+) AS g ON g.participant_id = s.participant_id
+GROUP BY 1
+ORDER BY 1;
 
 -- name: train_split
 -- The train split's recordings: where the audio is and what validation learned (export train_split.parquet).

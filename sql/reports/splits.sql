@@ -1,18 +1,23 @@
 -- name: splits
 -- Hours, recordings and participants per split, and the leakage check: leaked_participants counts
--- named participants with recordings in more than one split (must be 0). Each 'unknown' recording
--- counts as a participant of its own. 'left the splits' counts recordings removed and not back.
+-- named participants whose family (where known, else themselves) has recordings in more than one split
+-- (must be 0). Each 'unknown' recording counts as a participant of its own. 'left the splits' counts
+-- recordings removed and not back.
 WITH s AS (
     SELECT
         s.recording_id, s.split,
         CASE WHEN s.participant_id = 'unknown' THEN 'unknown:' || s.recording_id ELSE s.participant_id END AS grp,
+        coalesce(g.group_key, s.participant_id) AS family_key,
         coalesce(a.duration_sec, r.duration_sec, 0) AS duration_sec
     FROM splits AS s
     JOIN recordings AS r USING (recording_id)
+    LEFT JOIN recording_groups AS g USING (recording_id)
     LEFT JOIN audio_stats AS a USING (recording_id)
 ),
 leaked AS (
-    SELECT grp FROM s GROUP BY grp HAVING count(DISTINCT split) > 1
+    SELECT DISTINCT grp FROM s WHERE family_key IN (
+        SELECT family_key FROM s GROUP BY family_key HAVING count(DISTINCT split) > 1
+    )
 ),
 total AS (
     SELECT sum(duration_sec) AS sec FROM s
@@ -38,3 +43,17 @@ SELECT
     (SELECT count(DISTINCT recording_id) FROM split_removals WHERE recording_id NOT IN (SELECT recording_id FROM splits)),
     NULL, NULL, NULL, NULL
 ORDER BY list_position(['train', 'dev', 'test', 'all', 'left the splits'], split);
+
+-- name: split_families
+-- Which families (where known; `homecat report splits` lists them) went to each split: their children and
+-- recordings there, and hours. A family in two splits is a leak, shown on both.
+SELECT
+    s.split, g.family_id, count(DISTINCT s.participant_id) AS children, count(*) AS recordings,
+    round(sum(coalesce(a.duration_sec, r.duration_sec, 0)) / 3600.0, 3) AS hours
+FROM splits AS s
+JOIN recordings AS r USING (recording_id)
+JOIN recording_groups AS g USING (recording_id)
+LEFT JOIN audio_stats AS a USING (recording_id)
+WHERE g.family_id IS NOT NULL
+GROUP BY s.split, g.family_id
+ORDER BY list_position(['train', 'dev', 'test'], s.split), g.family_id;

@@ -3,8 +3,10 @@
 -- Hours count only readable recordings (status 'ok'); unreadable and missing files count as files.
 -- validation: 'with errors' (an error finding, or unreadable), 'validated' (current stats, no error),
 -- 'needs validation' (readable, never validated or changed since), 'missing'.
--- age_band and child_age_band (hours per band, and per child and band) only where the metadata of a
--- ChildProject scan gives the child's age at the recording (bands of months: 00-06, 06-12, ..., 36+).
+-- age_band and child_age_band (hours per band, and per child and band) where the child's age at the recording
+-- is known (view recording_ages: ChildProject metadata, or a date of birth and a recording date from the path,
+-- a recordings table or a LENA clock; bands of months: 00-06, 06-12, ..., 36+); no_age: files (not missing)
+-- without an age, by why (no date of birth, no recording date, ...).
 SELECT
     CASE
         WHEN GROUPING(status) = 0 THEN 'status'
@@ -14,6 +16,7 @@ SELECT
         WHEN GROUPING(validation) = 0 THEN 'validation'
         WHEN GROUPING(participant_id) = 0 THEN 'child_age_band'
         WHEN GROUPING(age_band) = 0 THEN 'age_band'
+        WHEN GROUPING(no_age) = 0 THEN 'no_age'
         ELSE 'total'
     END AS dimension,
     CASE
@@ -24,6 +27,7 @@ SELECT
         WHEN GROUPING(validation) = 0 THEN validation
         WHEN GROUPING(participant_id) = 0 THEN participant_id || ' ' || age_band
         WHEN GROUPING(age_band) = 0 THEN age_band
+        WHEN GROUPING(no_age) = 0 THEN no_age
         ELSE 'all'
     END AS value,
     count(*) AS files,
@@ -39,22 +43,17 @@ FROM (
             WHEN a.size_bytes = r.size_bytes AND a.mtime_ns = r.mtime_ns THEN 'validated'
             ELSE 'needs validation'
         END AS validation,
-        CASE  -- zero-padded, so the bands sort in order
-            WHEN m.age_months < 6 THEN '00-06 months'
-            WHEN m.age_months < 12 THEN '06-12 months'
-            WHEN m.age_months < 18 THEN '12-18 months'
-            WHEN m.age_months < 24 THEN '18-24 months'
-            WHEN m.age_months < 36 THEN '24-36 months'
-            WHEN m.age_months >= 36 THEN '36+ months'
-        END AS age_band
-    FROM recordings r LEFT JOIN audio_stats a USING (recording_id) LEFT JOIN recording_meta m USING (recording_id)
+        g.age_band,
+        CASE WHEN r.status <> 'missing' THEN g.age_missing_because END AS no_age
+    FROM recordings r LEFT JOIN audio_stats a USING (recording_id) LEFT JOIN recording_ages g USING (recording_id)
 )
 GROUP BY GROUPING SETS (
-    (), (status), (format), (sample_rate), (channels), (validation), (age_band), (participant_id, age_band)
+    (), (status), (format), (sample_rate), (channels), (validation), (age_band), (participant_id, age_band), (no_age)
 )
-HAVING GROUPING(age_band) = 1 OR age_band IS NOT NULL  -- no age rows for recordings of unknown age
+-- no age rows for recordings of unknown age, no no_age rows for those with one
+HAVING (GROUPING(age_band) = 1 OR age_band IS NOT NULL) AND (GROUPING(no_age) = 1 OR no_age IS NOT NULL)
 ORDER BY
     list_position(
-        ['total', 'status', 'format', 'sample_rate', 'channels', 'validation', 'age_band', 'child_age_band'], dimension
+        ['total', 'status', 'format', 'sample_rate', 'channels', 'validation', 'age_band', 'child_age_band', 'no_age'], dimension
     ),
     value;

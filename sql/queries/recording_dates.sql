@@ -1,0 +1,27 @@
+-- Writes of homecat/recording_dates.py: the table recording_dates.
+
+-- name: forget_path_dates
+-- Every 'path' row, before a folder scan writes them again.
+DELETE FROM recording_dates WHERE kind = 'path';
+
+-- name: add_path_dates
+-- What the rel_paths say (the registered table _path_dates: recording_id, date_iso, start_time, family_id).
+INSERT INTO recording_dates (recording_id, kind, date_iso, start_time, device, child_id, family_id, source)
+SELECT recording_id, 'path', date_iso, start_time, NULL, NULL, family_id, 'path' FROM _path_dates;
+
+-- name: forget_table_dates
+-- The 'table' rows of the recordings a recordings table names (the registered table _table_dates).
+DELETE FROM recording_dates WHERE kind = 'table' AND recording_id IN (SELECT recording_id FROM _table_dates);
+
+-- name: add_table_dates
+-- The rows of recordings table $source (the registered table _table_dates).
+INSERT INTO recording_dates (recording_id, kind, date_iso, start_time, device, child_id, family_id, source)
+SELECT recording_id, 'table', date_iso, start_time, device, child_id, family_id, $source FROM _table_dates;
+
+-- name: no_age_reasons
+-- How many recordings (not missing) have no age at recording, by why (view recording_ages).
+SELECT g.age_missing_because AS why, count(*) AS recordings
+FROM recording_ages AS g JOIN recordings AS r USING (recording_id)
+WHERE r.status <> 'missing' AND g.age_missing_because IS NOT NULL
+GROUP BY why
+ORDER BY recordings DESC, why;

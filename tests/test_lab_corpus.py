@@ -1,0 +1,202 @@
+"""A lab's own corpus as it is kept: FAMILY/CHILD/DATE.wav, twins, a copied file; no ChildProject, no LENA.
+
+Ages from the file names' dates and the participants' dates of birth, siblings on one side of every split,
+a recordings table for dates the paths lack (real audio, real catalogs)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from homecat.catalog import Catalog
+from homecat.cli import app
+from homecat.errors import HomecatError
+from homecat.participants import import_participants
+from homecat.recording_dates import import_recordings, parse_date, parse_time
+from homecat.reports import run_report
+from homecat.split import MOVED_TO_FAMILY, assign_splits
+from tests.catalog_helpers import scan_and_validate
+from tests.conftest import write_tone
+
+runner = CliRunner()
+FAMILY_REGEX = r"^(?P<participant>(?P<family>[^/]+)/[^/]+)/"
+CHILD_REGEX = r"^(?P<participant>[^/]+/[^/]+)/"  # the same children, no family
+
+
+def invoke(catalog_path: Path, *args: str):
+    return runner.invoke(app, ["--catalog", str(catalog_path), *args], env={}, catch_exceptions=False)
+
+
+def lab_corpus(root: Path) -> Path:
+    """Four families, twins in FAM02, one undated file, and FAM04's recording copied beside itself."""
+    files = {
+        "FAM01/child1/2024-01-10.wav": 220.0,
+        "FAM01/child1/2024-07-10.wav": 230.0,
+        "FAM02/twinA/2024-02-01.wav": 240.0,
+        "FAM02/twinB/2024-02-01.wav": 250.0,
+        "FAM03/child1/20240115_093000.wav": 260.0,
+        "FAM03/child1/evening.wav": 270.0,
+        "FAM04/child1/2024-03-05.wav": 280.0,
+    }
+    for rel_path, freq in files.items():
+        write_tone(root / rel_path, 2.5, sample_rate=8000, freq_hz=freq)
+    shutil.copy(root / "FAM04/child1/2024-03-05.wav", root / "FAM04/child1/2024-03-05 (copy).wav")
+    return root
+
+
+def children_csv(path: Path) -> Path:
+    """The lab's table: its own column names, two lines for the twins of FAM02."""
+    path.write_text(
+        "kid,birth,fam\n"
+        "FAM01/child1,2023-07-10,FAM01\n"
+        "FAM02/twinA,2023-01-20,FAM02\n"
+        "FAM02/twinB,2023-01-20,FAM02\n"
+        "FAM03/child1,2020-12-15,FAM03\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def lab(tmp_path, settings_for):
+    root = lab_corpus(tmp_path / "raw")
+    settings = settings_for(root, **{"data.participant_regex": FAMILY_REGEX, "split.dev_fraction": 0.3})
+    scan_and_validate(settings)
+    return settings
+
+
+def test_dates_in_file_names_give_ages_by_band_and_say_why_others_have_none(lab, tmp_path):
+    with Catalog.open(lab.paths.catalog) as catalog:
+        result = import_participants(
+            catalog, children_csv(tmp_path / "children.csv"),
+            ["participant=kid", "dob=birth", "family=fam"],
+        )  # fmt: skip
+        assert (result.participants, result.with_age) == (4, 4)
+        _, rows = catalog.rows(
+            "SELECT r.rel_path, d.date_iso::VARCHAR, d.start_time, g.age_band, g.family_id, g.age_missing_because "
+            "FROM recordings r JOIN recording_date d USING (recording_id) JOIN recording_ages g USING (recording_id) "
+            "ORDER BY r.rel_path"
+        )
+        assert rows == [
+            ("FAM01/child1/2024-01-10.wav", "2024-01-10", None, "06-12 months", "FAM01", None),
+            ("FAM01/child1/2024-07-10.wav", "2024-07-10", None, "12-18 months", "FAM01", None),
+            ("FAM02/twinA/2024-02-01.wav", "2024-02-01", None, "12-18 months", "FAM02", None),
+            ("FAM02/twinB/2024-02-01.wav", "2024-02-01", None, "12-18 months", "FAM02", None),
+            ("FAM03/child1/20240115_093000.wav", "2024-01-15", "09:30:00", "36+ months", "FAM03", None),
+            ("FAM03/child1/evening.wav", None, None, None, "FAM03",
+             "no recording date (path or recordings import)"),
+            ("FAM04/child1/2024-03-05 (copy).wav", "2024-03-05", None, None, "FAM04",
+             "participant not imported (participants import)"),
+            ("FAM04/child1/2024-03-05.wav", "2024-03-05", None, None, "FAM04",
+             "participant not imported (participants import)"),
+        ]  # fmt: skip
+        columns, rows, _ = run_report(catalog, "summary")
+        summary = [dict(zip(columns, row)) for row in rows]
+        assert {(r["value"], r["files"]) for r in summary if r["dimension"] == "age_band"} == {
+            ("06-12 months", 1), ("12-18 months", 3), ("36+ months", 1),
+        }  # fmt: skip
+        assert {(r["value"], r["files"]) for r in summary if r["dimension"] == "no_age"} == {
+            ("no recording date (path or recordings import)", 1),
+            ("participant not imported (participants import)", 2),
+        }
+        # a recordings table dates what the path does not (and wins over it); a wrong child is refused
+        table = tmp_path / "recordings.tsv"
+        table.write_text("file\tday\tdevice\nevening.wav\t2024-01-16\tLENA\n", encoding="utf-8")
+        got = import_recordings(catalog, table, ["recording=file", "date=day"])
+        assert (got.recordings, got.dated, got.unknown) == (1, 1, 0)
+        _, rows = catalog.rows(
+            "SELECT g.age_band, d.device FROM recording_ages g JOIN recording_date d USING (recording_id) "
+            "JOIN recordings r USING (recording_id) WHERE r.rel_path = 'FAM03/child1/evening.wav'"
+        )
+        assert rows == [("36+ months", "LENA")]
+        bad = tmp_path / "bad.csv"
+        bad.write_text("recording,date,child_id\nevening.wav,2024-13-01,FAM01/child1\n", encoding="utf-8")
+        with pytest.raises(HomecatError) as caught:
+            import_recordings(catalog, bad)
+        assert caught.value.lines[1] == (
+            "bad.csv: line 2: date '2024-13-01' is not a date (YYYY-MM-DD); child 'FAM01/child1' is not the "
+            "recording's participant 'FAM03/child1' (from data.participant_regex)."
+        )
+
+
+def test_siblings_refused_without_a_family_column_name_the_fix(tmp_path, lab):
+    table = tmp_path / "families.csv"
+    table.write_text("child_id,dob\nFAM02,2023-02-01\nFAM02,2023-02-01\n", encoding="utf-8")
+    with Catalog.open(lab.paths.catalog) as catalog, pytest.raises(HomecatError) as caught:
+        import_participants(catalog, table)
+    assert caught.value.lines[1] == (
+        "families.csv: line 3: participant 'FAM02' is also on line 2 "
+        "(siblings: one line per child, with a family column)."
+    )
+
+
+def test_twins_and_siblings_stay_on_one_side_of_the_split(lab, tmp_path):
+    with Catalog.open(lab.paths.catalog) as catalog:
+        for seed in range(6):
+            assign_splits(catalog, lab.split.model_copy(update={"split_seed": seed}), reshuffle=True)
+            _, rows = catalog.rows(
+                "SELECT g.family_id, count(DISTINCT s.split) FROM splits s JOIN recording_groups g USING "
+                "(recording_id) GROUP BY 1 HAVING count(DISTINCT s.split) > 1"
+            )
+            assert rows == []
+            columns, rows, _ = run_report(catalog, "splits")
+            assert dict(zip(columns, rows[-2]))["leaked_participants"] == 0  # the 'all' row
+    listed = json.loads(invoke(lab.paths.catalog, "sql", "-f", "json", "SELECT * FROM recording_groups").stdout)
+    assert {r["group_key"] for r in listed} == {"family:FAM01", "family:FAM02", "family:FAM03", "family:FAM04"}
+
+
+def test_a_family_learnt_after_the_split_joins_the_split_of_most_of_its_hours(tmp_path, settings_for):
+    root = lab_corpus(tmp_path / "raw")
+    settings = settings_for(root, **{"data.participant_regex": CHILD_REGEX, "split.dev_fraction": 0.3})
+    scan_and_validate(settings)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        for seed in range(50):  # a seed that puts the twins apart while nobody knows they are twins
+            assign_splits(catalog, settings.split.model_copy(update={"split_seed": seed}), reshuffle=True)
+            _, rows = catalog.rows("SELECT count(DISTINCT split) FROM splits WHERE participant_id LIKE 'FAM02/%'")
+            if rows[0][0] == 2:
+                break
+        else:
+            pytest.fail("no seed of 50 put the twins apart")
+        _, before = catalog.rows("SELECT recording_id, split FROM splits ORDER BY 1")
+        import_participants(catalog, children_csv(tmp_path / "c.csv"), ["participant=kid", "family=fam"])
+        summary = assign_splits(catalog, settings.split.model_copy(update={"split_seed": seed}))
+        assert summary.removed == {MOVED_TO_FAMILY: 1}
+        _, after = catalog.rows("SELECT recording_id, split FROM splits ORDER BY 1")
+        moved = [(b, a) for b, a in zip(before, after) if b != a]
+        assert len(moved) == 1 and moved[0][0][0].startswith("2024-02-01")  # one twin moved, nobody else
+        columns, rows, _ = run_report(catalog, "splits")
+        assert dict(zip(columns, rows[-2]))["leaked_participants"] == 0
+
+
+def test_dates_and_times_as_labs_write_them():
+    assert [str(parse_date(t)) for t in ("2024-01-10", "20240110", "2024_01_10", "10/01/2024")] == ["2024-01-10"] * 4
+    assert parse_date("2024-13-01") is None
+    assert [parse_time(t) for t in ("13:05", "130520", "13-05-20", "13h05", "25:00")] == [
+        "13:05:00", "13:05:20", "13:05:20", "13:05:00", None,
+    ]  # fmt: skip
+
+
+def test_the_lab_tables_through_the_command_line(lab, tmp_path):
+    catalog = lab.paths.catalog
+    kids = children_csv(tmp_path / "kids.csv")
+    args = ["--column", "participant=kid", "--column", "dob=birth", "--column", "family=fam"]
+    result = invoke(catalog, "participants", "import", str(kids), *args, "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert [r["count"] for r in json.loads(result.stdout)] == [4, 4, 0]
+    sessions = tmp_path / "sessions.csv"
+    sessions.write_text("file,date\nFAM03/child1/evening.wav,2024-01-16\nnot-here.wav,2024-01-01\n", encoding="utf-8")
+    result = invoke(catalog, "recordings", "import", str(sessions), "--column", "recording=file", "-f", "json")
+    assert [r["count"] for r in json.loads(result.stdout)] == [1, 1, 1]
+    result = invoke(catalog, "participants", "import", str(kids), "--column", "child=kid")
+    assert result.exit_code == 1
+    assert "--column 'child=kid' must be KEY=COLUMN with KEY one of participant, dob" in result.stderr
+    assert invoke(catalog, "split").exit_code == 0
+    families = json.loads(invoke(catalog, "report", "splits", "--families", "-f", "json").stdout)
+    assert sorted(r["family_id"] for r in families) == ["FAM01", "FAM02", "FAM03", "FAM04"]
+    assert next(r for r in families if r["family_id"] == "FAM02")["children"] == 2
+    table = invoke(catalog, "report", "splits").stdout
+    assert "families per split" in table and "FAM02" in table
