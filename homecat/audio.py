@@ -369,6 +369,26 @@ def content_digest(path: str | os.PathLike) -> str:
     return f"{size}:{digest.hexdigest()}"
 
 
+# Extensions of audio that libsndfile reads when its build has the codec (soundfile.available_formats()).
+_LIBSNDFILE_EXT = {
+    ".wav": "WAV", ".flac": "FLAC", ".mp3": "MP3", ".ogg": "OGG", ".oga": "OGG", ".opus": "OGG",
+    ".aif": "AIFF", ".aiff": "AIFF", ".aifc": "AIFF", ".caf": "CAF", ".w64": "W64", ".rf64": "RF64", ".au": "AU",
+}  # fmt: skip
+# Audio (and video with sound) that only FFmpeg-style decoders read: phones, camcorders, voice recorders.
+_FFMPEG_ONLY_EXT = {".m4a", ".aac", ".mp4", ".m4b", ".wma", ".amr", ".3gp", ".3ga", ".webm", ".mov", ".mka", ".ac3"}
+
+
+def audio_kind(ext: str) -> str:
+    """What a file extension (".m4a") is to this machine's libsndfile: "readable" (it decodes it: add it to
+    data.allowed_ext), "convert" (audio it cannot decode: convert, e.g. with FFmpeg) or "other" (not audio)."""
+    ext = ext.lower()
+    if _LIBSNDFILE_EXT.get(ext) in sf.available_formats():
+        return "readable"
+    if ext in _LIBSNDFILE_EXT or ext in _FFMPEG_ONLY_EXT:
+        return "convert"
+    return "other"
+
+
 def write_audio(
     path: str | os.PathLike,
     blocks: Iterator[np.ndarray],

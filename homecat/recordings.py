@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import traceback
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -55,6 +56,27 @@ class ScanSummary:
     denied: int = 0  # folders and files this user could not list or open
     collisions: dict[str, list[str]] = field(default_factory=dict)
     extra: list[dict[str, object]] = field(default_factory=list)  # rows a ChildProject scan adds
+    skipped: dict[str, int] = field(default_factory=dict)  # files not in data.allowed_ext, by extension
+
+    def notes(self) -> list[str]:
+        """One line per kind of skipped file: audio to add to data.allowed_ext, audio to convert, the rest."""
+        kinds: dict[str, list[str]] = {"readable": [], "convert": [], "other": []}
+        for ext, count in sorted(self.skipped.items(), key=lambda item: (-item[1], item[0])):
+            kinds[audio.audio_kind(ext)].append(f"{count} {ext or '(no extension)'}")
+        notes = []
+        if kinds["readable"]:
+            notes.append(
+                f"skipped audio this machine can read: {', '.join(kinds['readable'])}; "
+                "add the extension to data.allowed_ext to catalog it"
+            )
+        if kinds["convert"]:
+            notes.append(
+                f"skipped audio libsndfile cannot decode: {', '.join(kinds['convert'])}; convert a copy "
+                "(e.g. 'ffmpeg -i IN.m4a OUT.flac', the raw file untouched) into the root to catalog it"
+            )
+        if kinds["other"]:
+            notes.append(f"skipped other files: {', '.join(kinds['other'])}")
+        return notes
 
     def rows(self) -> list[dict[str, object]]:
         return self.extra + [
@@ -66,6 +88,11 @@ class ScanSummary:
             {"what": "usable recordings", "count": self.ok_recordings},
             {"what": "participants", "count": self.participants},
             {"what": "hours of usable audio", "count": round(self.ok_hours, 3)},
+            *(
+                [{"what": "other files skipped (not in data.allowed_ext)", "count": sum(self.skipped.values())}]
+                if self.skipped
+                else []
+            ),
             *(
                 [{"what": "folders and files this user cannot read (kept; see report findings)", "count": self.denied}]
                 if self.denied
@@ -222,8 +249,13 @@ def _store_denied(catalog: Catalog, now: datetime, denied: list[str]) -> None:
         catalog.run(_SQL, "add_denied_in_folders", {"now": now, "folders": folders})
 
 
-def walk_audio(root: Path, extensions: set[str], denied: list[str] | None = None) -> list[_Seen]:
+def walk_audio(
+    root: Path, extensions: set[str], denied: list[str] | None = None, skipped: Counter[str] | None = None
+) -> list[_Seen]:
     """Every audio file below ``root``: hidden entries skipped, symlinks followed without loops.
+
+    Other (not hidden) files are counted in ``skipped`` by lower-case extension ("" for none), so a lab's
+    phone recordings in .m4a are said aloud, not silently left out.
 
     rel_paths are shown text (see ``shown``); the absolute paths open the file. Folders and files this
     user may not list or stat are appended to ``denied`` (rel_path; folders end with '/'), so their
@@ -266,6 +298,9 @@ def walk_audio(root: Path, extensions: set[str], denied: list[str] | None = None
                             denied.append(rel_path)
                         continue
                     found.append((rel_path, entry.path, stat.st_size, stat.st_mtime_ns))
+                elif skipped is not None:
+                    dot = name.rfind(".")
+                    skipped[name[dot:].lower() if dot > 0 else ""] += 1
             except OSError:  # vanished, or a dangling link: not a file we can catalog
                 continue
     return found

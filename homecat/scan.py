@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -42,10 +43,11 @@ def scan(
     root = _check_root(root or data.raw_audio_root)
     participant_re = re.compile(data.participant_regex)
     denied: list[str] = []
-    return sync_recordings(
+    skipped: Counter[str] = Counter()
+    summary = sync_recordings(
         catalog,
         root,
-        walk_audio(root, set(data.allowed_ext), denied),
+        walk_audio(root, set(data.allowed_ext), denied, skipped),
         participant=lambda rel_path: participant_of(rel_path, participant_re),
         labels=data.participant_regex,
         hash_audio=data.hash_audio if hash_audio is None else hash_audio,
@@ -54,6 +56,8 @@ def scan(
         finish=_folder_finish(data),
         denied=denied,
     )
+    summary.skipped = dict(skipped)
+    return summary
 
 
 def _folder_finish(data: DataSettings) -> Callable[[Catalog, datetime, ScanSummary], None]:

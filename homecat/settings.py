@@ -74,7 +74,8 @@ class DataSettings(_Section):
         None, description="Folder holding the raw recordings (read-only; never modified)."
     )
     allowed_ext: list[str] = Field(
-        [".wav", ".flac"], description="File extensions to catalog, matched case-insensitively."
+        [".wav", ".flac", ".mp3"],
+        description="File extensions to catalog, matched case-insensitively (any libsndfile reads; scan counts the rest).",
     )
     sample_rate: int = Field(16000, gt=0, description="Rate the model sees; other rates are resampled.")
     min_duration_sec: float = Field(2.0, ge=0, description="Shorter recordings are excluded.")

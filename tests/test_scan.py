@@ -7,6 +7,7 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from homecat import audio
@@ -213,3 +214,36 @@ def test_scan_writes_nothing_into_the_audio_tree(small_tree, settings_for):
     with Catalog.open(settings.paths.catalog) as catalog:
         scan(catalog, settings.data, hash_audio=True)
     assert {p: p.stat().st_mtime_ns for p in small_tree.rglob("*")} == before
+
+
+def test_mp3_is_catalogued_and_other_files_are_counted_by_kind(tmp_path, settings_for):
+    """A lab's phone recordings never vanish silently: an MP3 is read like a WAV (libsndfile decodes it), and
+    every other file is counted by extension with what to do about it."""
+    from homecat.validate import validate
+
+    root = tmp_path / "raw"
+    write_tone(root / "P01" / "day1.wav", 2.5)
+    audio.write_audio(  # libsndfile writes MP3 as well as it reads it
+        root / "P01" / "phone.mp3", iter([np.zeros((16000 * 3, 1), np.float32) + 0.05]), 16000, 1, "MPEG_LAYER_III"
+    )
+    (root / "P01" / "call.m4a").write_bytes(b"\0\0\0\x18ftypM4A ")
+    (root / "P01" / "talk.ogg").write_bytes(b"OggS")
+    for name in ("notes.txt", "coding.txt", "README"):
+        (root / "P01" / name).write_text("not audio")
+    settings = settings_for(root)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        summary = scan(catalog, settings.data)
+        validate(catalog, settings.validate, settings.data)
+        (fmt, status, frames), *_ = catalog.con.execute(
+            "SELECT format, status, frames FROM recordings WHERE rel_path = 'P01/phone.mp3'"
+        ).fetchall()
+        errors = catalog.con.execute(
+            "SELECT count(*) FROM findings WHERE recording_id = 'phone' AND severity = 'error'"
+        ).fetchone()[0]
+    assert (fmt, status, errors) == ("MP3", "ok", 0) and abs(frames - 48000) < 16000 * 0.2
+    assert summary.skipped == {".m4a": 1, ".ogg": 1, ".txt": 2, "": 1}
+    assert {"what": "other files skipped (not in data.allowed_ext)", "count": 5} in summary.rows()
+    readable, convert, other = summary.notes()
+    assert "1 .ogg" in readable and "data.allowed_ext" in readable
+    assert "1 .m4a" in convert and "ffmpeg" in convert
+    assert other == "skipped other files: 2 .txt, 1 (no extension)"

@@ -82,6 +82,8 @@ def scan(
         # an explicit --root scans that folder even when the config names a ChildProject dataset
         summary = run_scan(catalog, settings.data, root=root, progress=progress)
     print_rows(["what", "count"], [tuple(r.values()) for r in summary.rows()], fmt, title=f"scan of {summary.root}")
+    for note in summary.notes():
+        stderr.print(f"note: {note}")
     for stem, ids in summary.collisions.items():
         stderr.print(f"note: several files share the stem '{stem}'; their recording ids are {', '.join(ids)}")
 
