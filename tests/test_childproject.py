@@ -685,3 +685,86 @@ def test_a_discarded_child_is_not_checked_and_its_recordings_are_discarded(datas
     _write_csv(dataset / "metadata" / "children.csv", children, [*CHILDREN[0], "discard"])
     with pytest.raises(MetadataError, match=r"children.csv line 2, column child_dob: the value is empty"):
         read_metadata(dataset)
+
+
+# --------------------------------------------------------------------------- extra metadata files (issue 24)
+
+
+def write_extra_metadata(dataset: Path) -> None:
+    """Extra files as ChildProject datasets keep confidential columns: merged by id over the top-level files."""
+    _write_csv(
+        dataset / "metadata" / "children" / "extra.csv",
+        [
+            {"child_id": "C01", "child_dob": "2019-12-01", "child_sex": ""},  # C01's date of birth replaced
+            {"child_id": "C02", "child_dob": "", "child_sex": "x"},  # an empty value keeps the earlier one
+            {"child_id": "C99", "child_dob": "2000-01-01", "child_sex": "f"},  # no such child: ignored
+        ],
+    )
+    # merged after extra.csv (ChildProject goes by descending file name), from a subfolder
+    _write_csv(
+        dataset / "metadata" / "children" / "private" / "a.csv", [{"child_id": "C02", "child_dob": "2019-07-15"}]
+    )
+    _write_csv(
+        dataset / "metadata" / "recordings" / "dates.csv",
+        [{"recording_filename": "C01/rec2.wav", "date_iso": "2020-10-01"}],
+    )
+
+
+def test_extra_metadata_files_are_merged_over_the_top_level_ones_as_childproject_merges_them(dataset):
+    write_extra_metadata(dataset)
+    ages = {
+        r.recording_filename: (str(r.child_dob), str(r.date_iso), r.age_months)
+        for r in read_metadata(dataset).recordings
+    }
+    # ChildProject 0.4.6's ChildProject(dataset).read() + compute_ages() on this dataset gives the same ages
+    assert ages["C01/rec1.wav"] == ("2019-12-01", "2020-04-20", pytest.approx(141 / (365.25 / 12)))  # 4.632
+    assert ages["C01/rec2.wav"] == ("2019-12-01", "2020-10-01", pytest.approx(305 / (365.25 / 12)))  # 10.021
+    assert ages["C02/rec3.wav"] == ("2019-07-15", "2020-07-01", pytest.approx(352 / (365.25 / 12)))  # 11.565
+    assert ages["C02/annexed.wav"][:2] == ("2019-07-15", "2020-08-01")
+
+
+def test_a_conflict_in_an_extra_metadata_file_names_that_file_and_line(dataset):
+    write_extra_metadata(dataset)
+    dates = dataset / "metadata" / "recordings" / "dates.csv"
+    rows = [{"recording_filename": "C01/rec2.wav", "date_iso": "2019-11-30"}]  # before C01's (merged) birth
+    _write_csv(dates, rows)
+    with pytest.raises(MetadataError) as caught:
+        read_metadata(dataset)
+    assert str(caught.value).startswith(
+        f"{dates} line 2, column date_iso: 2019-11-30 is before the child's date of birth 2019-12-01 (child C01, "
+        f"{dataset / 'metadata' / 'children' / 'extra.csv'} line 2; recording C01/rec2.wav): an age cannot be negative"
+    )
+    _write_csv(dates, [*rows, {"recording_filename": "C01/rec2.wav", "date_iso": "2020-10-01"}])
+    with pytest.raises(
+        MetadataError, match=r"dates.csv line 3, column recording_filename: 'C01/rec2.wav' is also on line 2"
+    ):
+        read_metadata(dataset)
+    _write_csv(dates, [{"recording_filename": "C01/rec2.wav", "date_iso": "someday"}])
+    with pytest.raises(MetadataError, match=r"dates.csv line 2, column date_iso: 'someday' is not a date"):
+        read_metadata(dataset)
+    _write_csv(dataset / "metadata" / "recordings" / "old" / "dates.csv", [{"recording_filename": "x.wav"}])
+    with pytest.raises(MetadataError, match=r"two extra metadata files are both named dates.csv"):
+        read_metadata(dataset)
+
+
+def test_extra_metadata_ages_reach_the_catalog(dataset, settings_for):
+    write_extra_metadata(dataset)
+    settings = settings_for(None)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan_dataset(catalog, settings.data, dataset)
+        _, rows = catalog.rows("SELECT recording_id, round(age_months, 3) FROM recording_ages ORDER BY 1")
+    ages = dict(rows)
+    assert ages["rec1"] == round(141 / (365.25 / 12), 3) and ages["rec2"] == round(305 / (365.25 / 12), 3)
+
+
+def test_extra_metadata_ages_equal_childprojects_own(dataset):
+    """ChildProject's reader as the oracle (runs where `childproject` is installed; it pins pandas < 3)."""
+    projects = pytest.importorskip("ChildProject.projects")
+    write_extra_metadata(dataset)
+    project = projects.ChildProject(str(dataset))
+    project.read()
+    theirs = dict(zip(project.recordings["recording_filename"], project.compute_ages(), strict=True))
+    ours = {r.recording_filename: r.age_months for r in read_metadata(dataset).recordings}
+    assert ours.keys() == theirs.keys()
+    for name, age in ours.items():
+        assert (age is None and theirs[name] != theirs[name]) or age == pytest.approx(theirs[name]), name

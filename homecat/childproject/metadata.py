@@ -1,4 +1,13 @@
-"""Reading and checking a ChildProject dataset's metadata/children.csv and metadata/recordings.csv.
+"""Reading and checking a ChildProject dataset's metadata: children and recordings.
+
+Read as ChildProject's ``ChildProject.read`` reads them (ChildProject/projects.py, ``accumulate_metadata``):
+metadata/children.csv and metadata/recordings.csv, then every CSV under metadata/children/ and
+metadata/recordings/ (recursively; often the confidential columns such as dates of birth), in
+descending order of file name, each merged into the rows with the same child_id (recording_filename):
+a value it gives replaces the earlier one unless it is empty (ChildProject's missing values, ``_EMPTY``;
+``NA`` is a value there and replaces). Rows of an extra file that match no row are ignored; two extra
+files with one name are ambiguous, as in ChildProject. Each merged value remembers its file and line,
+so a problem names where the value came from.
 
 Checked whole before anything is written: a missing required column, an empty required value, a
 duplicate child_id or recording_filename, an unknown child_id, a bad date or time, a recording dated
@@ -70,34 +79,102 @@ class Metadata:
 # --------------------------------------------------------------------------- metadata
 
 
+@dataclass
+class Row:
+    """One row of children.csv or recordings.csv with the extra files' values merged in."""
+
+    path: Path  # the top-level file and line the row is on
+    line: int
+    values: dict[str, str]
+    origin: dict[str, tuple[Path, int]] = field(default_factory=dict)  # column -> the extra file and line it came from
+
+    def at(self, column: str) -> tuple[Path, int]:
+        """The file and line ``column``'s value was read from."""
+        return self.origin.get(column, (self.path, self.line))
+
+    def __getitem__(self, column: str) -> str:
+        return self.values[column]
+
+    def get(self, column: str, default: str = "") -> str:
+        return self.values.get(column, default)
+
+
+def extra_files(dataset: Path, table: str) -> list[Path]:
+    """The CSVs under metadata/<table>/ in the order ChildProject merges them (descending file name)."""
+    folder = dataset / METADATA / table
+    if not folder.is_dir():
+        return []
+    files = sorted((p for p in folder.rglob("*.csv") if p.is_file()), key=lambda p: (p.name, str(p)), reverse=True)
+    names = [p.name for p in files]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        same = [str(p) for p in files if p.name == twice[0]]
+        raise MetadataError(
+            f"{folder}: two extra metadata files are both named {twice[0]} ({' and '.join(sorted(same))}), so "
+            "which one overrides the other is ambiguous (ChildProject refuses them too); rename one; nothing was written."
+        )
+    return files
+
+
+def merged_rows(
+    dataset: Path, table: str, required: tuple[str, ...], key: str, digest: hashlib._Hash, problems: list[str]
+) -> list[Row]:
+    """The rows of metadata/<table>.csv with every extra file of metadata/<table>/ merged in by ``key``."""
+    rows = [
+        Row(path, line, values)
+        for path in [dataset / METADATA / f"{table}.csv"]
+        for line, values in csv_rows(path, required, digest)
+    ]
+    by_key: dict[str, list[Row]] = {}
+    for row in rows:
+        by_key.setdefault(row.get(key), []).append(row)
+    for path in extra_files(dataset, table):
+        seen: dict[str, int] = {}
+        for line, values in csv_rows(path, (key,), digest):
+            name = values[key]
+            if name in seen:
+                problems.append(problem_at(path, line, key, f"'{name}' is also on line {seen[name]}"))
+                continue
+            seen[name] = line
+            for row in by_key.get(name, []) if name not in _EMPTY else []:
+                for column, value in values.items():
+                    if column != key and value not in _EMPTY:  # ChildProject keeps the earlier value for an empty one
+                        row.values[column] = value
+                        row.origin[column] = (path, line)
+    return rows
+
+
 def read_metadata(dataset: Path) -> Metadata:
-    """Read and check children.csv and recordings.csv; raise ``MetadataError`` naming the first problem."""
+    """Read and check the children and recordings (top-level files and extra files merged, as ChildProject
+    reads them); raise ``MetadataError`` naming the first problem."""
     problems: list[str] = []
-    children_path = dataset / METADATA / "children.csv"
-    children: dict[str, tuple[int, date | None]] = {}  # child_id -> (line, dob)
-    discarded_children: set[str] = set()
     digest = hashlib.sha1()
-    for line, row in csv_rows(children_path, CHILDREN_REQUIRED, digest):
+    children_path = dataset / METADATA / "children.csv"
+    children: dict[str, tuple[Row, date | None]] = {}  # child_id -> (row, dob)
+    discarded_children: set[str] = set()
+    child_rows = merged_rows(dataset, "children", CHILDREN_REQUIRED, "child_id", digest, problems)
+    for row in child_rows:
         if _discarded(row):  # not checked further: ChildProject drops discarded children first
             if row["child_id"] not in _EMPTY:
                 discarded_children.add(row["child_id"])
             continue
-        if not _filled(row, CHILDREN_REQUIRED, children_path, line, problems):
+        if not _filled(row, CHILDREN_REQUIRED, problems):
             continue
         child_id = row["child_id"]
         if child_id in children:
             problems.append(
-                problem_at(children_path, line, "child_id", f"'{child_id}' is also on line {children[child_id][0]}")
+                problem_at(row.path, row.line, "child_id", f"'{child_id}' is also on line {children[child_id][0].line}")
             )
             continue
-        dob = _date(row["child_dob"], children_path, line, "child_dob", problems)
-        children[child_id] = (line, dob)
+        dob = _date(row["child_dob"], *row.at("child_dob"), "child_dob", problems)
+        children[child_id] = (row, dob)
     discarded_children -= children.keys()  # a child_id also kept is the kept child's
 
     recordings_path = dataset / METADATA / "recordings.csv"
     out = Metadata()
     lines_of: dict[str, int] = {}
-    for line, row in csv_rows(recordings_path, RECORDINGS_REQUIRED, digest):
+    for row in merged_rows(dataset, "recordings", RECORDINGS_REQUIRED, "recording_filename", digest, problems):
+        line = row.line
         name = row["recording_filename"]
         if name == NA:
             out.without_file += 1
@@ -107,7 +184,7 @@ def read_metadata(dataset: Path) -> Metadata:
             if name:
                 out.discarded.append(name)
             continue
-        if not _filled(row, RECORDINGS_REQUIRED, recordings_path, line, problems):
+        if not _filled(row, RECORDINGS_REQUIRED, problems):
             continue
         if name in lines_of:
             problems.append(
@@ -124,23 +201,22 @@ def read_metadata(dataset: Path) -> Metadata:
         child = children.get(row["child_id"])
         if child is None:
             problems.append(
-                problem_at(
-                    recordings_path, line, "child_id", f"'{row['child_id']}' is not a child_id of {children_path}"
-                )
+                problem_at(*row.at("child_id"), "child_id", f"'{row['child_id']}' is not a child_id of {children_path}")
             )
             continue
-        when = _date(row["date_iso"], recordings_path, line, "date_iso", problems)
-        start_time = _time(row["start_time"], recordings_path, line, problems)
+        when = _date(row["date_iso"], *row.at("date_iso"), "date_iso", problems)
+        start_time = _time(row["start_time"], *row.at("start_time"), problems)
         age = None
         if when is not None and child[1] is not None:
             age = (when - child[1]).days / _DAYS_PER_MONTH
             if age < 0:
+                dob_path, dob_line = child[0].at("child_dob")
                 problems.append(
                     problem_at(
-                        recordings_path,
-                        line,
+                        *row.at("date_iso"),
                         "date_iso",
-                        f"{when} is before the child's date of birth {child[1]} ({children_path} line {child[0]})",
+                        f"{when} is before the child's date of birth {child[1]} (child {row['child_id']}, "
+                        f"{dob_path} line {dob_line}; recording {name}): an age cannot be negative",
                     )
                 )
         out.recordings.append(
@@ -212,10 +288,10 @@ def csv_error(path: Path, line: int, error: csv.Error) -> str:
     return f"{path} line {line}: not a readable CSV row ({error})"
 
 
-def _filled(row: dict[str, str], required: tuple[str, ...], path: Path, line: int, problems: list[str]) -> bool:
+def _filled(row: Row, required: tuple[str, ...], problems: list[str]) -> bool:
     empty = [c for c in required if row.get(c, "") in _EMPTY]
     for column in empty:
-        problems.append(problem_at(path, line, column, "the value is empty (write NA if it is not known)"))
+        problems.append(problem_at(*row.at(column), column, "the value is empty (write NA if it is not known)"))
     return not empty
 
 
@@ -227,7 +303,7 @@ def known_value(value: str | None) -> str | None:
     return None if is_missing(value) else value  # the one rule (homecat.missing)
 
 
-def _discarded(row: dict[str, str]) -> bool:
+def _discarded(row: Row) -> bool:
     value = row.get("discard", "")
     try:
         return float(value) == 1.0
