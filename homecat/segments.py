@@ -13,14 +13,17 @@ import csv
 import hashlib
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
 
+from homecat.annotation_formats import Annotation, Read, check_tiers_exist
+from homecat.annotation_formats.eaf import read_eaf
+from homecat.annotation_formats.textgrid import read_textgrid
 from homecat.catalog import Catalog, named_queries
-from homecat.errors import HomecatError, first_line
+from homecat.errors import HomecatError
 from homecat.its import ITS_SUFFIX, ITS_TIER, ItsPart, part_problems, read_its, store_clock
 from homecat.its import check_tiers as its_tiers
 from homecat.mapping import Mapping, media_time_origin_sec
@@ -46,6 +49,7 @@ class SegmentRow:
     end_sec: float
     label: str
     tier: str = ""
+    parent_tier: str = ""  # the tier ``tier`` depends on (ELAN's tier hierarchy), '' for a top-level tier
 
 
 def segment_id(source: str, tier: str, recording_id: str, start_sec: float, end_sec: float) -> str:
@@ -67,6 +71,7 @@ class Candidate:
     unit_sec: float = 1.0  # seconds per unit of start, end and row_offset (Mapping.unit_sec)
     row_offset: str | float | None = None  # a clip's start in the recording, in the unit (a mapped column)
     offset_sec: float = 0.0  # added to every time of the file (--offset-sec, ELAN TIME_ORIGIN)
+    parent_tier: str = ""  # ELAN: the tier ``tier`` depends on
 
 
 @dataclass(frozen=True)
@@ -200,7 +205,7 @@ def check_candidate(candidate: Candidate, index: RecordingIndex) -> SegmentRow |
     recording_id = info.recording_id if info else None
     if reasons:
         return Problem(candidate.where, tuple(reasons), recording_id)
-    return SegmentRow(recording_id, start, end, label, tier)
+    return SegmentRow(recording_id, start, end, label, tier, candidate.parent_tier)
 
 
 def check_candidates(candidates: Iterable[Candidate], index: RecordingIndex, source: str = "") -> Checked:
@@ -279,6 +284,7 @@ def store_segments(
             "end_sec": pa.array([float(r.end_sec) for r in kept_rows], pa.float64()),
             "label": pa.array([r.label for r in kept_rows], pa.string()),
             "tier": pa.array([r.tier for r in kept_rows], pa.string()),
+            "parent_tier": pa.array([r.parent_tier for r in kept_rows], pa.string()),
         }
     )
     now = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -311,13 +317,15 @@ def read_candidates(
     tiers: Sequence[str] = (),
     recording: str | None = None,
     mapping: Mapping | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[list[Candidate], str, list[ItsPart]]:
     """The intervals of one annotation file, the word for them ('rows' or 'intervals') and, for a LENA
-    .its file, its parts' clock times.
+    .its file, its parts' clock times; the readers' note lines are appended to ``notes``.
 
     ``mapping`` names a table's columns and time unit; its per-file offset applies to every format.
     """
     mapping = mapping or Mapping()
+    notes = [] if notes is None else notes
     if not path.is_file():
         raise HomecatError(f"There is no annotation file {path}.")
     suffix = path.suffix.lower()
@@ -329,23 +337,35 @@ def read_candidates(
             f"{path.suffix} files name their tiers and times themselves."
         )
     if suffix in (EAF_SUFFIX, TEXTGRID_SUFFIX, ITS_SUFFIX):
-        descriptors: list[dict] = []
         parts: list[ItsPart] = []
         if suffix == EAF_SUFFIX:
-            intervals, descriptors = _read_eaf(path, tiers)
+            read = read_eaf(path, tiers)
         elif suffix == ITS_SUFFIX:
-            intervals, parts = _read_its(path, tiers)
+            read, parts = _read_its(path, tiers)
         else:
-            intervals = _read_textgrid(path, tiers)
+            read = read_textgrid(path, tiers)
+        notes.extend(read.notes)
         info = index.for_annotation_file(path, recording)  # after parsing: that error first
         if problems := part_problems(path.name, parts, info.duration_sec, info.rel_path):
             raise HomecatError(
                 f"{path.name} has {len(problems)} recorder part problem(s), so nothing was imported:", *problems
             )
         offset_sec = mapping.offset_sec + media_time_origin_sec(
-            path.name, descriptors, info.rel_path, info.recording_id
+            path.name, read.descriptors, info.rel_path, info.recording_id
         )
-        rows = [replace(c, recording=info.recording_id, offset_sec=offset_sec) for c in intervals]
+        rows = [
+            Candidate(
+                a.where,
+                info.recording_id,
+                a.start_sec,
+                a.end_sec,
+                a.label,
+                a.tier,
+                offset_sec=offset_sec,
+                parent_tier=a.parent_tier,
+            )
+            for a in read.annotations
+        ]
         return rows, "intervals", parts
     raise HomecatError(
         f"{path.name}: unknown annotation format '{path.suffix}'; use .csv, .tsv, .eaf (ELAN), .TextGrid (Praat) "
@@ -413,7 +433,7 @@ def _read_table(path: Path, tiers: Sequence[str], recording: str | None, mapping
         for line, values in records
     ]
     if tiers:
-        _check_tiers_exist(name, tiers, {c.tier for c in candidates})
+        check_tiers_exist(name, tiers, {c.tier for c in candidates})
         candidates = [c for c in candidates if c.tier in tiers]
     return candidates
 
@@ -427,79 +447,12 @@ def _delimiter(path: Path, header_line: str) -> str:
     return ","
 
 
-def _read_eaf(path: Path, tiers: Sequence[str]) -> tuple[list[Candidate], list[dict]]:
-    """The annotations of an ELAN file and its media and linked-file descriptors (with their TIME_ORIGIN)."""
-    import pympi
-
-    try:
-        eaf = pympi.Elan.Eaf(str(path), suppress_version_warning=True)
-        names = list(eaf.get_tier_names())
-    except Exception as exc:  # pympi raises bare Exception, KeyError, ParseError ... on malformed files
-        raise HomecatError(f"{path.name} cannot be read as an ELAN .eaf file ({first_line(exc)}).") from None
-    if tiers:
-        _check_tiers_exist(path.name, tiers, set(names))
-        names = [n for n in names if n in tiers]
-    candidates = []
-    for tier in names:
-        try:
-            # (start_ms, end_ms, value[, parent value]); a time slot without a time value gives None
-            annotations = [a[:3] for a in eaf.get_annotation_data_for_tier(tier)]
-        except Exception as exc:
-            raise HomecatError(f"{path.name}: tier '{tier}' cannot be read ({first_line(exc)}).") from None
-        annotations.sort(key=lambda a: (a[0] is None, a[0] or 0, a[1] is None, a[1] or 0))  # ELAN's time order
-        for number, (start_ms, end_ms, text) in enumerate(annotations, start=1):
-            if not (text or "").strip():
-                continue  # an empty annotation is not a segment
-            start = None if start_ms is None else start_ms / 1000
-            end = None if end_ms is None else end_ms / 1000
-            where = f"tier '{tier}' annotation {number}{_span(start, end)}"
-            candidates.append(Candidate(where, None, start, end, text, tier))
-    return candidates, [*eaf.media_descriptors, *eaf.linked_file_descriptors]
-
-
-def _read_textgrid(path: Path, tiers: Sequence[str]) -> list[Candidate]:
-    from praatio import textgrid
-
-    try:
-        # Empty intervals are read and skipped here rather than by praatio, so that the interval
-        # numbers in messages are the ones Praat shows.
-        grid = textgrid.openTextgrid(str(path), includeEmptyIntervals=True, reportingMode="silence")
-    except Exception as exc:  # praatio raises ParsingError, TextgridStateError, IndexError ... on malformed files
-        raise HomecatError(f"{path.name} cannot be read as a Praat TextGrid ({first_line(exc)}).") from None
-    names = list(grid.tierNames)
-    if tiers:
-        _check_tiers_exist(path.name, tiers, set(names))
-        names = [n for n in names if n in tiers]
-    candidates = []
-    for tier_name in names:
-        tier = grid.getTier(tier_name)
-        if not isinstance(tier, textgrid.IntervalTier):
-            if tiers:
-                raise HomecatError(
-                    f"{path.name}: tier '{tier_name}' is a point tier; only interval tiers hold segments."
-                )
-            continue  # points have no duration
-        for number, interval in enumerate(tier.entries, start=1):
-            if not interval.label.strip():
-                continue
-            where = f"tier '{tier_name}' interval {number}{_span(interval.start, interval.end)}"
-            candidates.append(Candidate(where, None, interval.start, interval.end, interval.label, tier_name))
-    return candidates
-
-
-def _read_its(path: Path, tiers: Sequence[str]) -> tuple[list[Candidate], list[ItsPart]]:
+def _read_its(path: Path, tiers: Sequence[str]) -> tuple[Read, list[ItsPart]]:
     """LENA segments (label: the speaker type, tier 'spkr') and the recording's parts with their clock times."""
     its_tiers(path.name, tiers)
     its = read_its(path)
-    candidates = [Candidate(s.where, None, s.start, s.end, s.speaker, ITS_TIER) for s in its.segments]
-    return candidates, its.parts
-
-
-def _check_tiers_exist(name: str, wanted: Sequence[str], present: set[str]) -> None:
-    absent = [t for t in wanted if t not in present]
-    if absent:
-        have = ", ".join(f"'{t}'" for t in sorted(present)) or "none"
-        raise HomecatError(f"{name} has no tier {', '.join(repr(t) for t in absent)} (its tiers: {have}).")
+    read = Read([Annotation(s.where, s.start, s.end, s.speaker, ITS_TIER) for s in its.segments])
+    return read, its.parts
 
 
 def _seconds(
@@ -523,10 +476,6 @@ def _seconds(
     return seconds * unit_sec
 
 
-def _span(start: float | None, end: float | None) -> str:
-    return f" ({start:.3f}-{end:.3f} s)" if start is not None and end is not None else ""
-
-
 # --------------------------------------------------------------------------- the command
 
 
@@ -536,6 +485,7 @@ class ImportResult:
     imported: int
     skipped: int
     merged: int  # identical duplicate intervals kept once
+    notes: tuple[str, ...] = ()  # what the reader settled on its own (ELAN slots placed, Praat tiers renamed)
 
     def summary(self) -> str:
         merged = f", {self.merged} duplicate interval{'s' * (self.merged != 1)} merged" if self.merged else ""
@@ -555,14 +505,15 @@ def import_file(
     path = Path(path)
     source = path.name
     index = index or RecordingIndex.load(catalog)
-    candidates, noun, parts = read_candidates(path, index, tiers, recording, mapping)
+    notes: list[str] = []
+    candidates, noun, parts = read_candidates(path, index, tiers, recording, mapping, notes)
     checked = check_candidates(candidates, index, source)
     if checked.problems and not skip_invalid:
         raise HomecatError(*problem_lines(source, checked.problems, noun))
     # a LENA file's clock times (the recording's time of day) go in with its rows
     clock = (candidates[0].recording, parts) if parts and candidates else None
     imported = store_segments(catalog, source, checked.rows, skipped=checked.problems, clock=clock)
-    return ImportResult(source, imported, len(checked.problems), checked.merged)
+    return ImportResult(source, imported, len(checked.problems), checked.merged, tuple(notes))
 
 
 @dataclass

@@ -178,3 +178,54 @@ def test_an_eaf_time_origin_that_is_not_a_time_is_one_sentence(catalog_path, tmp
         f"Error: P01_a.eaf: the TIME_ORIGIN '{origin}' of the media file:///data/P01/P01_a.wav is not a number "
         "of milliseconds (0 or more)."
     ), result.stderr
+
+
+# --------------------------------------------------------------------------- ELAN and Praat
+
+
+def _with_parents(catalog_path: Path) -> list[tuple]:
+    with Catalog.open(catalog_path, read_only=True) as catalog:
+        _, rows = catalog.rows(
+            "SELECT tier, parent_tier, round(start_sec, 6), round(end_sec, 6), label FROM segments "
+            "ORDER BY tier, start_sec"
+        )
+    return rows
+
+
+def test_elan_untimed_annotations_are_placed_as_elan_places_them(catalog_path, tmp_path):
+    result = _import(catalog_path, _copy("subdivisions.eaf", tmp_path, "P01_a.eaf"))
+    assert (result.imported, result.skipped) == (13, 0)
+    assert result.notes == (
+        "P01_a.eaf: 2 time slots without a time value placed between their aligned neighbours, as ELAN shows them.",
+    )
+    assert _with_parents(catalog_path) == [
+        ("gloss", "words", 0.9, 1.2, "dog.DIM"),  # its word's interval (Symbolic_Association)
+        ("syllables", "utterance", 1.5, 1.75, "mo"),  # unaligned ts5: halfway between ts3 (1500) and ts7 (2000)
+        ("syllables", "utterance", 1.75, 2.0, "re"),
+        ("syllables", "utterance", 2.0, 2.35, "jui"),  # unaligned ts6: halfway between ts7 and ts4 (2700)
+        ("syllables", "utterance", 2.35, 2.7, "ce"),
+        ("utterance", "", 0.0, 1.2, "look at the doggie"),
+        ("utterance", "", 1.5, 2.7, "more juice"),
+        ("words", "utterance", 0.0, 0.3, "look"),  # 0-1200 ms in 4 equal parts, in PREVIOUS_ANNOTATION order
+        ("words", "utterance", 0.3, 0.6, "at"),
+        ("words", "utterance", 0.6, 0.9, "the"),
+        ("words", "utterance", 0.9, 1.2, "doggie"),
+        ("words", "utterance", 1.5, 2.1, "more"),
+        ("words", "utterance", 2.1, 2.7, "juice"),
+    ]
+    _import(catalog_path, _copy("subdivisions.eaf", tmp_path, "P01_a.eaf"), tiers=["gloss"])  # a parent not chosen
+    assert _with_parents(catalog_path) == [("gloss", "words", 0.9, 1.2, "dog.DIM")]
+
+
+def test_praat_tiers_of_one_name_are_kept_apart(catalog_path, tmp_path):
+    result = _import(catalog_path, _copy("two_tiers.TextGrid", tmp_path, "P01_b.TextGrid"))
+    assert result.notes == ("P01_b.TextGrid: tiers that share a name are kept apart as 'speaker#2' (in file order).",)
+    assert _segments(catalog_path) == [
+        ("P01_b", 0.5, 1.25, "MOT", "speaker"),
+        ("P01_b", 0.0, 0.5, "MOT", "speaker#2"),
+        ("P01_b", 0.5, 2.5, "CHI", "speaker#2"),
+    ]
+    _import(catalog_path, tmp_path / "P01_b.TextGrid", tiers=["speaker#2"])
+    assert [r[4] for r in _segments(catalog_path)] == ["speaker#2", "speaker#2"]
+    result = invoke(catalog_path, "segments", "import", str(tmp_path / "P01_b.TextGrid"))
+    assert result.exit_code == 0 and "note: P01_b.TextGrid: tiers that share a name" in result.stderr

@@ -95,6 +95,8 @@ def segments_import(
         report = import_files(catalog, files, tier or (), recording, skip_invalid, mapping)
     for result in report.results:
         typer.echo(result.summary())
+        for note in result.notes:
+            typer.echo(f"note: {note}", err=True)
     if any(result.skipped for result in report.results):
         typer.echo("note: 'homecat report findings --code invalid_segment' lists the skipped intervals", err=True)
     error = report.error()

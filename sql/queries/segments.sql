@@ -27,8 +27,8 @@ DELETE FROM segments WHERE source = $source;
 
 -- name: add_segments
 -- The segments of annotation file $source imported at $now (the registered table _new_segments).
-INSERT INTO segments (segment_id, recording_id, start_sec, end_sec, label, tier, source, imported_at)
-SELECT segment_id, recording_id, start_sec, end_sec, label, tier, $source, $now FROM _new_segments;
+INSERT INTO segments (segment_id, recording_id, start_sec, end_sec, label, tier, parent_tier, source, imported_at)
+SELECT segment_id, recording_id, start_sec, end_sec, label, tier, parent_tier, $source, $now FROM _new_segments;
 
 -- name: forget_skipped
 -- The findings ($code, stage $stage) of the intervals an earlier import of $source skipped: findings have no
