@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from homecat.catalog import Catalog
+from homecat.catalog import Catalog, named_queries
 from homecat.missing import is_missing, known
 from homecat.tables import column_options, pick_column, raise_problems, read_records
 
@@ -52,6 +52,7 @@ class ParticipantRow:
     sex: str | None
     site: str | None
     family_id: str | None = None
+    line: int = 0  # in the file, for the errors found against the catalog
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,10 @@ def read_participants(path: Path, columns: Sequence[str] = ()) -> list[Participa
     name = path.name
     mapped = column_options(columns, COLUMN_KEYS)
     header, records = read_records(path, "participants")
-    col = {key: pick_column(name, header, key, mapped, defaults, key == "participant") for key, defaults in _DEFAULTS.items()}
+    col = {
+        key: pick_column(name, header, key, mapped, defaults, key == "participant")
+        for key, defaults in _DEFAULTS.items()
+    }
     id_column = col["participant"]
     rows: list[ParticipantRow] = []
     problems: list[str] = []
@@ -109,7 +113,7 @@ def read_participants(path: Path, columns: Sequence[str] = ()) -> list[Participa
             problems.append(f"{name}: line {line}: {'; '.join(reasons)}.")
             continue
         seen[pid] = line
-        rows.append(ParticipantRow(pid, dob, age, known(get["sex"]), known(get["site"]), known(get["family"])))
+        rows.append(ParticipantRow(pid, dob, age, known(get["sex"]), known(get["site"]), known(get["family"]), line))
     raise_problems(name, problems)
     return rows
 
@@ -138,6 +142,17 @@ def import_participants(catalog: Catalog, path: str | Path, columns: Sequence[st
                 "SELECT count(*) FROM _new_participants WHERE participant_id NOT IN "
                 "(SELECT participant_id FROM recordings)"
             ).fetchall()[0][0]
+            _, born_after = catalog.rows(named_queries(_SQL)["dob_after_recording"].sql)
+            lines = {r.participant_id: r.line for r in rows}
+            # raised inside the transaction: it rolls back, so nothing of the file is imported
+            raise_problems(
+                path.name,
+                [
+                    f"{path.name}: line {lines[pid]}: participant '{pid}' has the date of birth {dob}, after the date "
+                    f"{when} of its recording {rel_path}: an age cannot be negative."
+                    for pid, dob, rel_path, when in born_after
+                ],
+            )
         finally:
             con.unregister("_new_participants")
     with_age = sum(r.dob is not None or r.age_months is not None for r in rows)

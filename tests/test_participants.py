@@ -90,3 +90,40 @@ def test_split_stratified_by_age_band_puts_every_band_in_dev(tmp_path, settings_
     assert all(dev_bands(seed, True) == ["06-12 months", "24-36 months"] for seed in range(3))
     # unstratified, some seed puts two families of one band in dev (that is what stratifying prevents)
     assert any(len(set(dev_bands(seed, False))) == 1 for seed in range(6))
+
+
+def test_a_date_of_birth_after_the_recording_date_gives_no_age_and_no_band(catalog_path, tmp_path):
+    """Issue 26: never a negative age nor band 00-06; the refusal names child, recording and both dates."""
+    its = write_its(tmp_path / "P01_a.its", ITS_SEGMENTS)  # dates P01/P01_a.wav 2019-03-04 (LENA clock)
+
+    def ages() -> list[tuple]:
+        with Catalog.open(catalog_path, read_only=True) as c:
+            return c.rows(
+                "SELECT age_months, age_band, age_missing_because FROM recording_ages WHERE recording_id = 'P01_a'"
+            )[1]
+
+    # the date of birth arrives first, the recording date later: the view gives no age and says why
+    later = _write(tmp_path / "later.csv", "child_id,dob\nP01,2019-06-01\n")
+    assert invoke(catalog_path, "participants", "import", str(later)).exit_code == 0
+    assert invoke(catalog_path, "segments", "import", str(its)).exit_code == 0
+    assert ages() == [(None, None, "date of birth 2019-06-01 is after the recording date 2019-03-04")]
+    # the recording date is known first: the participants file is refused, naming both
+    result = invoke(
+        catalog_path, "participants", "import", str(_write(tmp_path / "p.csv", "id,dob\nP02,NA\nP01,2019-03-05\n"))
+    )
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[1:] == [
+        "Error: p.csv: line 3: participant 'P01' has the date of birth 2019-03-05, after the date 2019-03-04 of its "
+        "recording P01/P01_a.wav: an age cannot be negative."
+    ]
+    with Catalog.open(catalog_path, read_only=True) as c:  # nothing of the file was imported
+        assert c.rows("SELECT participant_id, strftime(dob, '%Y-%m-%d') FROM participants")[1] == [
+            ("P01", "2019-06-01")
+        ]
+    assert (
+        invoke(
+            catalog_path, "participants", "import", str(_write(tmp_path / "ok.csv", "id,dob\nP01,2019-03-04\n"))
+        ).exit_code
+        == 0
+    )
+    assert ages() == [(0.0, "00-06 months", None)]  # born the day of the recording: age 0
