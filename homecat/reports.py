@@ -19,6 +19,7 @@ _KIND_NAMES = {"LOAD": "INSTALL/LOAD", "SET": "SET/RESET/USE", "CALL": "CALL/CHE
 # takes these and refuses others instead of printing an empty table.
 FINDING_CODES = (
     "unreadable", "too_short", "silent", "truncated", "clipping", "mostly_silent", "too_long", "duplicate",
+    "exact_duplicate", "duplicate_kept",
     "header_mismatch", "sample_rate", "multichannel", "missing", "changed", "permission_denied", "header_changed",
     "failed", "not_fetched", "unreferenced", "discarded", "invalid_segment", "invalid_speech_row",
     "segment_too_short", "segment_unreadable",

@@ -175,6 +175,12 @@ class ValidateSettings(_Section):
     validate_workers: int | None = Field(
         None, ge=1, description="Processes validating files in parallel (null: all CPU cores)."
     )
+    duplicate_rule: Literal["first-by-path", "keep-all"] = Field(
+        "first-by-path",
+        description="Exact copies (same SHA-1, `scan --hash`): 'first-by-path' trains the first copy by path and "
+        "excludes the others (an 'exact_duplicate' error naming the kept copy); 'keep-all' trains every copy "
+        "(a 'duplicate' warning).",
+    )
 
 
 class HubSettings(_Section):

@@ -139,7 +139,7 @@ def validate(
                 progress(done_hours, total_hours)
     finally:  # results already computed are stored, also when a worker died or Ctrl-C stopped the run
         batches.flush()
-    _mark_duplicates(catalog, _now())
+    _mark_duplicates(catalog, _now(), settings.duplicate_rule)
     return summary
 
 
@@ -303,12 +303,13 @@ def _sync_scan_findings(catalog: Catalog, now: datetime) -> None:
         catalog.run(_SQL, "forget_unreadable_findings", {"stage": STAGE})
 
 
-def _mark_duplicates(catalog: Catalog, now: datetime) -> None:
-    """A warning on every recording whose bytes equal an earlier one's (by path): sha1 if both have
-    one, else the content digest. Recomputed over the whole catalog, so it never goes stale."""
+def _mark_duplicates(catalog: Catalog, now: datetime, rule: str) -> None:
+    """Findings on every recording whose bytes equal an earlier one's (by path): with ``rule`` 'first-by-path'
+    an exact copy (same SHA-1) is an error naming the kept copy, the first by path; a digest-only match, or
+    any match under 'keep-all', a warning. Recomputed over the whole catalog, so it never goes stale."""
     with catalog.transaction():
         catalog.run(_SQL, "forget_duplicates", {"stage": STAGE})
-        catalog.run(_SQL, "add_duplicates", {"stage": STAGE, "now": now})
+        catalog.run(_SQL, "add_duplicates", {"stage": STAGE, "now": now, "rule": rule})
 
 
 def _now() -> datetime:

@@ -14,11 +14,13 @@ from typer.testing import CliRunner
 
 from homecat.catalog import Catalog
 from homecat.cli import app
+from homecat.crop_snapshot import build_crop_index
 from homecat.errors import HomecatError
 from homecat.participants import import_participants
 from homecat.recording_dates import import_recordings, parse_date, parse_time
 from homecat.reports import run_report
 from homecat.split import MOVED_TO_FAMILY, assign_splits
+from homecat.validate import validate
 from tests.catalog_helpers import scan_and_validate
 from tests.conftest import write_tone
 
@@ -44,7 +46,7 @@ def lab_corpus(root: Path) -> Path:
     }
     for rel_path, freq in files.items():
         write_tone(root / rel_path, 2.5, sample_rate=8000, freq_hz=freq)
-    shutil.copy(root / "FAM04/child1/2024-03-05.wav", root / "FAM04/child1/2024-03-05 (copy).wav")
+    shutil.copy(root / "FAM04/child1/2024-03-05.wav", root / "FAM04/child1/2024-03-05_copy.wav")
     return root
 
 
@@ -64,7 +66,8 @@ def children_csv(path: Path) -> Path:
 @pytest.fixture
 def lab(tmp_path, settings_for):
     root = lab_corpus(tmp_path / "raw")
-    settings = settings_for(root, **{"data.participant_regex": FAMILY_REGEX, "split.dev_fraction": 0.3})
+    overrides = {"data.participant_regex": FAMILY_REGEX, "split.dev_fraction": 0.3, "data.hash_audio": True}
+    settings = settings_for(root, **overrides)
     scan_and_validate(settings)
     return settings
 
@@ -89,9 +92,9 @@ def test_dates_in_file_names_give_ages_by_band_and_say_why_others_have_none(lab,
             ("FAM03/child1/20240115_093000.wav", "2024-01-15", "09:30:00", "36+ months", "FAM03", None),
             ("FAM03/child1/evening.wav", None, None, None, "FAM03",
              "no recording date (path or recordings import)"),
-            ("FAM04/child1/2024-03-05 (copy).wav", "2024-03-05", None, None, "FAM04",
-             "participant not imported (participants import)"),
             ("FAM04/child1/2024-03-05.wav", "2024-03-05", None, None, "FAM04",
+             "participant not imported (participants import)"),
+            ("FAM04/child1/2024-03-05_copy.wav", "2024-03-05", None, None, "FAM04",
              "participant not imported (participants import)"),
         ]  # fmt: skip
         columns, rows, _ = run_report(catalog, "summary")
@@ -200,3 +203,31 @@ def test_the_lab_tables_through_the_command_line(lab, tmp_path):
     assert next(r for r in families if r["family_id"] == "FAM02")["children"] == 2
     table = invoke(catalog, "report", "splits").stdout
     assert "families per split" in table and "FAM02" in table
+
+
+def test_of_two_exact_copies_the_first_by_path_trains_and_the_other_is_excluded_with_its_finding(lab):
+    copy, kept = "FAM04/child1/2024-03-05_copy.wav", "FAM04/child1/2024-03-05.wav"
+    findings = json.loads(invoke(lab.paths.catalog, "report", "findings", "-f", "json").stdout)
+    both = sorted((f["rel_path"], f["code"], f["severity"], f["message"]) for f in findings if "duplicate" in f["code"])
+    assert both == [  # the copy is named after its original, so the original comes first by path
+        (kept, "duplicate_kept", "info", f"{kept} trains; its exact copy {copy} is excluded "
+         "(validate.duplicate_rule first-by-path)."),
+        (copy, "exact_duplicate", "error", f"{copy} is an exact copy of {kept} (same SHA-1): only {kept} trains "
+         "(validate.duplicate_rule first-by-path)."),
+    ]  # fmt: skip
+    with Catalog.open(lab.paths.catalog) as catalog:
+        summary = assign_splits(catalog, lab.split)
+        assert summary.excluded == {"error finding": 1}
+        index = build_crop_index(catalog, ("train", "dev"), crop_sec=1.0)
+        assert copy not in set(index.rel_path.tolist()) and kept in set(index.rel_path.tolist())
+
+
+def test_keep_all_trains_every_copy_with_a_warning(lab):
+    settings = lab.model_copy(update={"validate": lab.validate.model_copy(update={"duplicate_rule": "keep-all"})})
+    with Catalog.open(settings.paths.catalog) as catalog:
+        validate(catalog, settings.validate, settings.data, workers=1)
+        _, rows = catalog.rows(
+            "SELECT code, severity FROM findings WHERE code IN ('duplicate', 'exact_duplicate', 'duplicate_kept')"
+        )
+        assert rows == [("duplicate", "warning")]
+        assert assign_splits(catalog, settings.split).excluded == {}

@@ -66,23 +66,54 @@ DELETE FROM findings WHERE stage = $stage AND recording_id IN (
 );
 
 -- name: forget_duplicates
--- The 'duplicate' warnings of stage $stage, before they are recomputed.
-DELETE FROM findings WHERE stage = $stage AND code = 'duplicate';
+-- The duplicate findings of stage $stage ('duplicate', 'exact_duplicate', 'duplicate_kept'), before they are
+-- recomputed.
+DELETE FROM findings WHERE stage = $stage AND code IN ('duplicate', 'exact_duplicate', 'duplicate_kept');
 
 -- name: add_duplicates
--- A 'duplicate' warning (stage $stage, found at $now) on every readable recording whose bytes equal an
--- earlier one's (by rel_path): sha1 if both have one, else the content digest.
+-- Findings (stage $stage, found at $now) on every readable recording whose bytes equal an earlier one's (by
+-- rel_path): with $rule 'first-by-path' and the same SHA-1 on both (`scan --hash`), each later copy gets an
+-- 'exact_duplicate' error naming the kept copy (the first by path), which gets a 'duplicate_kept' info naming
+-- its excluded copies. Otherwise (rule 'keep-all', or the same size and first/last 64 KiB only) the later
+-- copies get a 'duplicate' warning and all of them train.
 INSERT INTO findings
-SELECT b.recording_id, 'duplicate', 'warning',
-       b.rel_path || ' has the same content as ' || min(a.rel_path) || ' ('
-       || CASE WHEN bool_and(a.sha1 IS NOT NULL AND b.sha1 IS NOT NULL) THEN 'same SHA-1'
-               ELSE 'same size and first/last 64 KiB' END || ').',
+WITH ok AS (
+    SELECT recording_id, rel_path, sha1, content_digest FROM recordings JOIN audio_stats USING (recording_id)
+    WHERE status = 'ok'
+),
+pairs AS (
+    SELECT b.recording_id, b.rel_path, min(a.rel_path) AS first_path,
+           bool_and(a.sha1 IS NOT NULL AND b.sha1 IS NOT NULL) AS exact
+    FROM ok AS a
+    JOIN ok AS b
+      ON a.rel_path < b.rel_path
+     AND CASE WHEN a.sha1 IS NOT NULL AND b.sha1 IS NOT NULL THEN a.sha1 = b.sha1
+              ELSE a.content_digest = b.content_digest END
+    GROUP BY b.recording_id, b.rel_path
+),
+copies AS (
+    SELECT *, exact AND $rule = 'first-by-path' AS excluded FROM pairs
+)
+SELECT recording_id,
+       CASE WHEN excluded THEN 'exact_duplicate' ELSE 'duplicate' END,
+       CASE WHEN excluded THEN 'error' ELSE 'warning' END,
+       CASE
+           WHEN excluded THEN rel_path || ' is an exact copy of ' || first_path || ' (same SHA-1): only '
+               || first_path || ' trains (validate.duplicate_rule first-by-path).'
+           WHEN exact THEN rel_path || ' has the same content as ' || first_path
+               || ' (same SHA-1); both train (validate.duplicate_rule keep-all).'
+           ELSE rel_path || ' has the same content as ' || first_path
+               || ' (same size and first/last 64 KiB); both train: run ''homecat scan --hash'' to confirm.'
+       END,
        $stage, $now
-FROM (recordings JOIN audio_stats USING (recording_id)) a
-JOIN (recordings JOIN audio_stats USING (recording_id)) b
-  ON a.rel_path < b.rel_path
- AND CASE WHEN a.sha1 IS NOT NULL AND b.sha1 IS NOT NULL THEN a.sha1 = b.sha1
-          ELSE a.content_digest = b.content_digest END
-WHERE a.status = 'ok' AND b.status = 'ok'
-GROUP BY b.recording_id, b.rel_path
-ORDER BY b.rel_path;
+FROM copies
+UNION ALL
+SELECT k.recording_id, 'duplicate_kept', 'info',
+       k.rel_path || ' trains; its exact ' || CASE WHEN count(*) = 1 THEN 'copy ' ELSE 'copies ' END
+       || string_agg(c.rel_path, ', ' ORDER BY c.rel_path) || ' ' || CASE WHEN count(*) = 1 THEN 'is' ELSE 'are' END
+       || ' excluded (validate.duplicate_rule first-by-path).',
+       $stage, $now
+FROM copies AS c
+JOIN ok AS k ON k.rel_path = c.first_path
+WHERE c.excluded
+GROUP BY k.recording_id, k.rel_path
