@@ -126,7 +126,9 @@ class RecordingsImport:
         ]
 
 
-def import_recordings(catalog: Catalog, path: str | Path, columns: list[str] | tuple[str, ...] = ()) -> RecordingsImport:
+def import_recordings(
+    catalog: Catalog, path: str | Path, columns: list[str] | tuple[str, ...] = ()
+) -> RecordingsImport:
     """Read a recordings table (one row per recording) and replace those recordings' 'table' rows.
 
     A recording is named by its recording_id, its rel_path or its file name (when that is unique). Every bad

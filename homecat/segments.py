@@ -13,9 +13,10 @@ import csv
 import hashlib
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 
@@ -128,8 +129,30 @@ class RecordingIndex:
                 return [self._by_rel_path[key]]
         return [r for r in self.recordings if r.recording_id == name or Path(r.rel_path).stem == name]
 
-    def for_annotation_file(self, path: Path, recording: str | None = None) -> RecordingInfo:
-        """The recording an EAF/TextGrid file belongs to: ``recording`` if given, else by the file's stem."""
+    def by_media(self, descriptors: Sequence[dict]) -> list[RecordingInfo]:
+        """The recordings an EAF's media descriptors name (MEDIA_URL, RELATIVE_MEDIA_URL): for each URL, the
+        recording whose rel_path is the longest tail of its path (a file name is the shortest tail)."""
+        found: dict[str, RecordingInfo] = {}
+        for descriptor in descriptors:
+            for key in ("RELATIVE_MEDIA_URL", "MEDIA_URL"):
+                parts = _url_parts(descriptor.get(key) or "")
+                best = 0
+                matches: list[RecordingInfo] = []
+                for info in self.recordings:
+                    tail = info.rel_path.split("/")
+                    if len(tail) <= len(parts) and parts[-len(tail) :] == tail and len(tail) >= best:
+                        matches = ([] if len(tail) > best else matches) + [info]
+                        best = len(tail)
+                if len(matches) == 1:
+                    found.setdefault(matches[0].recording_id, matches[0])
+                    break
+        return list(found.values())
+
+    def for_annotation_file(
+        self, path: Path, recording: str | None = None, media: Sequence[dict] = ()
+    ) -> RecordingInfo:
+        """The recording an EAF/TextGrid file belongs to: ``recording`` if given, else the one its media
+        descriptors name (EAF), else by the file's stem."""
         if recording is not None:
             found = self.find(recording)
             if found is None:
@@ -137,6 +160,14 @@ class RecordingIndex:
                     f"{path.name}: --recording '{recording}' is not a rel_path or recording_id in the catalog."
                 )
             return found
+        linked = self.by_media(media)
+        if len(linked) == 1:
+            return linked[0]
+        if linked:
+            paths = ", ".join(sorted(r.rel_path for r in linked))
+            raise HomecatError(
+                f"{path.name}: its media files are several recordings ({paths}); choose one with --recording."
+            )
         stem = path.stem
         matches = self.named(stem)
         if len(matches) == 1:
@@ -150,6 +181,15 @@ class RecordingIndex:
             f"{path.name}: no recording in the catalog has the id or file stem '{stem}'; "
             "name it with --recording REL_PATH_OR_ID (or run 'homecat scan' first)."
         )
+
+
+def _url_parts(url: str) -> list[str]:
+    """The path components of a media URL (file:///..., percent-encoded, relative, or a Windows path)."""
+    if not url:
+        return []
+    parsed = urlparse(url)
+    path = unquote(parsed.path if parsed.scheme and len(parsed.scheme) > 1 else url)  # 'C:\\x' has scheme 'c'
+    return [p for p in path.replace("\\", "/").split("/") if p not in ("", ".", "..")]
 
 
 @dataclass
@@ -318,14 +358,31 @@ def read_candidates(
     recording: str | None = None,
     mapping: Mapping | None = None,
     notes: list[str] | None = None,
+    label_from_tier: bool = False,
 ) -> tuple[list[Candidate], str, list[ItsPart]]:
     """The intervals of one annotation file, the word for them ('rows' or 'intervals') and, for a LENA
     .its file, its parts' clock times; the readers' note lines are appended to ``notes``.
 
     ``mapping`` names a table's columns and time unit; its per-file offset applies to every format.
+    ``label_from_tier``: each interval's label is its tier's name (per-speaker tiers: who, not what was said).
     """
     mapping = mapping or Mapping()
     notes = [] if notes is None else notes
+    candidates, noun, parts = _read_file(path, index, tiers, recording, mapping, notes, label_from_tier)
+    if label_from_tier:
+        candidates = [replace(c, label=c.tier) for c in candidates]
+    return candidates, noun, parts
+
+
+def _read_file(
+    path: Path,
+    index: RecordingIndex,
+    tiers: Sequence[str],
+    recording: str | None,
+    mapping: Mapping,
+    notes: list[str],
+    label_from_tier: bool,
+) -> tuple[list[Candidate], str, list[ItsPart]]:
     if not path.is_file():
         raise HomecatError(f"There is no annotation file {path}.")
     suffix = path.suffix.lower()
@@ -339,13 +396,13 @@ def read_candidates(
     if suffix in (EAF_SUFFIX, TEXTGRID_SUFFIX, ITS_SUFFIX):
         parts: list[ItsPart] = []
         if suffix == EAF_SUFFIX:
-            read = read_eaf(path, tiers)
+            read = read_eaf(path, tiers, keep_empty=label_from_tier)  # an empty annotation still says who
         elif suffix == ITS_SUFFIX:
             read, parts = _read_its(path, tiers)
         else:
             read = read_textgrid(path, tiers)
         notes.extend(read.notes)
-        info = index.for_annotation_file(path, recording)  # after parsing: that error first
+        info = index.for_annotation_file(path, recording, read.descriptors)  # after parsing: that error first
         if problems := part_problems(path.name, parts, info.duration_sec, info.rel_path):
             raise HomecatError(
                 f"{path.name} has {len(problems)} recorder part problem(s), so nothing was imported:", *problems
@@ -500,13 +557,14 @@ def import_file(
     skip_invalid: bool = False,
     index: RecordingIndex | None = None,
     mapping: Mapping | None = None,
+    label_from_tier: bool = False,
 ) -> ImportResult:
     """Import one annotation file, replacing its earlier import; raise with every problem found."""
     path = Path(path)
     source = path.name
     index = index or RecordingIndex.load(catalog)
     notes: list[str] = []
-    candidates, noun, parts = read_candidates(path, index, tiers, recording, mapping, notes)
+    candidates, noun, parts = read_candidates(path, index, tiers, recording, mapping, notes, label_from_tier)
     checked = check_candidates(candidates, index, source)
     if checked.problems and not skip_invalid:
         raise HomecatError(*problem_lines(source, checked.problems, noun))
@@ -535,6 +593,7 @@ def import_files(
     recording: str | None = None,
     skip_invalid: bool = False,
     mapping: Mapping | None = None,
+    label_from_tier: bool = False,
 ) -> ImportReport:
     """Import each file on its own (a bad file does not stop the others); see ``ImportReport.error``."""
     paths = [Path(p) for p in paths]
@@ -551,7 +610,9 @@ def import_files(
     report = ImportReport()
     for path in paths:
         try:
-            report.results.append(import_file(catalog, path, tiers, recording, skip_invalid, index, mapping))
+            report.results.append(
+                import_file(catalog, path, tiers, recording, skip_invalid, index, mapping, label_from_tier)
+            )
         except HomecatError as exc:
             report.errors.append(exc)
     return report

@@ -57,7 +57,9 @@ def pick_column(
     """The column of ``key``: the one ``--column`` names (which must exist), else the first default present."""
     if key in mapped:
         if mapped[key] not in header:
-            raise HomecatError(f"{name} has no column '{mapped[key]}' (--column {key}=...); found: {', '.join(header)}.")
+            raise HomecatError(
+                f"{name} has no column '{mapped[key]}' (--column {key}=...); found: {', '.join(header)}."
+            )
         return mapped[key]
     column = next((c for c in defaults if c in header), None)
     if column is None and required:

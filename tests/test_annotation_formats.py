@@ -229,3 +229,45 @@ def test_praat_tiers_of_one_name_are_kept_apart(catalog_path, tmp_path):
     assert [r[4] for r in _segments(catalog_path)] == ["speaker#2", "speaker#2"]
     result = invoke(catalog_path, "segments", "import", str(tmp_path / "P01_b.TextGrid"))
     assert result.exit_code == 0 and "note: P01_b.TextGrid: tiers that share a name" in result.stderr
+
+
+def test_an_eaf_finds_its_recording_by_its_media_url_in_a_subfolder(catalog_path, tmp_path):
+    path = tmp_path / "session 4 coding.eaf"  # a stem no recording has
+    text = (DATA / "origin.eaf").read_text(encoding="utf-8")
+    text = text.replace('TIME_ORIGIN="1500"', 'RELATIVE_MEDIA_URL="../audio/P02/day1/P02_a.WAV"')
+    path.write_text(text.replace("file:///data/P01/P01_a.wav", "file:///mnt/lab%20data/P02/day1/P02_a.WAV"))
+    _import(catalog_path, path)
+    assert _segments(catalog_path) == [("P02_a", 0.1, 0.6, "adult", "events")]
+    # a media URL naming no catalogued file falls back to the stem; two recordings are a question
+    path.write_text(
+        text.replace("file:///data/P01/P01_a.wav", "file:///video/cam.mp4").replace("P02/day1/P02_a.WAV", "x.mp4")
+    )
+    with pytest.raises(HomecatError, match="no recording in the catalog has the id or file stem 'session 4 coding'"):
+        _import(catalog_path, path)
+    second = '<MEDIA_DESCRIPTOR MEDIA_URL="file:///data/P01/P01_b.flac" MIME_TYPE="audio/x-flac"/>\n'
+    path.write_text(text.replace("</HEADER>", second + "</HEADER>"))
+    with pytest.raises(
+        HomecatError, match=r"its media files are several recordings \(P01/P01_b.flac, P02/day1/P02_a.WAV\)"
+    ):
+        _import(catalog_path, path)
+
+
+def test_label_from_tier_labels_per_speaker_tiers_by_their_name(catalog_path, tmp_path):
+    import pympi
+
+    path = tmp_path / "P01_a.eaf"
+    eaf = pympi.Elan.Eaf(author="test")
+    for tier in ("MOT", "CHI"):
+        eaf.add_tier(tier)
+    eaf.remove_tier("default")
+    eaf.add_annotation("MOT", 100, 900, "look at that")
+    eaf.add_annotation("MOT", 1000, 1400, "")  # coded as speech, not transcribed
+    eaf.add_annotation("CHI", 1500, 1800, "ba")
+    pympi.Elan.to_eaf(str(path), eaf)
+    result = invoke(catalog_path, "segments", "import", str(path), "--label-from-tier")
+    assert result.exit_code == 0, result.output
+    assert _segments(catalog_path) == [
+        ("P01_a", 1.5, 1.8, "CHI", "CHI"),
+        ("P01_a", 0.1, 0.9, "MOT", "MOT"),
+        ("P01_a", 1.0, 1.4, "MOT", "MOT"),
+    ]

@@ -30,8 +30,9 @@ from homecat.annotation_formats import Annotation, Read, check_tiers_exist, span
 from homecat.errors import HomecatError, first_line
 
 
-def read_eaf(path: Path, tiers: Sequence[str] = ()) -> Read:
-    """Every non-empty annotation of the chosen tiers (all when none are named), placed in time."""
+def read_eaf(path: Path, tiers: Sequence[str] = (), keep_empty: bool = False) -> Read:
+    """Every non-empty annotation of the chosen tiers (all when none are named), placed in time; with
+    ``keep_empty`` the empty ones too (their tier says who spoke)."""
     import pympi
 
     try:
@@ -51,7 +52,7 @@ def read_eaf(path: Path, tiers: Sequence[str] = ()) -> Read:
         rows += [(*placed.interval(aid), value) for aid, (_, value, _, _) in references.items()]
         rows.sort(key=lambda r: (r[0] is None, r[0] or 0.0, r[1] is None, r[1] or 0.0))  # ELAN's time order
         for number, (start_ms, end_ms, text) in enumerate(rows, start=1):
-            if not (text or "").strip():
+            if not keep_empty and not (text or "").strip():
                 continue  # an empty annotation is not a segment
             start = None if start_ms is None else start_ms / 1000
             end = None if end_ms is None else end_ms / 1000

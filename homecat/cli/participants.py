@@ -39,7 +39,7 @@ def participants_import(
         typer.Argument(
             help="CSV/TSV: participant_id (or child_id, id), dob or age_months/age_days, sex, site, "
             "family_id (keys: participant, dob, age_months, age_days, sex, site, family)."
-        )
+        ),
     ],
     column: ColumnOpt = None,
     fmt: FormatOpt = TableFormat.table,
@@ -95,6 +95,4 @@ def recordings_import(
     settings = state(ctx).settings().settings
     with Catalog.open(settings.paths) as catalog:
         result = import_recordings(catalog, file, column or ())
-    print_rows(
-        ["what", "count"], [tuple(r.values()) for r in result.rows()], fmt, title=f"recordings from {file.name}"
-    )
+    print_rows(["what", "count"], [tuple(r.values()) for r in result.rows()], fmt, title=f"recordings from {file.name}")

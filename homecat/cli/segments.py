@@ -61,12 +61,19 @@ def segments_import(
     offset_sec: Annotated[
         float, typer.Option(help="Added to every time of the files: where an annotated clip starts in the recording.")
     ] = 0.0,
+    label_from_tier: Annotated[
+        bool,
+        typer.Option(
+            "--label-from-tier",
+            help="Label each interval with its tier's name (per-speaker tiers: MOT, CHI); empty ELAN annotations count.",
+        ),
+    ] = False,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
     """Load annotated intervals into the catalog; importing a file of the same name again replaces its segments.
 
-    Formats: CSV/TSV, ELAN .eaf (its media's TIME_ORIGIN is honoured), Praat .TextGrid and LENA .its
-    (speaker types as labels, tier 'spkr'; the recorder's clock times are kept).
+    Formats: CSV/TSV, ELAN .eaf (its media descriptor names the recording; its TIME_ORIGIN is honoured),
+    Praat .TextGrid and LENA .its (speaker types as labels, tier 'spkr'; the recorder's clock times are kept).
 
     Every problem of a file is listed at once (its line, or tier and interval) and nothing from that file
     is imported, unless --skip-invalid is given. With --childproject DIR --set NAME: an annotation set of
@@ -78,6 +85,8 @@ def segments_import(
     --column label=speaker_type --column offset=clip_onset --time-unit ms
 
     Example: homecat segments import --childproject /data/my-dataset --set eaf --label-column vcm_type
+
+    Example: homecat segments import coding/*.eaf --label-from-tier --tier MOT --tier CHI
     """
     from homecat.mapping import Mapping
     from homecat.segments import import_files
@@ -92,7 +101,7 @@ def segments_import(
     mapping = Mapping.from_options(column or (), time_unit, frame_rate, offset_sec)
     settings = state(ctx).settings().settings
     with Catalog.open(settings.paths) as catalog:
-        report = import_files(catalog, files, tier or (), recording, skip_invalid, mapping)
+        report = import_files(catalog, files, tier or (), recording, skip_invalid, mapping, label_from_tier)
     for result in report.results:
         typer.echo(result.summary())
         for note in result.notes:
