@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 
 import duckdb
 
-from homecat.errors import CatalogError, CatalogLocked, first_line
+from homecat.errors import CatalogError, CatalogLocked, NoCatalog, first_line
 from homecat.settings import PathSettings
 
 # How often a process waiting for the catalog tries again: the holder of a shared catalog commits for
@@ -138,7 +138,7 @@ class Catalog:
             path = path.catalog
         path = Path(path)
         if read_only and not path.exists():
-            raise CatalogError(f"There is no catalog at {path}: run 'homecat scan' first.")
+            raise NoCatalog(path)
         if not read_only:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,14 @@ class CatalogError(HomecatError):
     """The catalog file cannot be used as it is."""
 
 
+class NoCatalog(CatalogError):
+    """There is no catalog file where the settings say; ``path`` is where that was."""
+
+    def __init__(self, path: object):
+        self.path = path
+        super().__init__(f"There is no catalog at {path}: run 'homecat scan' first.")
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (libraries add pages of context below it), or its type."""
     text = str(exc).strip()

@@ -539,6 +539,26 @@ def load_settings(
     return LoadedSettings(settings, sources)
 
 
+def missing_catalog_lines(path: Path, source: str, cwd: str | os.PathLike | None = None) -> list[str]:
+    """Why there is no catalog at ``path`` (set by ``source``), in words that lead to the fix: a catalog from the
+    default with a config file nearby that names one that exists means the command lacks that --config."""
+    if source != "default":
+        return [f"There is no catalog at {path} (from {source}): run 'homecat scan' first, or check that setting."]
+    folder = Path(cwd or os.getcwd())
+    named: list[str] = []
+    for config in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])[:50]:  # a folder's own configs, few
+        try:
+            catalog = (_parse_yaml(config.read_text(encoding="utf-8"), config.name).get("paths") or {}).get("catalog")
+        except (ConfigError, OSError, UnicodeDecodeError, AttributeError):
+            continue
+        if catalog and (folder / Path(str(catalog)).expanduser()).is_file():
+            named.append(config.name)
+    head = f"There is no catalog at {path}, the default: no --config, --catalog or HOMECAT_CATALOG was given"
+    if named:
+        return [f"{head}; {', '.join(named)} in this folder names an existing catalog: pass --config {named[0]}."]
+    return [f"{head}; pass the --config your scan used, or run 'homecat scan' first."]
+
+
 def settings_field_names() -> list[str]:
     """Dotted names of every leaf setting, e.g. ``data.sample_rate``."""
     return _field_names(Settings)

@@ -231,3 +231,21 @@ def test_keep_all_trains_every_copy_with_a_warning(lab):
         )
         assert rows == [("duplicate", "warning")]
         assert assign_splits(catalog, settings.split).excluded == {}
+
+
+def test_without_its_config_a_command_names_the_config_not_a_missing_scan(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_tone(tmp_path / "raw" / "P1" / "a.wav", 2.5)
+    (tmp_path / "my.yaml").write_text("paths:\n  catalog: mine/c.duckdb\ndata:\n  raw_audio_root: raw\n")
+    assert runner.invoke(app, ["--config", "my.yaml", "scan"], env={}).exit_code == 0
+    result = runner.invoke(app, ["report", "summary"], env={})
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: There is no catalog at catalog/homecat.duckdb, the default: no --config, --catalog or "
+        "HOMECAT_CATALOG was given; my.yaml in this folder names an existing catalog: pass --config my.yaml.\n"
+    )
+    result = runner.invoke(app, ["--catalog", "other.duckdb", "report", "summary"], env={})
+    assert result.stderr == (
+        "Error: There is no catalog at other.duckdb (from command line): run 'homecat scan' first, "
+        "or check that setting.\n"
+    )

@@ -25,8 +25,8 @@ from rich.table import Table
 from rich.text import Text
 
 from homecat import __version__
-from homecat.errors import HomecatError
-from homecat.settings import LoadedSettings, Settings, load_settings
+from homecat.errors import HomecatError, NoCatalog
+from homecat.settings import LoadedSettings, Settings, load_settings, missing_catalog_lines
 
 
 class Group(typer.core.TyperGroup):
@@ -44,7 +44,10 @@ class Group(typer.core.TyperGroup):
         except HomecatError as exc:
             if os.environ.get("HOMECAT_DEBUG"):
                 raise
-            for line in exc.lines:
+            lines = exc.lines
+            if isinstance(exc, NoCatalog) and isinstance(ctx.find_root().obj, State):
+                lines = ctx.find_root().obj.explain_missing_catalog(exc.path) or lines
+            for line in lines:
                 typer.echo(f"Error: {line}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except typer.BadParameter as exc:  # an unknown --severity, --code, --format, label: not a usage box
@@ -131,7 +134,15 @@ class State:
     def settings(self, **overrides: Any) -> LoadedSettings:
         if self.catalog is not None:
             overrides["paths.catalog"] = self.catalog
-        return load_settings(self.config, overrides)
+        self.loaded = load_settings(self.config, overrides)
+        return self.loaded
+
+    def explain_missing_catalog(self, path: Path) -> list[str] | None:
+        """The sentence for a missing catalog at ``path``, naming where the setting came from (None: unknown)."""
+        loaded = getattr(self, "loaded", None)
+        if loaded is None or Path(path) != Path(loaded.settings.paths.catalog):
+            return None
+        return missing_catalog_lines(Path(path), loaded.sources.get("paths.catalog", "default"))
 
 
 def state(ctx: typer.Context) -> State:
