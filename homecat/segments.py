@@ -96,12 +96,24 @@ class RecordingInfo:
 
 
 class RecordingIndex:
-    """The catalog's recordings, looked up by rel_path, recording_id or file stem."""
+    """The catalog's recordings, looked up by rel_path, recording_id, file stem, file name or path tail.
+
+    Labs name recordings as their tools write them: the rel_path, the id or stem homecat shows, the file
+    name with its extension (``HB002_20240310.flac``), or a longer or shorter path (``/data/raw/P01/a.wav``,
+    ``day1/a.wav``). Each is accepted when it names one recording; a name that fits several is a question
+    for the user, answered by listing them (``ambiguity``).
+    """
 
     def __init__(self, recordings: Iterable[RecordingInfo]):
         self.recordings = list(recordings)
         self._by_rel_path = {r.rel_path: r for r in self.recordings}
         self._by_id = {r.recording_id: r for r in self.recordings}
+        self._by_short: dict[str, list[RecordingInfo]] = {}  # recording_id, file stem and file name
+        for r in self.recordings:
+            file_name = r.rel_path.rsplit("/", 1)[-1]
+            for key in dict.fromkeys([r.recording_id, Path(file_name).stem, file_name]):
+                self._by_short.setdefault(key, []).append(r)
+        self._tails: dict[str, list[RecordingInfo]] = {}  # path tails looked up so far (one scan per name)
 
     @classmethod
     def load(cls, catalog: Catalog) -> RecordingIndex:
@@ -109,25 +121,50 @@ class RecordingIndex:
         return cls(RecordingInfo(*row) for row in rows)
 
     def find(self, name: str) -> RecordingInfo | None:
-        """The recording a rel_path or recording_id names (Windows separators and a leading ./ tolerated)."""
-        for key in dict.fromkeys([name, name.replace("\\", "/").removeprefix("./")]):
+        """The recording ``name`` names: its rel_path or recording_id, else the one recording whose file
+        stem, file name or path tail it is (Windows separators and a leading ./ tolerated); None when it
+        names none or several (``ambiguity`` says which)."""
+        for key in dict.fromkeys([name, _posix(name)]):
             found = self._by_rel_path.get(key) or self._by_id.get(key)
             if found:
                 return found
-        return None
+        matches = self.named(name)
+        return matches[0] if len(matches) == 1 else None
 
     def named(self, name: str) -> list[RecordingInfo]:
-        """Every recording a bare name (a file stem, an RTTM file-id) may mean: the one whose rel_path it
-        is, else each whose recording_id or file stem it is.
+        """Every recording a name may mean: the one whose rel_path it is, else each whose recording_id,
+        file stem or file name it is, else each whose rel_path ends with it (``day1/a.wav``) or that it
+        ends with (``/data/raw/P01/a.wav``), by whole folder names.
 
         Several files may share a stem (P01/day1.wav, P02/day1.wav; scan ids them day1 and day1-<hash>):
         the one whose id kept the stem is no likelier to be meant than the others, so callers treat
         several as a question for the user.
         """
-        for key in dict.fromkeys([name, name.replace("\\", "/").removeprefix("./")]):
+        keys = list(dict.fromkeys([name, _posix(name)]))
+        for key in keys:
             if key in self._by_rel_path:
                 return [self._by_rel_path[key]]
-        return [r for r in self.recordings if r.recording_id == name or Path(r.rel_path).stem == name]
+        for key in keys:
+            if key in self._by_short:
+                return list(dict.fromkeys(self._by_short[key]))
+        tail = keys[-1].strip("/")
+        if "/" not in tail:
+            return []
+        if tail not in self._tails:
+            self._tails[tail] = [
+                r
+                for r in self.recordings
+                if f"/{r.rel_path}".endswith(f"/{tail}") or f"/{tail}".endswith(f"/{r.rel_path}")
+            ]
+        return self._tails[tail]
+
+    def ambiguity(self, name: str) -> str:
+        """Why ``name`` names no single recording, in words that list the candidates."""
+        matches = self.named(name)
+        if len(matches) > 1:
+            listed = ", ".join(sorted(r.rel_path for r in matches))
+            return f"'{name}' names {len(matches)} recordings ({listed}): write the rel_path of the one meant"
+        return f"unknown recording '{name}' (no rel_path, recording_id, file name, stem or path tail in the catalog)"
 
     def by_media(self, descriptors: Sequence[dict]) -> list[RecordingInfo]:
         """The recordings an EAF's media descriptors name (MEDIA_URL, RELATIVE_MEDIA_URL): for each URL, the
@@ -192,6 +229,11 @@ def _url_parts(url: str) -> list[str]:
     return [p for p in path.replace("\\", "/").split("/") if p not in ("", ".", "..")]
 
 
+def _posix(name: str) -> str:
+    """A path as a lab may write it (Windows separators, a leading ./) in the catalog's form."""
+    return name.replace("\\", "/").removeprefix("./")
+
+
 @dataclass
 class Checked:
     """The outcome of checking a file's candidates."""
@@ -211,7 +253,7 @@ def check_candidate(candidate: Candidate, index: RecordingIndex) -> SegmentRow |
     else:
         info = index.find(name)
         if info is None:
-            reasons.append(f"unknown recording '{name}' (neither a rel_path nor a recording_id in the catalog)")
+            reasons.append(index.ambiguity(name))
         elif info.duration_sec is None:
             reasons.append(f"recording {info.rel_path} is {info.status}: it has no readable audio")
     start = _seconds("start_sec", candidate.start, reasons, candidate.unit_sec)

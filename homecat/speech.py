@@ -157,12 +157,12 @@ def read_rttm(path: Path, index: RecordingIndex):
             if matches:
                 rel_paths = ", ".join(sorted(r.rel_path for r in matches))
                 errors.append(
-                    f"{where}: file-id '{file_id}' is the file stem of several recordings ({rel_paths}); "
+                    f"{where}: file-id '{file_id}' names several recordings ({rel_paths}); "
                     "write the rel_path of the one meant as the file-id."
                 )
             else:
                 errors.append(
-                    f"{where}: file-id '{file_id}' matches no recording (give a recording_id or a unique file stem)."
+                    f"{where}: file-id '{file_id}' matches no recording (give a rel_path, recording_id or a unique file name or stem)."
                 )
             continue
         if duration == 0:

@@ -432,3 +432,48 @@ def test_events_further_apart_than_the_tolerance_or_with_another_label_are_not_d
     )
     totals = {r["label"]: (r["segments"], r["duplicates"]) for r in json.loads(wide.stdout)}
     assert totals["x"] == (2, 2)
+
+
+# --------------------------------------------------------------------------- recordings named as labs name them
+
+
+def test_a_csv_names_recordings_by_file_name_stem_or_path_tail_and_an_ambiguous_name_lists_them(tmp_path, settings_for):
+    from tests.conftest import write_tone
+
+    root = tmp_path / "raw"
+    for rel_path in ("HB002/HB002_20240310.flac", "A/day.wav", "B/day.wav", "B/sub/x.wav"):
+        write_tone(root / rel_path, 2.0, subtype="PCM_16")
+    settings = settings_for(root)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan(catalog, settings.data)
+    rows = [
+        "HB002_20240310.flac,0,500,CHI",  # the file name with its extension
+        "HB002_20240310,500,900,FEM",  # the stem
+        "sub/x.wav,0,1000,MAL",  # a tail of the rel_path
+        "/data/lab/raw/B/day.wav,0,1000,OCH",  # a path ending with the rel_path
+        r"C:\lab\HB002\HB002_20240310.flac,900,1000,CHI",  # the same from Windows
+    ]
+    table = tmp_path / "lab.csv"
+    table.write_text("\n".join(["filename,onset,offset,speaker", *rows, "day.wav,0,100,CHI"]) + "\n")
+    mapped = ["--column", "recording=filename", "--column", "start=onset", "--column", "end=offset"]
+    mapped += ["--column", "label=speaker", "--time-unit", "ms"]
+    result = invoke(settings.paths.catalog, "segments", "import", str(table), *mapped)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[1] == (
+        "Error: lab.csv: line 7: 'day.wav' names 2 recordings (A/day.wav, B/day.wav): write the rel_path of the "
+        "one meant."
+    )
+    table.write_text("\n".join(["filename,onset,offset,speaker", *rows]) + "\n")
+    assert invoke(settings.paths.catalog, "segments", "import", str(table), *mapped).exit_code == 0
+    with Catalog.open(settings.paths.catalog, read_only=True) as catalog:
+        _, stored = catalog.rows(
+            "SELECT r.rel_path, round(s.start_sec, 3), round(s.end_sec, 3), s.label FROM segments AS s "
+            "JOIN recordings AS r USING (recording_id) ORDER BY 1, 2"
+        )
+    assert stored == [
+        ("B/day.wav", 0.0, 1.0, "OCH"),
+        ("B/sub/x.wav", 0.0, 1.0, "MAL"),
+        ("HB002/HB002_20240310.flac", 0.0, 0.5, "CHI"),
+        ("HB002/HB002_20240310.flac", 0.5, 0.9, "FEM"),
+        ("HB002/HB002_20240310.flac", 0.9, 1.0, "CHI"),
+    ]

@@ -216,7 +216,7 @@ BAD_CSV = (
 BAD_LINES = [
     "bad.csv has 10 invalid rows, so nothing from it was imported (fix them, or pass --skip-invalid to "
     "import the valid ones):",
-    "bad.csv: line 3: unknown recording 'P09/nobody.wav' (neither a rel_path nor a recording_id in the catalog).",
+    "bad.csv: line 3: unknown recording 'P09/nobody.wav' (no rel_path, recording_id, file name, stem or path tail in the catalog).",
     "bad.csv: line 4: end_sec 1.500 is not after start_sec 2.000.",
     "bad.csv: line 5: end_sec 1.000 is not after start_sec 1.000.",
     "bad.csv: line 6: start_sec -0.500 is negative.",
@@ -225,7 +225,7 @@ BAD_LINES = [
     "bad.csv: line 11: start_sec '1,5' is not a number.",
     "bad.csv: line 12: end_sec is missing.",
     "bad.csv: line 13: recording P02/notes.wav is unreadable: it has no readable audio.",
-    "bad.csv: line 14: unknown recording 'P09/x.wav' (neither a rel_path nor a recording_id in the catalog); "
+    "bad.csv: line 14: unknown recording 'P09/x.wav' (no rel_path, recording_id, file name, stem or path tail in the catalog); "
     "start_sec 'abc' is not a number; end_sec -1.000 is negative; the label is empty.",
 ]
 

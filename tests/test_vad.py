@@ -336,7 +336,7 @@ def test_an_rttm_file_id_shared_by_two_families_is_an_error_not_the_first_family
     result = _invoke(settings, "vad", "import", str(vtc))
     assert result.exit_code == 1, result.output
     assert (
-        "vtc.rttm, line 2: file-id 'day1' is the file stem of several recordings (P01/day1.wav, P02/day1.wav); "
+        "vtc.rttm, line 2: file-id 'day1' names several recordings (P01/day1.wav, P02/day1.wav); "
         "write the rel_path of the one meant as the file-id." in result.stderr
     )
     assert "line 1" not in result.stderr and _rows(settings, "vtc") == []
