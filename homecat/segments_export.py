@@ -1,8 +1,10 @@
 """`homecat segments export`: segments written back as annotation files, one per recording, for checking
 them in ELAN (.eaf, pympi-ling), Praat (.TextGrid, praatio) or RTTM tools (pyannote's reader).
 
-Files are named ``<recording_id>.<ext>``, so `homecat segments import` (EAF, TextGrid) and
-`homecat vad import` (RTTM) match them to their recording again. One event imported from several
+Files are named by the recording's rel_path with the format's extension, folders kept
+(``FAM01/child1/2024-01-10.eaf``): files of different families never collide and say whose they are, and
+`homecat segments import` (EAF by its media link, TextGrid by its path) and `homecat vad import` (RTTM, by
+the file-id inside) match them to their recording again. One event imported from several
 files is written once. A tier (the segments' ``tier``, or 'segments' when it has none) becomes one
 or more tiers: ELAN and Praat tiers cannot hold overlapping intervals, so an interval that overlaps an
 earlier one goes to the next lane ``<tier> 2``, ``<tier> 3``…, the first lane where it fits. An EAF
@@ -76,7 +78,7 @@ def export_segments(
         tiers: dict[str, list[Interval]] = {}
         for tier, items in groupby(group, key=lambda row: row[6] or DEFAULT_TIER):
             tiers.update(lanes(tier, [Interval(r[3], r[4], r[5]) for r in items]))
-        target = directory / f"{recording_id}{FORMATS[fmt]}"
+        target = _target(directory, group[0][7], recording_id, FORMATS[fmt])
         with replacing(target) as partial:
             if fmt == "rttm":
                 _write_rttm(partial, recording_id, tiers)
@@ -86,6 +88,18 @@ def export_segments(
                 _write_textgrid(partial, duration_sec, tiers)
         written.append(target)
     return written
+
+
+def _target(directory: Path, rel_path: str, recording_id: str, ext: str) -> Path:
+    """``directory``/rel_path with ``ext`` for its suffix, its folders made; a rel_path that would leave
+    the folder (absolute, '..', or a linked subfolder pointing elsewhere) gives ``<recording_id><ext>``."""
+    relative = Path(rel_path).with_suffix(ext)
+    if not relative.is_absolute() and ".." not in relative.parts:
+        target = directory / relative
+        folder = output_folder(target.parent)
+        if folder.resolve().is_relative_to(directory.resolve()):
+            return target
+    return directory / f"{recording_id}{ext}"
 
 
 def _write_rttm(target: Path, recording_id: str, tiers: dict[str, list[Interval]]) -> None:

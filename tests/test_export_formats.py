@@ -79,9 +79,9 @@ def test_segments_exported_as_elan_or_praat_import_back_to_the_same_intervals(ca
     out = tmp_path / fmt
     result = invoke(catalog_path, "segments", "export", "--format", fmt, "-o", str(out))
     assert result.exit_code == 0, result.output
-    files = sorted(p.name for p in out.iterdir())
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     suffix = ".eaf" if fmt == "eaf" else ".TextGrid"
-    assert files == [f"P01_a{suffix}", f"P02_a{suffix}"]
+    assert files == [f"P01/P01_a{suffix}", f"P02/day1/P02_a{suffix}"]  # named by rel_path, folders kept
     result = invoke(catalog_path, "segments", "import", *[str(out / f) for f in files])
     assert result.exit_code == 0, result.output
     back = _rows(
@@ -103,7 +103,8 @@ def test_segments_exported_as_elan_or_praat_import_back_to_the_same_intervals(ca
 def test_segments_exported_as_rttm_import_back_as_speech(catalog_path, tmp_path):
     out = tmp_path / "rttm"
     assert invoke(catalog_path, "segments", "export", "--format", "rttm", "-o", str(out)).exit_code == 0
-    result = invoke(catalog_path, "vad", "import", str(out / "P01_a.rttm"), str(out / "P02_a.rttm"), "--source", "back")
+    files = [str(out / "P01" / "P01_a.rttm"), str(out / "P02" / "day1" / "P02_a.rttm")]
+    result = invoke(catalog_path, "vad", "import", *files, "--source", "back")
     assert result.exit_code == 0, result.output
     assert _rows(catalog_path, "SELECT recording_id, start_sec, end_sec, label FROM speech ORDER BY ALL") == [
         ("P01_a", 0.1, 0.9, "adult"),

@@ -583,7 +583,7 @@ EXPORTS = {  # command, the folder it writes into, the file it writes there
     "export": (["export", "-o", "{out}", "--only", "audio_stats.parquet"], "audio_stats.parquet"),
     "export json": (["export", "-o", "{out}", "--only", "summary.json"], "summary.json"),
     "export lhotse": (["export", "-o", "{out}", "--format", "lhotse"], "recordings.jsonl.gz"),
-    "segments export": (["segments", "export", "-f", "eaf", "-o", "{out}"], "good.eaf"),
+    "segments export": (["segments", "export", "-f", "eaf", "-o", "{out}"], "P1/good.eaf"),  # named by rel_path
     "vad export": (["vad", "export", "-o", "{out}/speech.rttm"], "speech.rttm"),
 }
 
@@ -596,14 +596,16 @@ def test_an_export_never_follows_a_link_planted_at_a_temporary_name(exportable, 
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me\n")
     # links at every temporary name an export might pick: the old fixed ones and anything predictable
-    for planted in (f".{file_name}.partial", f"{file_name}.partial", f".{file_name}.tmp", f"tmp_{file_name}"):
-        (out / planted).symlink_to(victim)
+    folder, base = (out / file_name).parent, Path(file_name).name
+    folder.mkdir(parents=True, exist_ok=True)
+    for planted in (f".{base}.partial", f"{base}.partial", f".{base}.tmp", f"tmp_{base}"):
+        (folder / planted).symlink_to(victim)
     result = _cli(exportable, *[a.replace("{out}", str(out)) for a in args])
     assert result.exit_code == 0, result.output
     assert victim.read_text() == "keep me\n"
     assert (out / file_name).is_file() and not (out / file_name).is_symlink()
     assert (out / file_name).stat().st_size > 0
-    assert sorted(p.name for p in out.iterdir() if not p.is_symlink()) == sorted(
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and not p.is_symlink()) == sorted(
         {file_name} | ({"supervisions.jsonl.gz"} if name == "export lhotse" else set())
     )  # no temporary file left behind
 
@@ -639,6 +641,9 @@ def test_an_export_into_a_read_only_folder_is_one_sentence_naming_the_output(exp
     locked.chmod(0o755)
     assert done.returncode == 0, done.stderr
     for (name, out), (exit_code, exception, stderr) in zip(runs, json.loads(done.stdout), strict=True):
-        expected = f"Error: {out / EXPORTS[name][1]} cannot be written (Permission denied).\n"
+        target = out / EXPORTS[name][1]
+        expected = f"Error: {target} cannot be written (Permission denied).\n"
+        if target.parent != out:  # a file in a subfolder (named by rel_path): the folder cannot be made
+            expected = f"Error: The output folder {target.parent} cannot be created (Permission denied).\n"
         assert (exit_code, exception, stderr) == (1, "SystemExit", expected), (name, out)
     assert list(locked.iterdir()) == []

@@ -156,7 +156,7 @@ def segments_export(
         list[str] | None, typer.Option("--source", help="Only segments of this source file (repeatable).")
     ] = None,
 ) -> None:
-    """Write segments back as annotation files named <recording_id>.rttm/.eaf/.TextGrid, to check in ELAN or Praat.
+    """Write segments back as annotation files, one per recording named by its path (FAM01/day1.eaf), for ELAN or Praat.
 
     One event imported from several files is written once; overlapping intervals of a tier go to extra tiers.
 

@@ -11,10 +11,10 @@ ORDER BY r.rel_path;
 -- name: export_segments
 -- Segments of the chosen sources ($sources; empty: all) for `homecat segments export`, one event once
 -- (repeats of another file within $tolerance_sec left out), with what an annotation file of the recording
--- needs: its path and duration. In recording, tier and time order.
+-- needs: its path and duration, and its rel_path (which names the file written). In recording, tier and time order.
 SELECT
     s.recording_id, r.path, coalesce(r.duration_sec, max(s.end_sec) OVER (PARTITION BY s.recording_id)) AS duration_sec,
-    s.start_sec, s.end_sec, s.label, s.tier
+    s.start_sec, s.end_sec, s.label, s.tier, r.rel_path
 FROM segments AS s
 JOIN recordings AS r USING (recording_id)
 WHERE (len($sources) = 0 OR list_contains($sources, s.source))
