@@ -21,10 +21,9 @@ def read_textgrid(path: Path, tiers: Sequence[str] = ()) -> Read:
 
     try:
         data = path.read_bytes()
-        try:  # as praatio's openTextgrid reads it: UTF-16 (with its BOM), else UTF-8
-            text = data.decode("utf-16")
-        except UnicodeError:
-            text = data.decode("utf-8")
+        # UTF-16 only with its BOM (Praat writes one): a BOM-less UTF-8 file of even length also "decodes" as
+        # UTF-16, into nonsense; then UTF-8 (its BOM dropped)
+        text = data.decode("utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else data.decode("utf-8-sig")
         # the dictionary openTextgrid builds its Textgrid from: every tier, in file order, names as written
         grid = textgrid_io.parseTextgridStr(text, includeEmptyIntervals=True)
     except Exception as exc:  # UnicodeError, praatio's ParsingError, IndexError ... on malformed files
