@@ -21,8 +21,11 @@ from urllib.parse import unquote, urlparse
 import pyarrow as pa
 
 from homecat.annotation_formats import Annotation, Read, check_tiers_exist
+from homecat.annotation_formats.alice import looks_like_alice, read_alice
+from homecat.annotation_formats.chat import CHAT_SUFFIX, read_chat
 from homecat.annotation_formats.eaf import read_eaf
 from homecat.annotation_formats.textgrid import read_textgrid
+from homecat.annotation_formats.vcm import VCM_SUFFIX, read_vcm
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError
 from homecat.its import ITS_SUFFIX, ITS_TIER, ItsPart, part_problems, read_its, store_clock
@@ -73,6 +76,7 @@ class Candidate:
     row_offset: str | float | None = None  # a clip's start in the recording, in the unit (a mapped column)
     offset_sec: float = 0.0  # added to every time of the file (--offset-sec, ELAN TIME_ORIGIN)
     parent_tier: str = ""  # ELAN: the tier ``tier`` depends on
+    problem: str | None = None  # the reader's reason it is not an interval (a malformed line)
 
 
 @dataclass(frozen=True)
@@ -245,9 +249,12 @@ class Checked:
 
 def check_candidate(candidate: Candidate, index: RecordingIndex) -> SegmentRow | Problem:
     """Check one interval against the catalog: every reason it cannot be imported, or the row."""
-    reasons: list[str] = []
-    info = None
     name = (candidate.recording or "").strip()
+    if candidate.problem and candidate.start is None:  # a malformed line: its own reason says it all
+        known_recording = index.find(name) if name else None
+        return Problem(candidate.where, (candidate.problem,), known_recording and known_recording.recording_id)
+    reasons: list[str] = [candidate.problem] if candidate.problem else []
+    info = None
     if not name:
         reasons.append("no recording is given")
     else:
@@ -428,19 +435,26 @@ def _read_file(
     if not path.is_file():
         raise HomecatError(f"There is no annotation file {path}.")
     suffix = path.suffix.lower()
-    if suffix in CSV_SUFFIXES:
+    alice = suffix == ".txt" and looks_like_alice(path)  # ChildProject's extension for ALICE output
+    if suffix in CSV_SUFFIXES and not alice:
         return _read_table(path, tiers, recording, mapping), "rows", []
     if mapping.maps_columns:
         raise HomecatError(
             f"{path.name}: --column, --time-unit and --frame-rate are for CSV/TSV files; "
             f"{path.suffix} files name their tiers and times themselves."
         )
-    if suffix in (EAF_SUFFIX, TEXTGRID_SUFFIX, ITS_SUFFIX):
+    if alice or suffix == VCM_SUFFIX:  # each line names its recording
+        read = read_alice(path, tiers) if alice else read_vcm(path, tiers)
+        notes.extend(read.notes)
+        return _per_row_recordings(read.annotations, index, recording, mapping.offset_sec), "lines", []
+    if suffix in (EAF_SUFFIX, TEXTGRID_SUFFIX, ITS_SUFFIX, CHAT_SUFFIX):
         parts: list[ItsPart] = []
         if suffix == EAF_SUFFIX:
             read = read_eaf(path, tiers, keep_empty=label_from_tier)  # an empty annotation still says who
         elif suffix == ITS_SUFFIX:
             read, parts = _read_its(path, tiers)
+        elif suffix == CHAT_SUFFIX:
+            read = read_chat(path, tiers)
         else:
             read = read_textgrid(path, tiers)
         notes.extend(read.notes)
@@ -467,9 +481,40 @@ def _read_file(
         ]
         return rows, "intervals", parts
     raise HomecatError(
-        f"{path.name}: unknown annotation format '{path.suffix}'; use .csv, .tsv, .eaf (ELAN), .TextGrid (Praat) "
-        "or .its (LENA)."
+        f"{path.name}: unknown annotation format '{path.suffix}'; use .csv, .tsv, .eaf (ELAN), .TextGrid (Praat), "
+        ".its (LENA), .cha (CHAT), .vcm (VCM) or ALICE's .txt output."
     )
+
+
+def _per_row_recordings(
+    annotations: Sequence[Annotation], index: RecordingIndex, recording: str | None, offset_sec: float
+) -> list[Candidate]:
+    """Candidates of a file whose lines name their recording (a file stem, recording_id or rel_path;
+    ``recording`` overrides it)."""
+    resolved: dict[str, tuple[str, str | None]] = {}  # name -> (recording to check, problem)
+    for name in {a.recording for a in annotations if a.recording and recording is None}:
+        matches = index.named(name)
+        if len(matches) > 1:
+            paths = ", ".join(sorted(r.rel_path for r in matches))
+            resolved[name] = (name, f"'{name}' is the file stem of several recordings ({paths}); pass --recording")
+        else:
+            resolved[name] = (matches[0].recording_id if matches else name, None)
+    candidates = []
+    for a in annotations:
+        target, problem = (recording, None) if recording is not None else resolved.get(a.recording or "", (None, None))
+        candidates.append(
+            Candidate(
+                a.where,
+                target,
+                a.start_sec,
+                a.end_sec,
+                a.label,
+                a.tier,
+                offset_sec=offset_sec,
+                problem="; ".join(p for p in (a.problem, problem) if p) or None,
+            )
+        )
+    return candidates
 
 
 def _read_table(path: Path, tiers: Sequence[str], recording: str | None, mapping: Mapping) -> list[Candidate]:

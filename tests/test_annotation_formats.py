@@ -271,3 +271,204 @@ def test_label_from_tier_labels_per_speaker_tiers_by_their_name(catalog_path, tm
         ("P01_a", 0.1, 0.9, "MOT", "MOT"),
         ("P01_a", 1.0, 1.4, "MOT", "MOT"),
     ]
+
+
+# --------------------------------------------------------------------------- CHAT, ALICE, VCM
+
+
+def test_a_chat_transcript_gives_one_segment_per_bulleted_utterance(catalog_path, tmp_path):
+    path = _copy("bullets.cha", tmp_path, "P01_a.cha")
+    result = _import(catalog_path, path)
+    assert result.notes == (
+        "P01_a.cha: 1 utterance without a time bullet was left out (a bullet is what places an utterance in the "
+        "audio).",
+    )
+    assert _segments(catalog_path) == [
+        ("P01_a", 1.3, 1.75, "CHI", "CHI"),
+        ("P01_a", 2.0, 2.9, "CHI", "CHI"),  # its bullet ends the continuation line
+        ("P01_a", 0.1, 1.2, "MOT", "MOT"),
+        ("P01_a", 2.95, 3.0, "MOT", "MOT"),
+    ]
+    _import(catalog_path, path, tiers=["MOT"])
+    assert [r[3] for r in _segments(catalog_path)] == ["MOT", "MOT"]
+    with pytest.raises(HomecatError, match=r"P01_a.cha has no tier 'FAT' \(its tiers: 'CHI', 'MOT'\)"):
+        _import(catalog_path, path, tiers=["FAT"])
+    (tmp_path / "P01_b.cha").write_text("not a transcript\n")
+    with pytest.raises(HomecatError, match="P01_b.cha has no utterances"):
+        _import(catalog_path, tmp_path / "P01_b.cha")
+
+
+ALICE_ROWS = [  # by hand: the file name's times are tenths of a ms (ChildProject divides them by 10 for ms)
+    ("P01_a", 0.1, 1.2, "12", "phonemes"),
+    ("P01_a", 0.1, 1.2, "5", "syllables"),
+    ("P01_a", 0.1, 1.2, "3", "words"),
+    ("P01_b", 0.5, 1.0, "4", "phonemes"),
+    ("P01_b", 0.5, 1.0, "2", "syllables"),
+    ("P01_b", 0.5, 1.0, "1", "words"),
+    ("P02_a", 0.0, 2.0, "20", "phonemes"),
+    ("P02_a", 0.0, 2.0, "8", "syllables"),
+    ("P02_a", 0.0, 2.0, "5", "words"),
+]
+
+
+def test_alice_output_gives_the_counts_of_each_utterance(catalog_path, tmp_path):
+    path = _copy("ALICE_output_utterances.txt", tmp_path)
+    result = _import(catalog_path, path)
+    assert (result.imported, result.skipped) == (9, 0)
+    assert _segments(catalog_path) == ALICE_ROWS
+    _import(catalog_path, path, tiers=["words"])
+    assert _segments(catalog_path) == [r for r in ALICE_ROWS if r[4] == "words"]
+    bad = tmp_path / "ALICE_output_bad.txt"
+    bad.write_text(
+        (DATA / "ALICE_output_utterances.txt").read_text()
+        + "P01_a_00030000_00029000.wav\t3\t1\t1\nnobody_00000000_00001000.wav\t1\t1\tmany\nP01_a_1_2.wav 1 1\n"
+    )
+    with pytest.raises(HomecatError) as caught:
+        _import(catalog_path, bad)
+    assert caught.value.lines[1:] == [
+        "ALICE_output_bad.txt: line 4 (3.000-2.900 s): end_sec 2.900 is not after start_sec 3.000.",
+        "ALICE_output_bad.txt: line 4 (3.000-2.900 s): end_sec 2.900 is not after start_sec 3.000.",
+        "ALICE_output_bad.txt: line 4 (3.000-2.900 s): end_sec 2.900 is not after start_sec 3.000.",
+        "ALICE_output_bad.txt: line 5 (0.000-0.100 s): unknown recording 'nobody' (neither a rel_path nor a "
+        "recording_id in the catalog).",
+        "ALICE_output_bad.txt: line 5 (0.000-0.100 s): unknown recording 'nobody' (neither a rel_path nor a "
+        "recording_id in the catalog).",
+        "ALICE_output_bad.txt: line 5 (0.000-0.100 s): the words count 'many' is not a number (0 or more); unknown "
+        "recording 'nobody' (neither a rel_path nor a recording_id in the catalog).",
+        "ALICE_output_bad.txt: line 6: expected 4 fields (segment file, phonemes, syllables, words), found 3.",
+    ]
+
+
+VCM_ROWS = [  # by hand from ChildProject's VcmConverter tables
+    ("P01_a", 0.1, 0.6, "CHI", "speaker_type"),  # CNS: the key child
+    ("P01_a", 0.7, 1.0, "FEM", "speaker_type"),
+    ("P01_a", 1.7, 1.95, "CHI", "speaker_type"),  # CRY
+    ("P01_a", 0.1, 0.6, "C", "vcm_type"),
+    ("P01_a", 1.2, 1.6, "J", "vcm_type"),  # OTH: a vcm_type, no speaker_type (as ChildProject has it)
+    ("P01_a", 1.7, 1.95, "Y", "vcm_type"),
+    ("P01_b", 0.0, 1.0, "CHI", "speaker_type"),  # NCS
+    ("P01_b", 1.1, 1.5, "OCH", "speaker_type"),  # CHI: another child
+    ("P01_b", 0.0, 1.0, "N", "vcm_type"),
+]
+
+
+def test_a_vcm_rttm_gives_vcm_types_and_keeps_speaker_types(catalog_path, tmp_path):
+    path = _copy("P01_a.vcm", tmp_path)
+    assert _import(catalog_path, path).imported == 9
+    assert _segments(catalog_path) == VCM_ROWS
+    path.write_text(path.read_text() + "SPEAKER P01_a 1 2.0 0.5 <NA> <NA> KCHI <NA> <NA>\n")
+    with pytest.raises(HomecatError, match=r"line 7: 'KCHI' is not a VCM class \(CHI, CNS, CRY, FEM, MAL, NCS, OTH\)"):
+        _import(catalog_path, path)
+    result = invoke(catalog_path, "segments", "import", str(path), "--skip-invalid", "--tier", "vcm_type")
+    assert result.exit_code == 0 and "imported 4 segments from P01_a.vcm (1 skipped)" in result.stdout
+
+
+def _childproject_set(dataset: Path, set_name: str, fmt: str, files: dict[str, list[dict]]) -> None:
+    """A set as ChildProject's importer leaves it: annotations.csv rows and converted CSVs (whole recordings)."""
+    import csv
+
+    index = dataset / "metadata" / "annotations.csv"
+    rows = list(csv.DictReader(open(index))) if index.exists() else []
+    for recording, segments in files.items():
+        converted = f"{Path(recording).stem}_0_3000.csv"
+        rows.append(
+            {
+                "set": set_name,
+                "recording_filename": recording,
+                "time_seek": 0,
+                "range_onset": 0,
+                "range_offset": 3000,
+                "raw_filename": "raw",
+                "format": fmt,
+                "filter": "",
+                "annotation_filename": converted,
+                "imported_at": "2024-01-02 10:00:00",
+                "package_version": "0.4.6",
+                "error": "",
+                "merged_from": "",
+            }
+        )
+        path = dataset / "annotations" / set_name / "converted" / converted
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, list(segments[0]))
+            writer.writeheader()
+            writer.writerows(segments)
+    with open(index, "w", newline="") as f:
+        writer = csv.DictWriter(f, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_chat_alice_and_vcm_sets_of_a_childproject_dataset_give_the_same_rows(settings_for, tmp_path):
+    """ChildProject's converters' CSVs of the same files (times in ms; NA where a column has no value)."""
+    from tests.conftest import write_tone
+    from tests.test_childproject import _write_csv
+
+    dataset = tmp_path / "dataset"
+    _write_csv(
+        dataset / "metadata" / "children.csv", [{"experiment": "t", "child_id": "C1", "child_dob": "2020-01-01"}]
+    )
+    recordings = [
+        {
+            "experiment": "t",
+            "child_id": "C1",
+            "date_iso": "2021-01-01",
+            "start_time": "09:00",
+            "recording_device_type": "usb",
+            "recording_filename": name,
+        }
+        for name in ("P01_a.wav", "P01_b.wav")
+    ]
+    _write_csv(dataset / "metadata" / "recordings.csv", recordings)
+    for name in ("P01_a.wav", "P01_b.wav"):
+        write_tone(dataset / "recordings" / "raw" / name, 3.0)
+    vcm = {  # VcmConverter: speaker_type and vcm_type of each line of P01_a.vcm
+        "P01_a.wav": [
+            {"segment_onset": 100, "segment_offset": 600, "speaker_type": "CHI", "vcm_type": "C"},
+            {"segment_onset": 700, "segment_offset": 1000, "speaker_type": "FEM", "vcm_type": "NA"},
+            {"segment_onset": 1200, "segment_offset": 1600, "speaker_type": "NA", "vcm_type": "J"},
+            {"segment_onset": 1700, "segment_offset": 1950, "speaker_type": "CHI", "vcm_type": "Y"},
+        ],
+        "P01_b.wav": [
+            {"segment_onset": 0, "segment_offset": 1000, "speaker_type": "CHI", "vcm_type": "N"},
+            {"segment_onset": 1100, "segment_offset": 1500, "speaker_type": "OCH", "vcm_type": "NA"},
+        ],
+    }
+    alice = {  # AliceConverter: the counts of each line
+        "P01_a.wav": [{"segment_onset": 100.0, "segment_offset": 1200.0, "phonemes": 12, "syllables": 5, "words": 3}],
+        "P01_b.wav": [{"segment_onset": 500.0, "segment_offset": 1000.0, "phonemes": 4, "syllables": 2, "words": 1}],
+    }
+    chat = {  # ChatConverter: bulleted utterances only, speaker_id the speaker code
+        "P01_a.wav": [
+            {"segment_onset": 100, "segment_offset": 1200, "speaker_id": "MOT", "speaker_type": "FEM"},
+            {"segment_onset": 1300, "segment_offset": 1750, "speaker_id": "CHI", "speaker_type": "CHI"},
+            {"segment_onset": 2000, "segment_offset": 2900, "speaker_id": "CHI", "speaker_type": "CHI"},
+            {"segment_onset": 2950, "segment_offset": 3000, "speaker_id": "MOT", "speaker_type": "FEM"},
+        ]
+    }
+    _childproject_set(dataset, "vcm", "vcm_rttm", vcm)
+    _childproject_set(dataset, "alice", "alice", alice)
+    _childproject_set(dataset, "chat", "cha", chat)
+    settings = settings_for(None)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan_dataset(catalog, settings.data, dataset)
+        for column in ("vcm_type", "speaker_type"):
+            import_segments(catalog, dataset, "vcm", label_column=column, skip_invalid=True)  # NA: not a label
+        for column in ("phonemes", "syllables", "words"):
+            import_segments(catalog, dataset, "alice", label_column=column)
+        import_segments(catalog, dataset, "chat", label_column="speaker_id")
+        _, rows = catalog.rows(
+            "SELECT split_part(source, ':', 2), recording_id, round(start_sec, 6), round(end_sec, 6), label, tier "
+            "FROM segments ORDER BY ALL"
+        )
+    by_set = {name: sorted(tuple(r[1:]) for r in rows if r[0] == name) for name in ("vcm", "alice", "chat")}
+    assert by_set["vcm"] == sorted(VCM_ROWS)
+    assert by_set["alice"] == sorted(r for r in ALICE_ROWS if r[0] != "P02_a")
+    chat_direct = [
+        ("P01_a", 0.1, 1.2, "MOT"),
+        ("P01_a", 1.3, 1.75, "CHI"),
+        ("P01_a", 2.0, 2.9, "CHI"),
+        ("P01_a", 2.95, 3.0, "MOT"),
+    ]  # as the .cha imports directly, in tier speaker_id
+    assert by_set["chat"] == sorted((*r, "speaker_id") for r in chat_direct)

@@ -32,6 +32,7 @@ class Annotation:
     tier: str
     parent_tier: str = ""  # ELAN: the tier this one depends on
     recording: str | None = None  # formats that name their recording per row (ALICE, VCM): that name
+    problem: str | None = None  # why the reader could not make an interval of it (a malformed line)
 
 
 @dataclass

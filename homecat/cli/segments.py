@@ -21,7 +21,7 @@ from homecat.cli.base import (
 from homecat.errors import HomecatError
 
 segments_app = make_app(
-    "Annotated segments (CSV/TSV, ELAN .eaf, Praat .TextGrid) for embeddings and probes.\n\n"
+    "Annotated segments (CSV/TSV, ELAN, Praat, LENA, CHAT, ALICE, VCM) for embeddings and probes.\n\n"
     "Example: homecat segments import annotations.csv --skip-invalid"
 )
 
@@ -31,7 +31,9 @@ def segments_import(
     ctx: typer.Context,
     files: Annotated[
         list[Path] | None,
-        typer.Argument(help="Annotation files: .csv/.tsv, ELAN .eaf, Praat .TextGrid (none with --childproject)."),
+        typer.Argument(
+            help="Annotation files: .csv/.tsv, .eaf, .TextGrid, .its, .cha, .vcm, ALICE .txt (none with --childproject)."
+        ),
     ] = None,
     tier: Annotated[
         list[str] | None, typer.Option("--tier", help="Import only this tier (repeatable); default: every tier.")
@@ -73,7 +75,9 @@ def segments_import(
     """Load annotated intervals into the catalog; importing a file of the same name again replaces its segments.
 
     Formats: CSV/TSV, ELAN .eaf (its media descriptor names the recording; its TIME_ORIGIN is honoured),
-    Praat .TextGrid and LENA .its (speaker types as labels, tier 'spkr'; the recorder's clock times are kept).
+    Praat .TextGrid, LENA .its (speaker types as labels, tier 'spkr'; the recorder's clock times are kept),
+    CHAT .cha (one segment per bulleted utterance, labelled by speaker), ALICE output (word, syllable and
+    phoneme counts per utterance) and VCM .vcm (vcm_type and speaker_type tiers).
 
     Every problem of a file is listed at once (its line, or tier and interval) and nothing from that file
     is imported, unless --skip-invalid is given. With --childproject DIR --set NAME: an annotation set of
