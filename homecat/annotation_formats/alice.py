@@ -62,7 +62,10 @@ def read_alice(path: Path, tiers: Sequence[str] = ()) -> Read:
             continue
         recording = match.group(1)
         start, end = int(match.group(2)) / _TICKS_PER_SEC, int(match.group(3)) / _TICKS_PER_SEC
-        where = f"line {number}{span(start, end)}"
+        if end <= start:  # one problem for the line, not one per count
+            problem = "the segment ends before it starts" if end < start else "the segment has no length"
+            read.annotations.append(Annotation(f"{where}{span(start, end)}", None, None, "", "", problem=problem))
+            continue
         for tier, count in zip(COUNTS, fields[1:]):
             if tiers and tier not in tiers:
                 continue
@@ -75,5 +78,6 @@ def read_alice(path: Path, tiers: Sequence[str] = ()) -> Read:
                 if math.isfinite(value) and value >= 0
                 else f"the {tier} count '{count}' is not a number (0 or more)"
             )
+            where = f"line {number} {tier}{span(start, end)}"
             read.annotations.append(Annotation(where, start, end, count, tier, recording=recording, problem=bad))
     return read
