@@ -249,3 +249,32 @@ def test_without_its_config_a_command_names_the_config_not_a_missing_scan(tmp_pa
         "Error: There is no catalog at other.duckdb (from command line): run 'homecat scan' first, "
         "or check that setting.\n"
     )
+
+
+def test_status_says_what_the_catalog_holds_and_what_comes_next(tmp_path, settings_for):
+    root = lab_corpus(tmp_path / "raw")
+    settings = settings_for(root, **{"data.participant_regex": FAMILY_REGEX, "data.hash_audio": True})
+    catalog = settings.paths.catalog
+
+    def status() -> dict[str, str]:
+        result = invoke(catalog, "--config", str(config), "status", "-f", "json")
+        assert result.exit_code == 0, result.output
+        return {r["what"]: r["state"] for r in json.loads(result.stdout)}
+
+    config = tmp_path / "lab.yaml"
+    config.write_text(f"data:\n  participant_regex: '{FAMILY_REGEX}'\n  hash_audio: true\n", encoding="utf-8")
+    assert invoke(catalog, "--config", str(config), "scan", "--root", str(root)).exit_code == 0
+    first = status()
+    assert first["recordings"] == "8 (8 readable, 0 unreadable, 0 missing); 0.006 h readable"
+    assert first["next"] == "homecat validate (8 readable recording(s) not validated)"
+    scan_and_validate(settings)
+    validated = status()
+    assert validated["validated"] == "8 of 8 readable; 7 usable (no error finding)"  # the copy is excluded
+    assert validated["findings"].startswith("1 error,")
+    assert validated["next"] == "homecat split (7 usable recording(s) in no split)"
+    assert invoke(catalog, "--config", str(config), "split").exit_code == 0
+    placed = status()
+    assert placed["splits"].endswith("; 0 usable not in a split") and placed["training runs"] == "0"
+    assert placed["next"] == "homecat crops preview, then accelerate launch -m homecat.train --config YOUR.yaml"
+    config.write_text(config.read_text() + "crops:\n  crop_policy: speech\n", encoding="utf-8")
+    assert status()["next"] == "homecat vad (7 usable recording(s) without speech; crops.crop_policy needs it)"

@@ -5,7 +5,7 @@ Each command loads settings, opens the catalog, calls one library function and p
 
 | commands | module |
 |---|---|
-| scan, sql, demo-corpus, validate, export, split | ``data`` |
+| scan, sql, demo-corpus, validate, export, split, status | ``data`` |
 | report … | ``report`` |
 | segments import/export | ``segments`` |
 | vad, vad import/export | ``vad`` |

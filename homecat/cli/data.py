@@ -1,4 +1,4 @@
-"""Commands that build the catalog: scan, sql, demo-corpus, validate, export, split."""
+"""Commands that build the catalog: scan, sql, demo-corpus, validate, export, split, status."""
 
 from __future__ import annotations
 
@@ -228,7 +228,8 @@ def split(
     ] = None,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
-    """Assign validated recordings to train/dev(/test) by participant; existing assignments never move.
+    """Assign validated recordings to train/dev(/test) by family (where known) or participant; existing
+    assignments never move, unless a family learnt since has children in two splits.
 
     With --stratify-by age-band (sex, site) each split gets its share of every group, so dev is not all one age.
 
@@ -248,3 +249,17 @@ def split(
     print_rows(["what", "count"], [tuple(r.values()) for r in summary.rows()], fmt, title="split")
     for note in summary.notes():
         stderr.print(f"note: {note}")
+
+
+@app.command()
+def status(ctx: typer.Context, fmt: FormatOpt = TableFormat.table) -> None:
+    """What the catalog holds (recordings, validation, findings, speech, segments, splits, runs) and the next stage.
+
+    Example: homecat --config my.yaml status
+    """
+    from homecat.status import catalog_status
+
+    settings = state(ctx).settings().settings
+    with Catalog.open(settings.paths, read_only=True) as catalog:
+        result = catalog_status(catalog, settings)
+    print_rows(["what", "state"], [tuple(r.values()) for r in result.rows()], fmt, title="catalog status")
