@@ -74,9 +74,14 @@ def _folder_finish(data: DataSettings) -> Callable[[Catalog, datetime, ScanSumma
 
 
 def participant_of(rel_path: str, pattern: re.Pattern[str]) -> str:
-    """The participant named by ``data.participant_regex`` in ``rel_path``, else 'unknown'."""
+    """The participant named by ``data.participant_regex`` in ``rel_path``, else 'unknown'. With a ``family``
+    group, a child whose name does not start with its family's is named FAMILY/CHILD: 'child1' of two families
+    are two children (one child of two families would put siblings in two groups)."""
     match = pattern.search(rel_path)
     value = match.group("participant") if match else None
+    family = match.group("family") if match and "family" in pattern.groupindex else None
+    if value and family and not value.startswith(family):
+        value = f"{family}/{value}"
     return value if value else UNKNOWN_PARTICIPANT
 
 

@@ -6,6 +6,7 @@ a recordings table for dates the paths lack (real audio, real catalogs)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from homecat.errors import HomecatError
 from homecat.participants import import_participants
 from homecat.recording_dates import import_recordings, parse_date, parse_time
 from homecat.reports import run_report
+from homecat.scan import participant_of
 from homecat.split import MOVED_TO_FAMILY, assign_splits
 from homecat.validate import validate
 from tests.catalog_helpers import scan_and_validate
@@ -278,3 +280,11 @@ def test_status_says_what_the_catalog_holds_and_what_comes_next(tmp_path, settin
     assert placed["next"] == "homecat crops preview, then accelerate launch -m homecat.train --config YOUR.yaml"
     config.write_text(config.read_text() + "crops:\n  crop_policy: speech\n", encoding="utf-8")
     assert status()["next"] == "homecat vad (7 usable recording(s) without speech; crops.crop_policy needs it)"
+
+
+def test_a_family_group_beside_the_child_names_the_child_within_its_family():
+    pattern = re.compile(r"^(?P<family>[^/]+)/(?P<participant>[^/]+)/")
+    assert participant_of("FAM01/child1/2024-01-10.wav", pattern) == "FAM01/child1"
+    assert participant_of("FAM03/child1/2024-01-10.wav", pattern) == "FAM03/child1"
+    assert participant_of("FAM03/FAM03_c2/2024-01-10.wav", pattern) == "FAM03_c2"  # already named within it
+    assert participant_of("FAM03/child1/x.wav", re.compile(FAMILY_REGEX)) == "FAM03/child1"
