@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -335,10 +336,35 @@ def problem_lines(
         f"{source} has {len(problems)} invalid {noun if len(problems) != 1 else noun.rstrip('s')}, so nothing "
         "from it was imported (fix them, or pass --skip-invalid to import the valid ones):"
     )
-    lines = [head] + [p.message(source) for p in problems[:limit]]
-    if len(problems) > limit:
-        lines.append(f"... and {len(problems) - limit} more.")
+    listed, past_end = _grouped_past_end(source, problems)
+    lines = [head] + past_end + [p.message(source) for p in listed[:limit]]
+    if len(listed) > limit:
+        lines.append(f"... and {len(listed) - limit} more.")
     return lines
+
+
+# Past-the-end reasons of check_candidate: one cause (the wrong recording, a clip offset, a time unit) makes many.
+_PAST_END = re.compile(r"end_sec [-\d.]+ is past the end of (?P<rel_path>.+) \((?P<limit>[\d.]+) s\)")
+_GROUP_PAST_END = 3  # this many intervals past one recording's end are one line, not one each
+
+
+def _grouped_past_end(source: str, problems: Sequence[Problem]) -> tuple[list[Problem], list[str]]:
+    """Problems whose only reason is ending past a recording's end, said once per recording when there are
+    several (with the first and last place and what usually causes it); the other problems as they are."""
+    by_recording: dict[tuple[str, str], list[Problem]] = {}
+    for problem in problems:
+        match = _PAST_END.fullmatch(problem.reasons[0]) if len(problem.reasons) == 1 else None
+        if match:
+            by_recording.setdefault((match["rel_path"], match["limit"]), []).append(problem)
+    grouped = {id(p) for group in by_recording.values() if len(group) >= _GROUP_PAST_END for p in group}
+    lines = [
+        f"{source}: {len(group)} intervals end past the end of {rel_path} ({limit} s), from {group[0].where} to "
+        f"{group[-1].where}: is the file meant for another (longer) recording, or do its times need --offset-sec "
+        "or another --time-unit?"
+        for (rel_path, limit), group in by_recording.items()
+        if len(group) >= _GROUP_PAST_END
+    ]
+    return [p for p in problems if id(p) not in grouped], lines
 
 
 def store_segments(

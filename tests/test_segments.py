@@ -464,3 +464,16 @@ def test_cli_same_file_name_twice_and_an_empty_catalog(catalog_path, tmp_path):
     assert _segments(catalog_path) == []
     result = invoke(tmp_path / "empty.duckdb", "segments", "import", str(one))
     assert result.exit_code == 1 and "has no recordings to annotate: run 'homecat scan' first." in result.stderr
+
+
+def test_many_intervals_past_one_recordings_end_are_one_line_naming_the_likely_cause(catalog_path, tmp_path):
+    """A whole coding sheet for a longer recording: one line says so (not 37), other problems still listed."""
+    rows = "".join(f"P01/P01_a.wav,{10 + i},{10.5 + i},adult\n" for i in range(37))  # lines 2-38, past 3.0 s
+    bad = _write(tmp_path / "long.csv", "recording,start_sec,end_sec,label\n" + rows + "P01/P01_a.wav,1,0.5,adult\n")
+    with pytest.raises(HomecatError) as caught:
+        _import(catalog_path, bad)
+    assert caught.value.lines[1:] == [
+        "long.csv: 37 intervals end past the end of P01/P01_a.wav (3.000 s), from line 2 to line 38: is the file "
+        "meant for another (longer) recording, or do its times need --offset-sec or another --time-unit?",
+        "long.csv: line 39: end_sec 0.500 is not after start_sec 1.000.",
+    ]
