@@ -24,6 +24,7 @@ from pathlib import Path
 
 from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError
+from homecat.missing import label_problem
 from homecat.outputs import output_folder, replacing
 
 FORMATS = {"rttm": ".rttm", "eaf": ".eaf", "textgrid": ".TextGrid"}
@@ -70,6 +71,14 @@ def export_segments(
                 f"Recording '{spaced}' cannot be exported as RTTM: its id holds whitespace, which RTTM's "
                 "space-separated file-id cannot (nothing was written)."
             )
+    if fmt in ("eaf", "textgrid"):  # labels stored before import refused them: XML cannot hold them
+        for row in rows:
+            why = label_problem(row[5]) or label_problem(row[6] or "", "tier name")
+            if why:
+                raise HomecatError(
+                    f"A segment of {row[0]} at {row[3]:.3f}-{row[4]:.3f} s cannot be exported: {why}; import its "
+                    "file again (homecat now refuses such labels) and export (nothing was written)."
+                )
     directory = output_folder(directory)
     written = []
     for recording_id, group in groupby(rows, key=lambda row: row[0]):

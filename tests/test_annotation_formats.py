@@ -471,3 +471,18 @@ def test_chat_alice_and_vcm_sets_of_a_childproject_dataset_give_the_same_rows(se
         ("P01_a", 2.95, 3.0, "MOT"),
     ]  # as the .cha imports directly, in tier speaker_id
     assert by_set["chat"] == sorted((*r, "speaker_id") for r in chat_direct)
+
+
+def test_an_export_refuses_a_label_stored_before_imports_refused_it(catalog_path, tmp_path):
+    from homecat.segments import SegmentRow, store_segments
+
+    with Catalog.open(catalog_path) as catalog:  # what an older homecat stored from a CSV with a NUL byte
+        store_segments(catalog, "old.csv", [SegmentRow("P01_a", 0.0, 1.0, "ba\x00by", "t")])
+    for fmt in ("eaf", "textgrid"):
+        result = invoke(catalog_path, "segments", "export", "--format", fmt, "-o", str(tmp_path / fmt))
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert (
+            "A segment of P01_a at 0.000-1.000 s cannot be exported: the label holds the control character U+0000"
+            in (result.stderr)
+        )
+        assert not list((tmp_path / fmt).rglob("*.*"))

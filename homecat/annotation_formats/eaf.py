@@ -105,11 +105,14 @@ class _Placement:
         for aid, (parent, _, _, _) in references.items():
             siblings[parent].append(aid)
         for parent, aids in siblings.items():
-            after = {references[a][2]: a for a in aids if references[a][2] in aids}  # PREVIOUS_ANNOTATION links
-            chain = [a for a in aids if references[a][2] not in aids][:1]
-            while chain and chain[-1] in after and after[chain[-1]] not in chain:
+            members = set(aids)
+            after = {references[a][2]: a for a in aids if references[a][2] in members}  # PREVIOUS_ANNOTATION links
+            chain = [a for a in aids if references[a][2] not in members][:1]
+            placed = set(chain)
+            while chain and chain[-1] in after and after[chain[-1]] not in placed:
                 chain.append(after[chain[-1]])
-            chain += [a for a in aids if a not in chain]  # a broken chain: the rest in document order
+                placed.add(chain[-1])
+            chain += [a for a in aids if a not in placed]  # a broken chain: the rest in document order
             for index, aid in enumerate(chain):
                 self._parts[aid] = (parent, index, len(chain))
 
