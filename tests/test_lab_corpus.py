@@ -20,7 +20,7 @@ from homecat.errors import HomecatError
 from homecat.participants import import_participants
 from homecat.recording_dates import import_recordings, parse_date, parse_time
 from homecat.reports import run_report
-from homecat.scan import participant_of
+from homecat.scan import participant_of, scan
 from homecat.split import MOVED_TO_FAMILY, assign_splits
 from homecat.validate import validate
 from tests.catalog_helpers import scan_and_validate
@@ -288,3 +288,19 @@ def test_a_family_group_beside_the_child_names_the_child_within_its_family():
     assert participant_of("FAM03/child1/2024-01-10.wav", pattern) == "FAM03/child1"
     assert participant_of("FAM03/FAM03_c2/2024-01-10.wav", pattern) == "FAM03_c2"  # already named within it
     assert participant_of("FAM03/child1/x.wav", re.compile(FAMILY_REGEX)) == "FAM03/child1"
+
+
+def test_a_childproject_family_column_groups_siblings(tmp_path, settings_for):
+    from tests.test_childproject import CHILDREN, _write_csv, write_dataset
+
+    dataset = write_dataset(tmp_path / "dataset")
+    siblings = [{**row, "family_id": "F1" if row["child_id"] in ("C01", "C02") else "NA"} for row in CHILDREN]
+    _write_csv(dataset / "metadata" / "children.csv", siblings)
+    settings = settings_for(None, **{"data.childproject_root": dataset})
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan(catalog, settings.data)
+        _, rows = catalog.rows(
+            "SELECT DISTINCT participant_id, family_id, group_key FROM recording_groups "
+            "WHERE participant_id <> 'unknown' ORDER BY 1"
+        )
+    assert rows == [("C01", "F1", "family:F1"), ("C02", "F1", "family:F1"), ("C03", None, "C03")]

@@ -64,6 +64,7 @@ class Listed:
     session_id: str | None
     child_dob: date | None
     age_months: float | None
+    family_id: str | None = None  # children.csv's family_id (or family) column, where the dataset has one
 
 
 @dataclass
@@ -231,6 +232,7 @@ def read_metadata(dataset: Path) -> Metadata:
                 session_id=known_value(row.get("session_id")),
                 child_dob=child[1],
                 age_months=age,
+                family_id=known_value(child[0].get("family_id") or child[0].get("family")),
             )
         )
     if problems:

@@ -192,6 +192,7 @@ _META_TYPES = {
     "session_id": pa.string(),
     "child_dob": pa.date32(),
     "age_months": pa.float64(),
+    "family_id": pa.string(),
 }
 
 
@@ -262,4 +263,6 @@ def forget_dataset(catalog: Catalog) -> None:
 def _metadata_key(dataset: Path, profile: str | None, meta: Metadata, mapping: str | None) -> str:
     """Digest of what recording_meta is made of (the metadata files as they were read and parsed):
     unchanged, a rescan need not rewrite the table."""
-    return hashlib.sha1(f"{dataset}\0{profile or ''}\0{meta.digest}\0{mapping or 'absent'}".encode()).hexdigest()
+    # 'families': recording_meta has had a family_id since schema v14, so an older catalog's rows are rewritten once
+    text = f"{dataset}\0{profile or ''}\0{meta.digest}\0{mapping or 'absent'}\0families"
+    return hashlib.sha1(text.encode()).hexdigest()

@@ -25,11 +25,11 @@ DELETE FROM recording_meta;
 -- The metadata rows (the registered table meta_batch, the columns of childproject.scan._META_TYPES).
 INSERT INTO recording_meta (
     recording_id, recording_filename, experiment, child_id, date_iso, start_time, recording_device_type,
-    session_id, child_dob, age_months
+    session_id, child_dob, age_months, family_id
 )
 SELECT
     recording_id, recording_filename, experiment, child_id, date_iso, start_time, recording_device_type,
-    session_id, child_dob, age_months
+    session_id, child_dob, age_months, family_id
 FROM meta_batch;
 
 -- name: relabel_children
