@@ -46,7 +46,7 @@ _HARMLESS_MISSING = (
     "masked_spec_embed",
 )
 
-Progress = Callable[[float, float], None]
+Progress = Callable[[float, float, str], None]  # done, total, the set being computed
 
 
 def layer_column(layer: int) -> str:
@@ -612,7 +612,7 @@ def _run(
             summary.unreadable += 1
         finished += 1
         if progress is not None:
-            progress(finished, len(todo))
+            progress(finished, len(todo), set_name)
 
     def run_batch() -> None:
         nonlocal finished
@@ -635,7 +635,7 @@ def _run(
                 summary.computed += 1
                 finished += 1
                 if progress is not None:
-                    progress(finished, len(todo))
+                    progress(finished, len(todo), set_name)
         batch.clear()
         owners.clear()
 

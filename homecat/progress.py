@@ -23,10 +23,12 @@ def duration(seconds: float) -> str:
 
 
 class ProgressLines:
-    """A ``progress(done, total)`` callback printing one line every ``interval_sec`` (0: every call) and the last.
+    """A ``progress(done, total, what=None)`` callback printing one line every ``interval_sec`` (0: every call)
+    and the last.
 
     ``unit`` names what is counted ("files", "h" of audio, "segments"); amounts in hours print with two
-    decimals, counts as integers. The rate is since the first call.
+    decimals, counts as integers. The rate is since the first call. ``what`` names the pass in progress
+    (embed: the set being computed) after the description; a new ``what`` starts its own rate and ETA.
     """
 
     def __init__(
@@ -42,12 +44,13 @@ class ProgressLines:
         self.start = clock()
         self.last_line: float | None = None
         self.last_done = 0.0
+        self.what: str | None = None
 
-    def __call__(self, done: float, total: float) -> None:
+    def __call__(self, done: float, total: float, what: str | None = None) -> None:
         now = self.clock()
-        if done < self.last_done:  # a new pass (embed: the next model's segments): its own rate and ETA
+        if done < self.last_done or (self.what is not None and what != self.what):  # a new pass: own rate and ETA
             self.start, self.last_line = now, None
-        self.last_done = done
+        self.last_done, self.what = done, what
         finished = total is not None and done >= total
         if not finished and self.last_line is not None and now - self.last_line < self.interval_sec:
             return
@@ -58,7 +61,8 @@ class ProgressLines:
 
     def line(self, done: float, total: float, elapsed_sec: float) -> str:
         amount = (lambda x: f"{x:.2f}") if self.unit == "h" else (lambda x: f"{int(x):,}")
-        parts = [f"{self.description}: {amount(done)}/{amount(total) if total is not None else '?'} {self.unit}"]
+        name = f"{self.description} ({self.what})" if self.what else self.description
+        parts = [f"{name}: {amount(done)}/{amount(total) if total is not None else '?'} {self.unit}"]
         if total:
             parts[0] += f" ({100 * done / total:.0f}%)"
         rate = done / elapsed_sec if elapsed_sec > 0 else 0.0

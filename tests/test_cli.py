@@ -156,3 +156,36 @@ def test_progress_lines_keep_their_interval():
     now[0] = 240.0
     lines(40, 50)
     assert out.getvalue() == "scan: 40/50 files (80%), 1.00 files/s, ETA 10s\n"
+
+
+def test_progress_lines_name_the_pass_in_progress():
+    """embed over several models: each line says which set it is computing, each set has its own rate."""
+    from homecat.progress import ProgressLines
+
+    now = [0.0]
+    out = io.StringIO()
+    lines = ProgressLines("embedding segments", "segments", 0.0, stream=out, clock=lambda: now[0])
+    now[0] = 10.0
+    lines(20, 20, "wav2vec2-base")
+    now[0] = 12.0
+    lines(1, 20, "run1-step_500")  # the next set: a fresh clock, not 21 in 12 s
+    now[0] = 14.0
+    lines(5, 20, "run1-step_500")
+    assert out.getvalue().splitlines() == [
+        "embedding segments (wav2vec2-base): 20/20 segments (100%), 2.00 segments/s, done in 10s",
+        "embedding segments (run1-step_500): 1/20 segments (5%), 0.00 segments/s",
+        "embedding segments (run1-step_500): 5/20 segments (25%), 2.50 segments/s, ETA 6s",
+    ]
+
+
+def test_a_narrow_table_wraps_values_never_a_column_name(monkeypatch):
+    from rich.console import Console
+
+    from homecat.cli import base
+
+    out = io.StringIO()
+    monkeypatch.setattr(base, "stdout", Console(file=out, width=60, soft_wrap=True))
+    columns = ["participant_id", "recordings", "hours", "active_hours", "family_id"]
+    base.print_rows(columns, [("FAM01-child1-twin-a", 12, 3.5, 1.25, "FAM01")], base.TableFormat.table)
+    text = out.getvalue()
+    assert all(name in text for name in columns), text  # each name whole on one line

@@ -193,10 +193,15 @@ def print_rows(columns: list[str], rows: list[tuple] | list[list], fmt: TableFor
     else:
         table = Table(title=title, title_justify="left")
         for column in columns:
-            table.add_column(column, overflow="fold")  # a narrow terminal wraps names, never cuts them
+            # a narrow terminal wraps values, never cuts them; a header keeps its width ("participant_i d" helps no one)
+            table.add_column(column, overflow="fold", min_width=min(len(column), _MAX_HEADER_WIDTH))
         for row in rows:
             table.add_row(*[_cell(v) for v in row])
         stdout.print(table)
+
+
+# Headers longer than this may still wrap (a terminal narrower than a table's headers has no better choice).
+_MAX_HEADER_WIDTH = 24
 
 
 def _cell(value: Any) -> str:
@@ -226,9 +231,7 @@ class _AmountColumn(ProgressColumn):
 
 
 @contextmanager
-def progress_bar(
-    description: str, settings: Settings, unit: str | None = None
-) -> Iterator[Callable[[float, float], None] | None]:
+def progress_bar(description: str, settings: Settings, unit: str | None = None) -> Iterator[Callable[..., None] | None]:
     """A rich progress bar on stderr when it is a terminal; otherwise (a batch job's log) a plain line every
     ``log.progress_interval_sec`` of the settings: done/total, rate, ETA.
 
@@ -243,7 +246,12 @@ def progress_bar(
     columns = (BarColumn(), counter, TimeRemainingColumn())
     with Progress(f"{description}", *columns, console=stderr, transient=True) as bar:
         task = bar.add_task(description, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+        def update(done: float, total: float, what: str | None = None) -> None:
+            named = f"{description} ({what})" if what else description
+            bar.update(task, completed=done, total=total, description=named)
+
+        yield update
 
 
 # --------------------------------------------------------------------------- shared options
