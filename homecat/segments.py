@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 
-from homecat.annotation_formats import Annotation, Read, check_tiers_exist
+from homecat.annotation_formats import Annotation, Read, chosen_tiers
 from homecat.annotation_formats.alice import looks_like_alice, read_alice
 from homecat.annotation_formats.chat import CHAT_SUFFIX, read_chat
 from homecat.annotation_formats.eaf import read_eaf
@@ -603,8 +603,8 @@ def _read_table(path: Path, tiers: Sequence[str], recording: str | None, mapping
         for line, values in records
     ]
     if tiers:
-        check_tiers_exist(name, tiers, {c.tier for c in candidates})
-        candidates = [c for c in candidates if c.tier in tiers]
+        picked = set(chosen_tiers(name, tiers, sorted({c.tier for c in candidates})))
+        candidates = [c for c in candidates if c.tier in picked]
     return candidates
 
 

@@ -111,13 +111,21 @@ def _target(directory: Path, rel_path: str, recording_id: str, ext: str) -> Path
     return directory / f"{recording_id}{ext}"
 
 
+def rttm_times(start_sec: float, end_sec: float) -> tuple[str, str]:
+    """RTTM's onset and duration fields for an interval, to the millisecond, such that onset + duration is
+    the end rounded to the millisecond: both ends are rounded first and the duration is their difference
+    (rounding start and duration separately could move the end by a millisecond: 5.20975 read back as 5.209)."""
+    start_ms, end_ms = round(start_sec * 1000), round(end_sec * 1000)
+    return f"{start_ms / 1000:.3f}", f"{(end_ms - start_ms) / 1000:.3f}"
+
+
 def _write_rttm(target: Path, recording_id: str, tiers: dict[str, list[Interval]]) -> None:
     turns = sorted((i for rows in tiers.values() for i in rows), key=lambda i: (i.start_sec, i.end_sec, i.label))
     with open(target, "w", encoding="utf-8") as f:
         for i in turns:
             label = re.sub(r"\s+", "_", i.label)
-            duration = round(i.end_sec - i.start_sec, 3)
-            f.write(f"SPEAKER {recording_id} 1 {i.start_sec:.3f} {duration:.3f} <NA> <NA> {label} <NA> <NA>\n")
+            start, duration = rttm_times(i.start_sec, i.end_sec)
+            f.write(f"SPEAKER {recording_id} 1 {start} {duration} <NA> <NA> {label} <NA> <NA>\n")
 
 
 def _write_eaf(target: Path, audio_path: str, tiers: dict[str, list[Interval]]) -> None:

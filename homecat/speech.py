@@ -34,6 +34,7 @@ from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError
 from homecat.its import SPEECH_TYPES, part_problems, read_its, store_clock
 from homecat.segments import UNKNOWN_RECORDING, Candidate, Problem, RecordingIndex, check_candidate, problem_lines
+from homecat.segments_export import rttm_times
 from homecat.settings import CropSettings
 
 _RTTM_FIELDS = "SPEAKER file-id channel onset duration <NA> <NA> label <NA> <NA>"
@@ -334,9 +335,8 @@ def export_rttm(catalog: Catalog, out: TextIO, sources: Sequence[str] = ()) -> i
         )
     for recording_id, start_sec, end_sec, _, label in rows:
         label = re.sub(r"\s+", "_", label) or "<NA>"  # one RTTM field
-        out.write(
-            f"SPEAKER {recording_id} 1 {start_sec:.3f} {round(end_sec - start_sec, 3):.3f} <NA> <NA> {label} <NA> <NA>\n"
-        )
+        onset, duration = rttm_times(start_sec, end_sec)
+        out.write(f"SPEAKER {recording_id} 1 {onset} {duration} <NA> <NA> {label} <NA> <NA>\n")
     return len(rows)
 
 

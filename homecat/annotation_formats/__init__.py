@@ -53,8 +53,21 @@ def span(start: float | None, end: float | None) -> str:
 
 
 def check_tiers_exist(name: str, wanted: Sequence[str], present: set[str]) -> None:
-    """Refuse a --tier the file lacks, naming the tiers it has."""
-    absent = [t for t in wanted if t not in present]
+    """Refuse a --tier the file lacks, naming the tiers it has (both compared stripped, as tiers are stored)."""
+    stripped = {t.strip() for t in present}
+    absent = [t for t in wanted if t.strip() not in stripped]
     if absent:
-        have = ", ".join(f"'{t}'" for t in sorted(present)) or "none"
+        have = ", ".join(f"'{t}'" for t in sorted(stripped)) or "none"
         raise HomecatError(f"{name} has no tier {', '.join(repr(t) for t in absent)} (its tiers: {have}).")
+
+
+def chosen_tiers(name: str, wanted: Sequence[str], present: Sequence[str]) -> list[str]:
+    """The tier names of a file (as it writes them) that ``--tier`` options pick, all when there are none.
+
+    Tiers are stored and shown stripped ('    CHI*' is CHI*), so that is how --tier names them.
+    """
+    if not wanted:
+        return list(present)
+    check_tiers_exist(name, wanted, set(present))
+    picked = {t.strip() for t in wanted}
+    return [t for t in present if t.strip() in picked]

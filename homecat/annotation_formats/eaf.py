@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from homecat.annotation_formats import Annotation, Read, check_tiers_exist, span
+from homecat.annotation_formats import Annotation, Read, chosen_tiers, span
 from homecat.errors import HomecatError, first_line
 
 
@@ -40,9 +40,7 @@ def read_eaf(path: Path, tiers: Sequence[str] = (), keep_empty: bool = False) ->
     except Exception as exc:  # pympi raises bare Exception, KeyError, ParseError ... on malformed files
         raise HomecatError(f"{path.name} cannot be read as an ELAN .eaf file ({first_line(exc)}).") from None
     names = list(eaf.tiers)
-    if tiers:
-        check_tiers_exist(path.name, tiers, set(names))
-        names = [n for n in names if n in tiers]
+    names = chosen_tiers(path.name, tiers, names)
     placed = _Placement(eaf)
     read = Read(descriptors=[*eaf.media_descriptors, *eaf.linked_file_descriptors])
     for tier in names:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from homecat.annotation_formats import Annotation, Read, check_tiers_exist, span
+from homecat.annotation_formats import Annotation, Read, chosen_tiers, span
 from homecat.errors import HomecatError, first_line
 
 INTERVAL_TIER = "IntervalTier"
@@ -47,9 +47,8 @@ def read_textgrid(path: Path, tiers: Sequence[str] = ()) -> Read:
         read.notes.append(
             f"{path.name}: tiers that share a name are kept apart as {', '.join(renamed)} (in file order)."
         )
-    if tiers:
-        check_tiers_exist(path.name, tiers, {n for n, _ in named})
-        named = [(n, t) for n, t in named if n in tiers]
+    picked = set(chosen_tiers(path.name, tiers, [n for n, _ in named]))
+    named = [(n, t) for n, t in named if n in picked]
     for name, tier in named:
         if tier["class"] != INTERVAL_TIER:
             if tiers:
