@@ -304,3 +304,14 @@ def test_a_childproject_family_column_groups_siblings(tmp_path, settings_for):
             "WHERE participant_id <> 'unknown' ORDER BY 1"
         )
     assert rows == [("C01", "F1", "family:F1"), ("C02", "F1", "family:F1"), ("C03", None, "C03")]
+
+
+def test_report_participants_names_the_family_and_why_an_age_is_missing(lab, tmp_path):
+    with Catalog.open(lab.paths.catalog) as catalog:
+        import_participants(catalog, children_csv(tmp_path / "c.csv"), ["participant=kid", "dob=birth", "family=fam"])
+        columns, rows, _ = run_report(catalog, "participants")
+    report = {r["participant_id"]: r for r in (dict(zip(columns, row)) for row in rows)}
+    assert (report["FAM02/twinA"]["family_id"], report["FAM02/twinA"]["age_months_min"]) == ("FAM02", 12.4)
+    assert report["FAM03/child1"]["no_age_because"] == "no recording date (path or recordings import)"
+    assert report["FAM04/child1"]["no_age_because"] == "participant not imported (participants import)"
+    assert report["FAM01/child1"]["no_age_because"] is None

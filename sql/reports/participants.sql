@@ -1,8 +1,8 @@
 -- name: participants
 -- One row per participant: files, readable hours, validated hours, hours excluded by errors, and
 -- usable hours (readable, validated, no error finding) with their active hours; age at recording in
--- months (youngest and oldest recording; from ChildProject metadata or `homecat participants import`), sex
--- and site where known.
+-- months (youngest and oldest recording; from ChildProject metadata or `homecat participants import`), sex,
+-- site and family where known; no_age_because: why some of its recordings (not missing) have no age.
 WITH r AS (
     SELECT
         r.*,
@@ -25,7 +25,10 @@ SELECT
     round(min(g.age_months), 1) AS age_months_min,
     round(max(g.age_months), 1) AS age_months_max,
     any_value(g.sex) AS sex,
-    any_value(g.site) AS site
+    any_value(g.site) AS site,
+    any_value(g.family_id) AS family_id,
+    string_agg(DISTINCT g.age_missing_because, '; ' ORDER BY g.age_missing_because)
+        FILTER (WHERE status <> 'missing') AS no_age_because
 FROM r
 LEFT JOIN recording_ages AS g USING (recording_id, participant_id)
 GROUP BY participant_id
