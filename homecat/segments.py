@@ -484,6 +484,8 @@ def _read_file(
         else:
             read = read_textgrid(path, tiers)
         notes.extend(read.notes)
+        if recording is None and read.media_name and len(index.named(read.media_name)) == 1:
+            recording = index.named(read.media_name)[0].rel_path  # CHAT's @Media names its recording
         info = index.for_annotation_file(path, recording, read.descriptors)  # after parsing: that error first
         if problems := part_problems(path.name, parts, info.duration_sec, info.rel_path):
             raise HomecatError(

@@ -294,6 +294,8 @@ def test_a_chat_transcript_gives_one_segment_per_bulleted_utterance(catalog_path
     assert [r[3] for r in _segments(catalog_path)] == ["MOT", "MOT"]
     with pytest.raises(HomecatError, match=r"P01_a.cha has no tier 'FAT' \(its tiers: 'CHI', 'MOT'\)"):
         _import(catalog_path, path, tiers=["FAT"])
+    renamed = _copy("bullets.cha", tmp_path, "session 1.cha")  # its @Media names P01_a
+    assert _import(catalog_path, renamed).imported == 4 and _segments(catalog_path, "session 1.cha")[0][0] == "P01_a"
     (tmp_path / "P01_b.cha").write_text("not a transcript\n")
     with pytest.raises(HomecatError, match="P01_b.cha has no utterances"):
         _import(catalog_path, tmp_path / "P01_b.cha")

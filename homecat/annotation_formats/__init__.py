@@ -42,6 +42,7 @@ class Read:
     annotations: list[Annotation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     descriptors: list[dict] = field(default_factory=list)  # ELAN media and linked-file descriptors
+    media_name: str | None = None  # CHAT's @Media: the recording's file name without extension
 
 
 def span(start: float | None, end: float | None) -> str:

@@ -4,6 +4,7 @@ An utterance line ``*MOT:\ttext . \\x151200_3450\\x15`` ends with a media bullet
 milliseconds (CHAT manual, "Media linkage"). Each utterance with a bullet becomes one segment labelled
 with its speaker code, in a tier named after the speaker (``--tier MOT`` keeps one speaker). An
 utterance without a bullet has no place in the audio: it is left out and counted in one note line.
+The transcript's ``@Media`` header names its recording (a file name without extension).
 Dependent tiers (%mor, %com, …) are not segments.
 """
 
@@ -27,7 +28,9 @@ def read_chat(path: Path, tiers: Sequence[str] = ()) -> Read:
         ) from None
     try:
         # strict=False: a transcript renamed after its @Media (P01_a.cha for day1) is still read
-        utterances = pylangacq.read_chat(str(path), strict=False).utterances()
+        chat = pylangacq.read_chat(str(path), strict=False)
+        utterances = chat.utterances()
+        media = (chat.headers()[0].media or {}).get("filename") if chat.headers() else None
     except Exception as exc:  # OSError on non-UTF-8 bytes; the reader's own errors on malformed files
         raise HomecatError(f"{path.name} cannot be read as a CHAT file ({first_line(exc)}).") from None
     if not utterances:
@@ -35,7 +38,7 @@ def read_chat(path: Path, tiers: Sequence[str] = ()) -> Read:
     speakers = {u.participant for u in utterances}
     if tiers:
         check_tiers_exist(path.name, tiers, speakers)
-    read = Read()
+    read = Read(media_name=media or None)
     without_bullet = 0
     for number, utterance in enumerate(utterances, start=1):
         speaker = utterance.participant
