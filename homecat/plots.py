@@ -164,7 +164,7 @@ def plot_timeline(line: Timeline, path: str | Path) -> Path:
     top.set_ylim(max(-100.0, float(np.min(rms)) - 5 if len(rms) else -100.0), 0)
     top.set_ylabel("window RMS (dBFS)")
     began = f" (began {line.clock[0][3]:%Y-%m-%d %H:%M} UTC)" if line.clock else ""
-    top.set_title(f"Levels and speech over the recording {line.recording_id}{began}", fontsize=10)
+    top.set_title(f"Levels, speech and annotations over the recording {line.recording_id}{began}", fontsize=10)
     colours = plt.get_cmap("tab10")
     for row, lane in enumerate(lanes):
         spans = [(s / unit_sec, (e - s) / unit_sec) for s, e in line.turns[lane]]
@@ -173,7 +173,12 @@ def plot_timeline(line: Timeline, path: str | Path) -> Path:
     bottom.set_ylim(len(lanes) - 0.5 if lanes else 0.5, -0.5)
     if not lanes:
         bottom.text(
-            0.5, 0.5, "no speech rows (run 'homecat vad')", ha="center", va="center", transform=bottom.transAxes
+            0.5,
+            0.5,
+            "no speech rows or segments (run 'homecat vad')",
+            ha="center",
+            va="center",
+            transform=bottom.transAxes,
         )
         bottom.set_yticks([])
     bottom.set_xlim(0, line.duration_sec / unit_sec)

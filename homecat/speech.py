@@ -383,7 +383,7 @@ class Timeline:
             }
         ]
         for lane, turns in sorted(self.turns.items()):
-            sec = sum(e - s for s, e in turns)
+            sec = union_sec(turns)  # an annotated tier's lane may hold overlapping events; time counts once
             out.append(
                 {
                     "lane": lane,
@@ -404,8 +404,24 @@ class Timeline:
         return out
 
 
-def timeline(catalog: Catalog, rel_path: str) -> Timeline:
-    """Levels and speech of the recording with this rel_path (or recording_id); no audio is read."""
+def union_sec(turns: list[tuple[float, float]]) -> float:
+    """Seconds covered by ``turns`` (start, end), overlaps counted once."""
+    covered, reach = 0.0, float("-inf")
+    for start, end in sorted(turns):
+        if end > reach:
+            covered += end - max(start, reach)
+            reach = end
+    return covered
+
+
+# An annotated tier with more labels than this (words, transcriptions) is one lane, not a lane per label.
+_LANES_PER_TIER = 8
+
+
+def timeline(catalog: Catalog, rel_path: str, tolerance_sec: float = 0.01) -> Timeline:
+    """Levels, speech and annotated segments of the recording with this rel_path (or recording_id); no audio
+    is read. Segments become lanes 'annotated TIER/LABEL' (or 'annotated TIER' for a tier of many labels), the
+    same event from several files once (``tolerance_sec``: segments.duplicate_tolerance_sec)."""
     queries = named_queries(_SQL)
     _, found = catalog.rows(queries["timeline_recording"].sql, {"name": rel_path})
     if not found:
@@ -418,6 +434,13 @@ def timeline(catalog: Catalog, rel_path: str) -> Timeline:
     turns: dict[str, list[tuple[float, float]]] = {}
     _, rows = catalog.rows(queries["timeline_turns"].sql, by_id)
     for lane, start, end in rows:
+        turns.setdefault(lane, []).append((start, end))
+    _, segments = catalog.rows(queries["timeline_segments"].sql, {**by_id, "tolerance_sec": tolerance_sec})
+    labels: dict[str, set[str]] = {}
+    for tier, label, _, _ in segments:
+        labels.setdefault(tier, set()).add(label)
+    for tier, label, start, end in segments:
+        lane = f"annotated {tier}/{label}" if len(labels[tier]) <= _LANES_PER_TIER else f"annotated {tier}"
         turns.setdefault(lane, []).append((start, end))
     _, clock = catalog.rows(queries["timeline_clock"].sql, by_id)
     return Timeline(recording_id, rel, duration_sec, window_sec, threshold, levels, turns, clock)

@@ -536,3 +536,32 @@ def test_every_export_reads_back_to_the_millisecond_and_tier_names_match_as_stor
         assert tiers == [("CHI*",), ("adult",), ("child",)]
         chosen = invoke(catalog_path, "segments", "import", files[0], "--tier", "CHI*")
         assert chosen.exit_code == 0, chosen.output
+
+
+def test_the_timeline_shows_annotations_beside_the_vad_each_event_once(small_tree, settings_for, tmp_path):
+    settings = settings_for(small_tree)
+    scan_and_validate(settings)
+    catalog_path = settings.paths.catalog
+    coded = tmp_path / "coded.csv"
+    coded.write_text(
+        "recording,start_sec,end_sec,label,tier\n"
+        "P01_a,0.0,0.5,adult,events\nP01_a,0.25,1.0,adult,events\n"  # overlapping: 1.0 s of adult speech, not 1.25
+        "P01_a,1.5,2.0,infant,events\n"
+    )
+    again = tmp_path / "again.csv"
+    again.write_text("recording,start_sec,end_sec,label,tier\nP01_a,1.5,2.0,infant,events\n")  # the same event
+    words = tmp_path / "words.csv"
+    words.write_text(
+        "recording,start_sec,end_sec,label,tier\n"
+        + "".join(f"P01_a,{0.2 * i:.1f},{0.2 * i + 0.1:.1f},word{i},transcript\n" for i in range(12))
+    )
+    for path in (coded, again, words):
+        assert invoke(catalog_path, "segments", "import", str(path)).exit_code == 0
+    plot = tmp_path / "timeline.png"
+    result = invoke(catalog_path, "report", "timeline", "--recording", "P01_a", "--plot", str(plot), "-f", "json")
+    assert result.exit_code == 0, result.output
+    lanes = {row["lane"]: row for row in json.loads(result.stdout)}
+    assert (lanes["annotated events/adult"]["turns"], lanes["annotated events/adult"]["hours"]) == (2, 0.0003)
+    assert lanes["annotated events/infant"]["turns"] == 1  # the second file's copy of the event counts once
+    assert lanes["annotated transcript"]["turns"] == 12  # a tier of many labels (words) is one lane
+    assert plot.stat().st_size > 10_000

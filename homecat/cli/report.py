@@ -186,7 +186,9 @@ def report_timeline(
     plot: Annotated[Path | None, typer.Option(help="Draw levels and speech over the recording into this PNG.")] = None,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
-    """One recording over its day: energy-active time and each speech source/label's turns (no audio is read).
+    """One recording over its day: energy-active time, each speech source/label's turns and the annotated segments.
+
+    No audio is read. Annotations are lanes 'annotated TIER/LABEL' beside the VAD's, to compare them by eye.
 
     Example: homecat report timeline --recording P01/P01_day1.wav --plot artifacts/timeline.png
     """
@@ -196,7 +198,7 @@ def report_timeline(
     rel_path = option_not_positional("report timeline", "--recording", recording, rel_path)
     settings = state(ctx).settings().settings
     with Catalog.open(settings.paths, read_only=True) as catalog:
-        line = timeline(catalog, rel_path)
+        line = timeline(catalog, rel_path, settings.segments.duplicate_tolerance_sec)
     rows = line.rows()
     print_rows(list(rows[0]), [tuple(r.values()) for r in rows], fmt, title=f"timeline of {line.recording_id}")
     if plot is not None:

@@ -44,6 +44,15 @@ FROM speech
 WHERE recording_id = $recording_id
 ORDER BY ALL;
 
+-- name: timeline_segments
+-- Every annotated segment of recording $recording_id as (tier, label, start_sec, end_sec), one event once (repeats
+-- of another file within $tolerance_sec left out), in a stable order.
+SELECT coalesce(nullif(tier, ''), 'segments') AS tier, label, start_sec, end_sec
+FROM segments
+WHERE recording_id = $recording_id
+  AND segment_id NOT IN (SELECT segment_id FROM segment_duplicates($tolerance_sec))
+ORDER BY ALL;
+
 -- name: timeline_clock
 -- The wall-clock start (UTC) of each part of recording $recording_id (from a LENA .its import), in part order.
 SELECT part, start_sec, end_sec, start_clock FROM recording_clock WHERE recording_id = $recording_id ORDER BY part;
