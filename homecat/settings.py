@@ -297,17 +297,30 @@ class TrainingSettings(_Section):
     per_gpu_batch: int = Field(2, ge=1, description="Crops per process per micro-batch.")
     grad_accum_steps: int = Field(8, ge=1, description="Micro-batches accumulated into one optimizer step.")
     max_steps: int | None = Field(
-        None, ge=1, description="Optimizer steps to run (null: num_train_epochs passes over the train audio)."
+        None,
+        ge=1,
+        description="Optimizer steps to run (null: the plan, target_steps within max_passes; see homecat/train/plan.py).",
     )
-    num_train_epochs: float = Field(
-        1.0,
+    target_steps: int = Field(
+        20_000,
+        ge=1,
+        description="With max_steps null: the updates the plan aims at (continued-pretraining runs use 20-50k).",
+    )
+    max_passes: float = Field(
+        50.0,
         gt=0,
-        description="With max_steps null: passes over the train audio (its seconds / crops.crop_sec crops) to run.",
+        description="With max_steps null: at most this many passes over the usable (active) train audio, "
+        "which shortens the plan on a small corpus (a plan under 10,000 updates is warned about).",
     )
     learning_rate: float = Field(
         5e-5, gt=0, description="Peak AdamW learning rate (continued pretraining: 5e-5 to 1e-4)."
     )
-    warmup_steps: int = Field(500, ge=0, description="Linear warmup steps; then linear decay to 0 at the last step.")
+    warmup_steps: int | None = Field(
+        None,
+        ge=0,
+        description="Linear warmup steps, then linear decay to 0 at the last step (null: 6% of the run's steps; "
+        "recipes use 5-8%).",
+    )
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not applied to biases and norms).")
     max_grad_norm: float = Field(
         10.0, ge=0, description="Clip the gradient norm to this (0: no clipping; norm still logged)."
@@ -334,6 +347,12 @@ class TrainingSettings(_Section):
         100, ge=1, description="Distractors per masked frame, from masked frames of the same crop."
     )
     diversity_loss_weight: float = Field(0.1, ge=0, description="Weight of the codebook diversity loss.")
+    diversity_over: Literal["step", "process", "micro_batch"] = Field(
+        "step",
+        description="Frames the diversity term's code distribution covers: the whole optimizer step (every "
+        "micro-batch, all-reduced over processes), this process's micro-batches of the step (fairseq: one GPU's "
+        "batch), or each micro-batch alone (transformers' own term; an ablation). See homecat/train/diversity.py.",
+    )
     gumbel_max: float = Field(2.0, gt=0, description="Gumbel softmax temperature at update 0 of the schedule.")
     gumbel_min: float = Field(0.5, gt=0, description="Floor of the Gumbel temperature.")
     gumbel_decay: float = Field(0.999995, gt=0, le=1, description="Temperature factor per optimizer update.")
@@ -361,6 +380,17 @@ class TrainingSettings(_Section):
     collapse_max_identical_share: float = Field(
         0.5, gt=0, le=1, description="Warn of collapse when more than this share of negatives equal their positive."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _num_train_epochs(cls, data: Any) -> Any:
+        # Before the plan had a target, num_train_epochs passes were the run; as a cap on passes it plans the
+        # same run when that is shorter than target_steps (old configs keep working).
+        if isinstance(data, dict) and "num_train_epochs" in data:
+            data = dict(data)
+            data.setdefault("max_passes", data.pop("num_train_epochs"))
+            data.pop("num_train_epochs", None)
+        return data
 
 
 class SegmentsSettings(_Section):

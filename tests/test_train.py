@@ -111,6 +111,51 @@ def test_training_settings_defaults_and_null_base(tmp_path):
         load_model(bad, 16000)
 
 
+def test_the_default_plan_for_300_h_on_4_gpus_is_a_continued_pretraining_run():
+    """Without max_steps: ~20k updates with 5-8% warmup, not one pass (2,110 updates, 24% warmup before issue 23);
+    the README's 11 GB config (examples/train.example.yaml: accumulation 16, warmup 1,000) is accepted as is."""
+    from homecat.train.plan import make_plan
+
+    hours = 300 * 3600.0
+    plan = make_plan(TrainingSettings(), 8.0, 4, hours)
+    assert plan.steps >= 10_000 and 0.05 <= plan.warmup_share <= 0.08 and plan.warnings() == []
+    assert "training.target_steps 20000" in plan.describe() and "warmup 6%" in plan.describe()
+    example = yaml.safe_load(Path("examples/train.example.yaml").read_text())["training"]
+    assert example["grad_accum_steps"] == 16 and example["warmup_steps"] == 1000 and "max_steps" not in example
+    readme = make_plan(TrainingSettings(**{k: v for k, v in example.items() if k in TrainingSettings.model_fields}),
+                       8.0, 4, hours)  # fmt: skip
+    assert readme.steps >= 10_000 and 0.05 <= readme.warmup_share <= 0.08 and readme.warnings() == []
+    # the plan before issue 23 (one pass, warmup 500) is warned about on both counts, naming the recipes
+    old = make_plan(TrainingSettings(max_passes=1, warmup_steps=500), 8.0, 4, hours)
+    assert (old.steps, old.warmup) == (2109, 500)
+    short, long_warmup = old.warnings()
+    assert "2109 updates is short" in short and "20-50k updates" in short
+    assert "warmup is 24% of the run" in long_warmup and "5-8% warmup" in long_warmup
+    # a small corpus: the passes bound the plan, and the line says so
+    small = make_plan(TrainingSettings(), 8.0, 4, 5 * 3600.0)
+    assert small.steps == 50 * 5 * 3600 // (8 * 64) and "max_passes 50 passes" in small.describe()
+    assert small.passes == pytest.approx(50, rel=1e-3) and len(small.warnings()) == 1
+    # num_train_epochs of older configs caps the passes (the same one-pass run they planned)
+    assert TrainingSettings(num_train_epochs=1).max_passes == 1
+
+
+def test_passes_count_usable_hours_not_silence():
+    import numpy as np
+
+    from homecat.crops.index import CropIndex
+
+    names = np.array(["a", "b", "c"], dtype=object)
+    index = CropIndex(
+        recording_id=names, participant_id=names, split=names, rel_path=names, path=names,
+        sample_rate=np.full(3, 16000, np.int32), channels=np.ones(3, np.int16),
+        frames=np.full(3, 3600 * 16000, np.int64), window_sec=np.full(3, 1.0),
+        activity_threshold_dbfs=np.array([-40.0, -40.0, np.nan], np.float32),
+        active_offsets=np.array([0, 900, 900, 900]), active_windows=np.arange(900, dtype=np.int32), crop_sec=8.0,
+    )  # fmt: skip
+    # a quarter active, all silent, activity unknown (counted whole)
+    assert index.total_sec == 3 * 3600 and index.active_sec == 900 + 0 + 3600
+
+
 # --------------------------------------------------------------------------- runs
 
 
@@ -356,7 +401,7 @@ def test_a_quantizer_with_one_code_is_flagged_collapsed_though_its_loss_looks_pe
 def test_a_warmup_as_long_as_the_run_is_refused_before_anything_is_written(corpus, tmp_path):
     env = {"HOMECAT_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
     for training, source in [({"max_steps": 4, "warmup_steps": 4}, "training.max_steps"),
-                             ({"max_steps": None, "warmup_steps": 500}, "passes over the train audio")]:  # fmt: skip
+                             ({"max_steps": None, "warmup_steps": 10**6}, "training.max_passes passes over")]:  # fmt: skip
         cfg = _config(tmp_path / "cfg.yaml", training)
         result = CliRunner().invoke(app, ["--config", str(cfg), "--catalog", str(corpus["catalog"]), "train"], env=env)
         assert result.exit_code == 1
@@ -380,6 +425,68 @@ def test_a_2_s_crop_with_100_negatives_trains_drawing_them_with_replacement(corp
     )
     rows = [r for r in read_metrics(tmp_path / "artifacts" / "training" / "wav2vec2-ssl") if r.get("split") != "dev"]
     assert [r["step"] for r in rows] == [1, 2] and all(math.isfinite(r["loss"]) for r in rows)
+
+
+def test_the_step_diversity_term_is_transformers_own_for_one_micro_batch_on_one_process():
+    """One process, one micro-batch: the term the trainer adds (homecat/train/diversity.py) has the value and the
+    gradient of the diversity part of transformers' summed loss."""
+    from accelerate import Accelerator
+    from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
+
+    from homecat.train.batches import draw_masks
+    from homecat.train.diversity import StepDiversity
+
+    torch.manual_seed(0)
+    model = Wav2Vec2ForPreTraining(Wav2Vec2Config(**TINY)).train()
+    t = TrainingSettings(num_negatives=10)
+    x = torch.randn(3, 8000)
+    mask, neg = draw_masks(model, t, 3, 8000, [0])
+    diversity = StepDiversity(model, Accelerator(cpu=True), t.diversity_loss_weight, "step")
+    diversity.begin([float(mask.sum())], [float(mask.sum())])
+    torch.manual_seed(1)  # the same Gumbel noise for both passes
+    out = model(x, mask_time_indices=mask, sampled_negative_indices=neg)
+    ours = diversity.term(mask)
+    theirs = t.diversity_loss_weight * out.diversity_loss
+    assert float(ours.detach()) == pytest.approx(float(theirs.detach()), rel=1e-5)
+    weight = model.quantizer.weight_proj.weight
+    (g_ours,) = torch.autograd.grad(ours, weight, retain_graph=True)
+    (g_theirs,) = torch.autograd.grad(theirs, weight)
+    assert torch.allclose(g_ours, g_theirs, rtol=1e-4, atol=1e-7)
+    ppl, summed, frames = diversity.finish()
+    assert ppl == pytest.approx(float(out.codevector_perplexity), rel=1e-5) and frames == float(mask.sum())
+    diversity.close()
+
+
+def test_logged_perplexity_does_not_depend_on_the_micro_batch_size(corpus, tmp_path):
+    """The same 16 crops and the same weights (step 1 is logged from the weights at step 0) as 8 micro-batches of 2
+    or 1 of 16: the step's perplexity agrees within 5%. A quantizer with peaked codes (64 per group) makes the
+    difference visible: transformers' per-micro-batch perplexity differs by far more on the same run."""
+    from transformers import Wav2Vec2ForPreTraining
+
+    from tests.test_embed import save_tiny_model
+
+    folder = save_tiny_model(tmp_path / "peaked", num_codevectors_per_group=64)
+    model = Wav2Vec2ForPreTraining.from_pretrained(folder)
+    with torch.no_grad():
+        model.quantizer.weight_proj.weight.mul_(40.0)  # near one code per frame: narrow marginals on few frames
+    model.save_pretrained(folder)
+    common = {"base_model": str(folder), "model_overrides": {}, "max_steps": 1, "warmup_steps": 0, "eval_steps": 1000}
+    logged = {}
+    for name, batch, accum, scope in [("a", 2, 8, "step"), ("b", 16, 1, "step"), ("c", 2, 8, "micro_batch")]:
+        settings = _settings(tmp_path / name, {**common, "per_gpu_batch": batch, "grad_accum_steps": accum,
+                                               "diversity_over": scope}, corpus["catalog"])  # fmt: skip
+        from accelerate.state import AcceleratorState, GradientState
+
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+        run = train(settings, show_progress=False)
+        (logged[name],) = [r for r in read_metrics(run) if r.get("split") != "dev"]
+    small, large = logged["a"]["codevector_perplexity"], logged["b"]["codevector_perplexity"]
+    assert abs(small / large - 1) < 0.05, (small, large)
+    assert logged["c"]["codevector_perplexity"] == pytest.approx(small, rel=1e-3)  # logged over the step too
+    # transformers' own term (micro-batches of 2 crops): its perplexity, from the logged diversity, is far lower
+    per_micro = 128 * (1 - logged["c"]["diversity_loss"])
+    assert per_micro < 0.9 * small, (per_micro, small)
 
 
 def test_a_hub_id_without_network_fails_in_seconds_naming_offline_mode_and_a_local_copy(corpus, tmp_path):
@@ -413,3 +520,59 @@ def test_a_hub_id_without_network_fails_in_seconds_naming_offline_mode_and_a_loc
     assert done.returncode == 1 and done.stderr.count("Error:") == 1, done.stderr[-3000:]
     assert "not in the Hugging Face cache and HF_HUB_OFFLINE is set" in done.stderr
     assert "hf download facebook/wav2vec2-base --local-dir" in done.stderr
+
+
+def _history(dev: list[tuple], train: list[tuple] | None = None) -> list[dict]:
+    """Synthetic logs/metrics.jsonl rows: dev (step, loss, identical share, perplexity ratio, informative accuracy),
+    train (step, loss, identical share, perplexity ratio)."""
+    rows = [{"step": s, "loss": loss, "identical_negative_share": share, "perplexity_ratio": r,
+             "contrastive_accuracy_informative": 0.5} for s, loss, share, r in train or []]  # fmt: skip
+    rows += [{"step": s, "split": "dev", "dev_loss": loss, "dev_identical_negative_share": share,
+              "dev_perplexity_ratio": r, "dev_contrastive_accuracy_informative": acc} for s, loss, share, r, acc in dev]  # fmt: skip
+    return sorted(rows, key=lambda r: (r["step"], r.get("split", "")))
+
+
+_HEALTHY_TRAIN = [(s, 3.0 - s / 1000, 0.06, 0.9) for s in range(100, 600, 100)]
+VERDICTS = [
+    # (case, rows, label, words in the reason)
+    ("dev 3.0 -> 2.5 and one noisy train row at 55% identical: the dev rows decide",
+     _history([(0, 3.0, 0.06, 1.0, 0.30), (500, 2.5, 0.06, 0.9, 0.45)],
+              [*_HEALTHY_TRAIN[:4], (500, 2.6, 0.55, 0.9)]),  # the noisy row is the latest
+     "learning", ["dev loss 3.000 at step 0, 2.500 at step 500", "informative accuracy 0.300 at step 0, 0.450"]),
+    ("45% identical and perplexity 0.25 x step 0 with falling loss: just under both limits",
+     _history([(0, 3.0, 0.05, 1.0, 0.30), (500, 2.6, 0.45, 0.25, 0.40)], _HEALTHY_TRAIN),
+     "learning, near collapse", ["identical negatives 45.0% (limit 50%)", "perplexity 0.25 x step 0 (floor 0.2)"]),
+    ("a NaN dev loss", _history([(0, 3.0, 0.05, 1.0, 0.3), (500, float("nan"), 0.05, 0.9, 0.3)], _HEALTHY_TRAIN),
+     "diverged", ["non-finite dev_loss on dev at step 500"]),
+    ("an inf anywhere in dev, even an earlier row",
+     _history([(0, 3.0, 0.05, 1.0, 0.3), (250, 2.9, 0.05, float("inf"), 0.3), (500, 2.5, 0.05, 0.9, 0.4)]),
+     "diverged", ["non-finite dev_perplexity_ratio on dev at step 250"]),
+    ("dev over a collapse limit (one dev row: dev crops and masks are fixed, not noise)",
+     _history([(0, 3.0, 0.05, 1.0, 0.3), (500, 1.0, 0.62, 0.1, None)], _HEALTHY_TRAIN),
+     "collapsed", ["62% of sampled negatives identical", "perplexity at 0.10 x step 0"]),
+    ("dev loss 20% above step 0", _history([(0, 3.0, 0.05, 1.0, 0.3), (500, 3.6, 0.05, 0.9, 0.2)]),
+     "diverged", ["dev loss 3.000 at step 0, 3.600 at step 500"]),
+    ("dev loss within 1% of step 0", _history([(0, 3.0, 0.05, 1.0, 0.3), (500, 2.99, 0.05, 0.9, 0.3)]),
+     "flat", ["dev loss 3.000 at step 0, 2.990"]),
+    ("healthy dev, train over a limit for the last 3 logged steps: a warning in the reason, not the label",
+     _history([(0, 3.0, 0.05, 1.0, 0.3), (500, 2.5, 0.05, 0.9, 0.4)],
+              [*_HEALTHY_TRAIN[:2], *[(s, 2.7, 0.6, 0.9) for s in (300, 400, 500)]]),
+     "learning", ["train, last 3 logged steps: 60% of sampled negatives identical"]),
+    ("no dev rows: train over a limit for 3 logged steps", _history([], [*_HEALTHY_TRAIN[:2], *[(s, 2.7, 0.6, 0.9) for s in (300, 400, 500)]]),
+     "collapsed", ["train, last 3 logged steps"]),
+    ("no dev rows: one noisy train row among falling losses", _history([], [*_HEALTHY_TRAIN[:4], (500, 2.5, 0.55, 0.9)]),
+     "learning", ["train loss 2.850 over steps 100-200, 2.550 over steps 400-500 (no dev comparison)"]),
+    ("train losses non-finite over the last 3 logged steps", _history([], [*_HEALTHY_TRAIN[:2], *[(s, float("nan"), 0.0, 1.0) for s in (300, 400, 500)]]),
+     "diverged", ["non-finite train loss over the last 3 logged steps (to step 500)"]),
+    ("nothing logged", [], "unknown", ["nothing logged yet"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "rows", "label", "words"), VERDICTS, ids=[v[0][:40] for v in VERDICTS])
+def test_the_run_verdict_is_read_from_dev(case, rows, label, words):
+    from homecat.train.collapse import run_verdict
+
+    judged = run_verdict(rows, TrainingSettings())
+    assert judged.label == label, (case, judged)
+    for w in words:
+        assert w in judged.reason, (case, judged.reason)

@@ -67,6 +67,15 @@ class CropIndex:
     def total_sec(self) -> float:
         return float(self.cum_duration_sec[-1]) if len(self) else 0.0
 
+    @property
+    def active_sec(self) -> float:
+        """Usable seconds: the active (above-threshold) windows of each recording; all of a recording whose
+        activity is unknown (no threshold). What the plan counts passes over: silence is not audio to learn from."""
+        counts = np.diff(self.active_offsets)
+        active = np.minimum(counts * np.nan_to_num(self.window_sec), self.duration_sec)
+        unknown = np.isnan(self.activity_threshold_dbfs) | ~(self.window_sec > 0)
+        return float(np.where(unknown, self.duration_sec, active).sum()) if len(self) else 0.0
+
     def active(self, i: int) -> np.ndarray:
         return self.active_windows[self.active_offsets[i] : self.active_offsets[i + 1]]
 

@@ -6,7 +6,8 @@
 
 Modules: ``model`` (loading, training setup, optimizer, Gumbel schedule), ``batches`` (DataLoader,
 masks and negatives; per-crop normalisation is ``homecat.wav2vec2``), ``loop`` (the Accelerate loop),
-``evaluate`` (dev evaluation), ``collapse`` (collapse signals, verdict), ``plan`` (steps, warmup check),
+``diversity`` (the diversity term over the optimizer step), ``evaluate`` (dev evaluation), ``collapse``
+(collapse signals, verdict), ``plan`` (steps, warmup, the default plan and its warnings),
 ``bounds`` (settings checked before anything is written), ``checkpoints`` (save, rotate, resume),
 ``run_folder`` (snapshot, provenance, metrics), ``report`` (``homecat report training``), ``signals``
 (stop before a time limit), ``trackers``.

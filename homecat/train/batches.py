@@ -1,6 +1,6 @@
 """What the model is fed: fixed-length crops from the DataLoader, epoch after epoch (normalised per crop by
-``homecat.wav2vec2``), with span masks and negatives drawn by transformers' own samplers under a seed fixed by the crop's
-position, so a resumed run draws exactly what an uninterrupted one would.
+``homecat.wav2vec2``), with span masks and negatives drawn by transformers' own samplers under a seed fixed by each crop's
+position, so a resumed run draws exactly what an uninterrupted one would, whatever the micro-batch size.
 """
 
 from __future__ import annotations
@@ -39,6 +39,17 @@ def draw_masks(
         )
         negatives = _sample_negative_indices((batch_size, frames), t.num_negatives, mask_time_indices=mask)
     return torch.from_numpy(mask).bool(), torch.from_numpy(negatives).long()
+
+
+def crop_masks(model: Any, t: TrainingSettings, num_samples: int, entropies: list[list[int]]) -> tuple[Any, Any]:
+    """Masks and negatives of a batch of crops, each drawn from its own ``entropies[i]`` alone and stacked: the
+    micro-batch a crop lands in (``per_gpu_batch``) does not change what is masked in it."""
+    masks, negs = [], []
+    for row, entropy in enumerate(entropies):
+        mask, neg = draw_masks(model, t, 1, num_samples, entropy)
+        masks.append(mask)
+        negs.append(neg + row * mask.shape[1])  # flat indices into the stacked batch
+    return torch.cat(masks), torch.cat(negs)
 
 
 def _collate(items: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:

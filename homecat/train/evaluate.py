@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from homecat.settings import TrainingSettings
-from homecat.train.batches import draw_masks
+from homecat.train.batches import crop_masks
 from homecat.train.collapse import CodeCounts, negative_signals, perplexity
 from homecat.wav2vec2 import normalise_crops
 
@@ -94,12 +94,7 @@ def evaluate(
 def dev_masks(model: Any, t: TrainingSettings, num_samples: int, positions: list[int]) -> tuple[Any, Any]:
     """Masks and negatives of the dev crops at ``positions`` in the dev list, each drawn from (train_seed, its
     position) alone and stacked: the batch a crop lands in does not change them."""
-    masks, negs = [], []
-    for row, i in enumerate(positions):
-        mask, neg = draw_masks(model, t, 1, num_samples, [t.train_seed, _EVAL_STREAM, i])
-        masks.append(mask)
-        negs.append(neg + row * mask.shape[1])  # flat indices into the stacked batch
-    return torch.cat(masks), torch.cat(negs)
+    return crop_masks(model, t, num_samples, [[t.train_seed, _EVAL_STREAM, i] for i in positions])
 
 
 def collapse_reason(rows: list[dict[str, Any]], num_negatives: int, groups: int) -> str | None:

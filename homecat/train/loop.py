@@ -21,13 +21,21 @@ import torch
 from homecat.errors import HomecatError
 from homecat.progress import training_line
 from homecat.settings import Settings
-from homecat.train.batches import crop_batches, draw_masks
+from homecat.train.batches import crop_batches, crop_masks
 from homecat.train.bounds import check_bounds
 from homecat.train.checkpoints import Checkpointer, resume_point
 from homecat.train.collapse import negative_signals, ratio, warnings_for
+from homecat.train.diversity import StepDiversity
 from homecat.train.evaluate import collapse_reason, evaluate
 from homecat.train.model import gumbel_schedule, gumbel_temperature, load_model, make_optimizer, prepare_model
-from homecat.train.plan import ETA_AFTER_STEPS, WarmupTooLong, check_warmup, make_plan, unwrite_fresh_run
+from homecat.train.plan import (
+    ETA_AFTER_STEPS,
+    WarmupTooLong,
+    check_warmup,
+    make_plan,
+    unwrite_fresh_run,
+    warmup_for,
+)
 from homecat.train.run_folder import (
     append_metrics,
     default_output_dir,
@@ -74,20 +82,20 @@ class Progress:
 class _Window:
     """Sums over the optimizer steps since the last log line (local to this process until reduced)."""
 
-    loss: float = 0.0
     contrastive: float = 0.0
-    diversity: float = 0.0
+    diversity: float = 0.0  # this process's share of the steps' diversity over their masked frames (diversity.py)
     masked: float = 0.0
     frames: float = 0.0
-    perplexity: float = 0.0
+    perplexity: float = 0.0  # this process's share of the mean step perplexity
+    perplexity_steps: float = 0.0
     micro: int = 0
     crops: int = 0
     steps: int = 0
     grad_norm: float = 0.0
     wait_sec: float = 0.0
     signals: Any = None  # collapse.negative_signals summed on the device, read with the other sums
-    start_perplexity: float = 0.0  # perplexity summed over the micro-batches of step 1 (weights at step 0)
-    start_micro: int = 0
+    start_perplexity: float = 0.0  # this process's share of step 1's perplexity (weights at step 0)
+    start_steps: float = 0.0
     start: float = field(default_factory=time.perf_counter)
 
 
@@ -139,7 +147,7 @@ class Trainer:
 
         t, acc = self.t, self.accelerator
         if t.max_steps and self.checkpoint is None:
-            check_warmup(t.warmup_steps, t.max_steps)  # refused before anything is written
+            check_warmup(warmup_for(t, t.max_steps), t.max_steps)  # refused before anything is written
         if self.main:
             (self.output_dir / "logs").mkdir(parents=True, exist_ok=True)
         acc.wait_for_everyone()
@@ -147,9 +155,12 @@ class Trainer:
         # before provenance and the model: no data is one sentence on every rank, not a download first
         self.dataset = CropDataset(train_index, self.settings.crops, self.settings.data, rank=self.rank)
         self.dataset.check_speech_rows()
-        # steps from max_steps or from passes over the train audio; a warmup as long as the run is refused here
+        # steps from max_steps or the plan (passes over the usable train audio); a warmup as long as the run is
+        # refused here
         try:
-            self.plan = make_plan(t, self.settings.crops.crop_sec, self.world, train_index.total_sec)
+            self.plan = make_plan(
+                t, self.settings.crops.crop_sec, self.world, train_index.active_sec, train_index.total_sec
+            )
         except WarmupTooLong:
             if self.main and self.checkpoint is None:
                 unwrite_fresh_run(self.output_dir)  # a refused run leaves nothing behind
@@ -174,6 +185,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
         # The scheduler is not prepared (accelerate would step it once per process); it is checkpointed as is.
         self.model, self.optimizer = acc.prepare(model, optimizer)
+        self.diversity = StepDiversity(model, acc, t.diversity_loss_weight, t.diversity_over)
         for obj in (self.dataset, self.scheduler, self.progress):
             acc.register_for_checkpointing(obj)
         self.checkpoints = Checkpointer(
@@ -198,12 +210,15 @@ class Trainer:
             f"run folder {self.output_dir}"
         )
         acc.print(self.plan.describe())
+        if self.main and self.checkpoint is None:
+            for warning in self.plan.warnings():
+                log.warning(warning)
         for note in self.notes:
             acc.print(note)
 
     def _lr_factor(self, update: int) -> float:
         """LambdaLR factor per applied update: linear warmup to the peak, then linear decay to 0 at max_steps."""
-        warmup = self.t.warmup_steps
+        warmup = self.plan.warmup
         if update < warmup:
             return (update + 1) / (warmup + 1)
         return max(0.0, (self.max_steps - update) / max(1, self.max_steps - warmup))
@@ -253,26 +268,31 @@ class Trainer:
                 x = normalise_crops(crops, self.do_normalize)
                 if self.on_batch is not None:
                     x = self.on_batch(p.global_step + 1, m, x)
-                mask, neg = draw_masks(unwrapped, t, len(x), x.shape[1], [t.train_seed, epoch, self.rank, position])
+                seeds = [[t.train_seed, epoch, self.rank, position + i] for i in range(len(x))]
+                mask, neg = crop_masks(unwrapped, t, x.shape[1], seeds)
                 prepared.append((x.to(acc.device), mask.to(acc.device), neg.to(acc.device)))
             if p.global_step == 0:
                 self._record_ranks(micro[0][0])
             # ONE all-reduce per optimizer step: the masked frames of every micro-batch on every process, and
             # whether any process got a stop signal (so all of them stop after this same step).
-            masked = float(sum(int(mask.sum()) for _, mask, _ in prepared))
-            local = torch.tensor([masked, float(self.stop.requested)], device=acc.device)
-            total, stop = acc.reduce(local, reduction="sum").tolist()
+            masked = [float(mask.sum()) for _, mask, _ in prepared]
+            local = torch.tensor([*masked, float(self.stop.requested)], device=acc.device)
+            *reduced, stop = acc.reduce(local, reduction="sum").tolist()
+            total = sum(reduced)
             scale = t.grad_accum_steps * self.world / max(total, 1.0)
+            self.diversity.begin(masked, reduced)  # the diversity term sees the whole step (diversity.py)
             unwrapped.set_gumbel_temperature(gumbel_temperature(t, p.global_step, self.pretrained))
             acc.step = 0  # micro-batch counter of accumulate(): sync on the last micro-batch of this step
             norm = float("nan")
             for x, mask, neg in prepared:
                 with acc.accumulate(self.model):
                     out = self.model(x, mask_time_indices=mask, sampled_negative_indices=neg)
-                    acc.backward(out.loss * scale)
+                    # the model's own loss adds a diversity term over this micro-batch alone: replaced
+                    acc.backward((out.contrastive_loss + self.diversity.term(mask)) * scale)
                     self._account(out, mask, neg, len(x))
                     if acc.sync_gradients:
                         norm = self._optimizer_step()
+            self._account_step()
             p.global_step += 1
             self.window.steps += 1
             self.window.grad_norm += norm if math.isfinite(norm) else 0.0
@@ -297,10 +317,7 @@ class Trainer:
 
     def _account(self, out: Any, mask: torch.Tensor, neg: torch.Tensor, n_crops: int) -> None:
         w = self.window
-        w.loss += float(out.loss.detach())  # a CPU-GPU sync point per micro-batch; cheap next to the step
-        w.contrastive += float(out.contrastive_loss.detach())
-        w.diversity += float(out.diversity_loss.detach())
-        w.perplexity += float(out.codevector_perplexity.detach())
+        w.contrastive += float(out.contrastive_loss.detach())  # a CPU-GPU sync per micro-batch; cheap next to it
         w.masked += float(mask.sum())
         w.frames += mask.numel()
         w.micro += 1
@@ -311,9 +328,19 @@ class Trainer:
             # they stay on the device until _log reads them with the other sums
             signals = negative_signals(out, mask, neg)
             w.signals = signals if w.signals is None else w.signals + signals
-        if self.progress.global_step == 0:
-            w.start_perplexity += float(out.codevector_perplexity.detach())
-            w.start_micro += 1
+
+    def _account_step(self) -> None:
+        """The step's codevector perplexity and diversity, over its marginal (diversity.py), into the window as
+        this process's share: the all-reduce at the next log line sums the shares."""
+        w = self.window
+        ppl, diversity, _ = self.diversity.finish()
+        share = 1.0 / self.world
+        w.diversity += diversity * share if self.t.diversity_over == "step" else diversity  # step: the same everywhere
+        w.perplexity += ppl * share
+        w.perplexity_steps += share
+        if self.progress.global_step == 0:  # this step starts from the weights at step 0
+            w.start_perplexity += ppl * share
+            w.start_steps += share
 
     def _optimizer_step(self) -> float:
         """Clip, step or skip; returns the gradient norm (inf/nan when the step was skipped)."""
@@ -351,25 +378,26 @@ class Trainer:
     def _log(self) -> None:
         acc, w, p, t = self.accelerator, self.window, self.progress, self.t
         sums = torch.tensor(
-            [w.loss, w.contrastive, w.diversity, w.masked, w.frames, w.perplexity, w.micro, w.crops, w.wait_sec,
-             w.start_perplexity, w.start_micro],
+            [w.contrastive, w.diversity, w.masked, w.frames, w.perplexity, w.perplexity_steps, w.micro, w.crops,
+             w.wait_sec, w.start_perplexity, w.start_steps],
             dtype=torch.float64,
             device=acc.device,
         )  # fmt: skip
         signals = w.signals if w.signals is not None else torch.zeros(5, dtype=torch.float64, device=acc.device)
         sums = acc.reduce(torch.cat([sums, signals]), reduction="sum").tolist()  # one small all-reduce per log
-        loss, contrastive, diversity, masked, frames, ppl, micro, crops, wait, start_ppl, start_micro = sums[:11]
+        contrastive, diversity, masked, frames, ppl, ppl_steps, micro, crops, wait, start_ppl, start_steps = sums[:11]
         identical, negatives, informative, correct_informative, _ = sums[11:]
-        if p.train_start_perplexity is None and start_micro:
-            p.train_start_perplexity = start_ppl / start_micro
+        if p.train_start_perplexity is None and start_steps:
+            p.train_start_perplexity = start_ppl / start_steps
         elapsed = time.perf_counter() - w.start
         masked = max(masked, 1.0)
+        ppl = ppl / ppl_steps if ppl_steps else None  # mean over the window's steps of the step perplexity
         row = {
             "step": p.global_step,
-            "loss": loss / masked,
+            "loss": (contrastive + t.diversity_loss_weight * diversity) / masked,
             "contrastive_loss": contrastive / masked,
             "diversity_loss": diversity / masked,
-            "codevector_perplexity": ppl / max(micro, 1),
+            "codevector_perplexity": ppl,
             "mask_share": masked / max(frames, 1.0),
             "learning_rate": self.scheduler.get_last_lr()[0],
             "gumbel_temperature": gumbel_temperature(t, p.global_step - 1, self.pretrained),
@@ -379,7 +407,7 @@ class Trainer:
             "gpu_memory_gb": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
             "skipped_steps": p.skipped_steps,
             "identical_negative_share": identical / negatives if negatives else None,
-            "perplexity_ratio": ratio(ppl / max(micro, 1), p.train_start_perplexity),
+            "perplexity_ratio": ratio(ppl, p.train_start_perplexity),
             "contrastive_accuracy_informative": correct_informative / informative if informative else None,
         }
         p.last_train = {"loss": row["loss"], "codevector_perplexity": row["codevector_perplexity"]}
