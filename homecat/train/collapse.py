@@ -14,7 +14,8 @@ already computed:
 The trainer counts the first two on the micro-batches of each logged step (the cost stays far below 2% of
 the step time, bench/bench_train.py), the dev evaluation on every dev crop.
 A warning fires when the ratio falls below ``training.collapse_min_perplexity_ratio`` or the share rises
-above ``training.collapse_max_identical_share``; ``run_verdict`` sums a run up in one line.
+above ``training.collapse_max_identical_share``; ``run_verdict`` sums a run up in one line, read from the dev
+rows (train rows swing between logged steps: they count only when a signal is sustained).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from homecat.settings import TrainingSettings
 
 _FLAT_TOLERANCE = 0.01  # dev loss within 1% of step 0: neither learning nor diverging
 _DIVERGED_RISE = 0.10  # loss 10% above step 0: diverged
+_NEAR = 0.8  # within 80% of a collapse limit (45% identical against 50%; perplexity 0.25 x against 0.2): "near"
+_SUSTAINED = 3  # logged train rows a train signal must hold over before it counts
 _keys: dict[tuple[int, str], torch.Tensor] = {}
 
 
@@ -134,48 +137,114 @@ def warnings_for(row: dict[str, Any], t: TrainingSettings, prefix: str = "") -> 
 
 @dataclass
 class Verdict:
-    label: str  # learning / flat / collapsed / diverged / unknown
+    label: str  # learning / learning, near collapse / flat / collapsed / diverged / unknown
     reason: str
 
     def line(self, name: str) -> str:
         return f"{name}: {self.label} ({self.reason})"
 
 
+def _finite(value: Any) -> bool:
+    return not isinstance(value, (int, float)) or isinstance(value, bool) or math.isfinite(value)
+
+
+def _near_collapse(row: dict[str, Any], t: TrainingSettings, prefix: str) -> bool:
+    """Within _NEAR of a limit without crossing it (45% identical against 50%, perplexity 0.25 x against 0.2)."""
+    share = row.get(f"{prefix}identical_negative_share")
+    r = row.get(f"{prefix}perplexity_ratio")
+    return (share is not None and share >= _NEAR * t.collapse_max_identical_share) or (
+        r is not None and r <= t.collapse_min_perplexity_ratio / _NEAR
+    )
+
+
+def _signal_numbers(row: dict[str, Any], t: TrainingSettings, prefix: str, first: dict[str, Any] | None) -> list[str]:
+    numbers = []
+    share = row.get(f"{prefix}identical_negative_share")
+    if share is not None:
+        numbers.append(f"identical negatives {share:.1%} (limit {t.collapse_max_identical_share:.0%})")
+    r = row.get(f"{prefix}perplexity_ratio")
+    if r is not None:
+        numbers.append(f"perplexity {r:.2f} x step 0 (floor {t.collapse_min_perplexity_ratio:g})")
+    accuracy = row.get(f"{prefix}contrastive_accuracy_informative")
+    if accuracy is not None:
+        before = (first or {}).get(f"{prefix}contrastive_accuracy_informative")
+        numbers.append(
+            f"informative accuracy {before:.3f} at step 0, {accuracy:.3f}"
+            if before is not None and first
+            else f"informative accuracy {accuracy:.3f}"
+        )
+    return numbers
+
+
+def _sustained_train_warnings(train: list[dict[str, Any]], t: TrainingSettings) -> list[str]:
+    """The train rows' collapse signals, only when every one of the last _SUSTAINED logged rows crosses a limit
+    (train shares swing 0.4-13% between logged steps while dev stays put: one row says nothing)."""
+    last = train[-_SUSTAINED:]
+    if len(last) < _SUSTAINED or not all(warnings_for(r, t) for r in last):
+        return []
+    return [f"train, last {_SUSTAINED} logged steps: " + "; ".join(warnings_for(last[-1], t))]
+
+
 def run_verdict(rows: list[dict[str, Any]], t: TrainingSettings) -> Verdict:
-    """learning / flat / collapsed / diverged, from the last logged rows against step 0, with the numbers."""
+    """The run in one word, read from dev: step 0 against the latest dev row (loss, identical-negative share,
+    perplexity ratio, informative accuracy), with the numbers.
+
+    - diverged: a NaN or inf anywhere in a dev row, the last _SUSTAINED train losses non-finite, or the dev loss
+      10% above step 0;
+    - collapsed: the latest dev row crosses a collapse limit (dev crops, masks and negatives are fixed, so one
+      dev row is not noise), or, without dev rows, the train rows do over the last _SUSTAINED logged steps;
+    - learning: dev loss more than 1% below step 0; "learning, near collapse" when the latest dev row is within
+      80% of a limit (e.g. 45% identical against 50%, perplexity 0.25 x step 0 against 0.2);
+    - flat: neither;
+    - train signals otherwise only add a warning to the reason, and only when sustained.
+    Without a step-0 dev row and a later one the train loss decides (the first _SUSTAINED logged rows' mean
+    against the last ones').
+    """
     train = [r for r in rows if r.get("split") != "dev"]
-    dev = [r for r in rows if r.get("split") == "dev" and r.get("dev_loss") is not None]
+    dev = [r for r in rows if r.get("split") == "dev"]
     if not train and not dev:
         return Verdict("unknown", "nothing logged yet")
-    if train and (train[-1].get("loss") is None or not math.isfinite(train[-1]["loss"])):
-        return Verdict("diverged", f"non-finite loss at step {train[-1]['step']}")
-    numbers = []
-    last_dev = dev[-1] if dev else {}
-    collapse = warnings_for(last_dev, t, "dev_") if dev else []
-    collapse = collapse or (warnings_for(train[-1], t) if train else [])
+    for r in dev:
+        bad = sorted(k for k, v in r.items() if not _finite(v))
+        if bad:
+            return Verdict("diverged", f"non-finite {', '.join(bad)} on dev at step {r['step']}")
+    tail = train[-_SUSTAINED:]
+    if tail and all(r.get("loss") is None or not _finite(r["loss"]) for r in tail):
+        return Verdict(
+            "diverged", f"non-finite train loss over the last {len(tail)} logged steps (to step {tail[-1]['step']})"
+        )
+    notes = _sustained_train_warnings(train, t)
+    skipped = [r["step"] for r in tail if r.get("loss") is None or not _finite(r["loss"])]
+    if skipped:
+        notes.append(f"non-finite train loss at step {skipped[-1]} (not sustained)")
+    dev = [r for r in dev if r.get("dev_loss") is not None]
     if dev and dev[0]["step"] == 0 and len(dev) > 1:
-        first, last = dev[0]["dev_loss"], last_dev["dev_loss"]
-        numbers.append(f"dev loss {first:.3f} at step 0, {last:.3f} at step {last_dev['step']}")
-        change = (last - first) / abs(first) if first else 0.0
-    elif len(train) > 1:
-        first, last = train[0]["loss"], train[-1]["loss"]
-        numbers.append(f"train loss {first:.3f} at step {train[0]['step']}, {last:.3f} at step {train[-1]['step']}")
-        change = (last - first) / abs(first) if first else 0.0
-    else:
-        change = 0.0
-    source = last_dev if dev else train[-1]
-    prefix = "dev_" if dev else ""
-    share = source.get(f"{prefix}identical_negative_share")
-    r = source.get(f"{prefix}perplexity_ratio")
-    if share is not None:
-        numbers.append(f"identical negatives {share:.1%}")
-    if r is not None:
-        numbers.append(f"perplexity {r:.2f} x step 0")
-    reason = "; ".join(numbers) or "too few rows"
+        first, last = dev[0], dev[-1]
+        numbers = [f"dev loss {first['dev_loss']:.3f} at step 0, {last['dev_loss']:.3f} at step {last['step']}"]
+        numbers += _signal_numbers(last, t, "dev_", first)
+        change = (last["dev_loss"] - first["dev_loss"]) / abs(first["dev_loss"]) if first["dev_loss"] else 0.0
+        collapse = warnings_for(last, t, "dev_")
+        near = _near_collapse(last, t, "dev_")
+    else:  # no dev comparison yet: the train rows, smoothed over a few logged steps, and only sustained signals
+        finite = [r for r in train if r.get("loss") is not None and _finite(r["loss"])]
+        if len(finite) > 1:
+            k = max(1, min(_SUSTAINED, len(finite) // 2))
+            before = sum(r["loss"] for r in finite[:k]) / k
+            after = sum(r["loss"] for r in finite[-k:]) / k
+            numbers = [f"train loss {before:.3f} over steps {finite[0]['step']}-{finite[k - 1]['step']}, "
+                       f"{after:.3f} over steps {finite[-k]['step']}-{finite[-1]['step']} (no dev comparison)"]  # fmt: skip
+            change = (after - before) / abs(before) if before else 0.0
+        else:
+            numbers, change = ["too few rows"], 0.0
+        if train:
+            numbers += _signal_numbers(train[-1], t, "", None)
+        collapse, notes = notes, [n for n in notes if not n.startswith("train, last")]
+        near = bool(tail) and all(_near_collapse(r, t, "") for r in tail) and len(tail) == _SUSTAINED
+    reason = "; ".join(numbers + notes)
     if collapse:
         return Verdict("collapsed", "; ".join(collapse) + "; " + reason)
     if change > _DIVERGED_RISE:
         return Verdict("diverged", reason)
     if change < -_FLAT_TOLERANCE:
-        return Verdict("learning", reason)
-    return Verdict("flat", reason)
+        return Verdict("learning, near collapse" if near else "learning", reason)
+    return Verdict("flat", reason + ("; near the collapse limits" if near else ""))
