@@ -156,19 +156,38 @@ def report_activity(
     plot: Annotated[
         Path | None, typer.Option(help="Also draw hours and crop shares per participant into this PNG.")
     ] = None,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SOURCE",
+            help="Instead: agreement of crops.speech_source with this reference (an annotation file's source, "
+            "'childproject:SET', or another speech source): hours, precision, recall.",
+        ),
+    ] = None,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
     """Per participant and split: hours, energy-active hours, speech by source and label, and each crop policy part's share.
 
     Speech hours are those of crops.speech_source / crops.speech_labels; shares follow crops.crop_policy.
+    With --against SOURCE: how far those speech rows agree with a reference, second by second, per recording.
 
     Example: homecat report activity --plot artifacts/activity.png
+
+    Example: homecat report activity --against annotations.csv
     """
     from homecat.plots import plot_activity
     from homecat.reports import report_title, run_report
     from homecat.speech import activity_params
 
     settings = state(ctx).settings().settings
+    if against is not None:
+        from homecat.agreement import agreement
+
+        with Catalog.open(settings.paths, read_only=True) as catalog:
+            report = agreement(catalog, against, settings.crops.speech_source, settings.crops.speech_labels)
+        rows = report.rows()
+        print_rows(list(rows[0]), [tuple(r.values()) for r in rows], fmt, title=report.title())
+        return
     with Catalog.open(settings.paths, read_only=True) as catalog:
         columns, rows, _ = run_report(catalog, "activity", activity_params(settings.crops))
     print_rows(columns, rows, fmt, title=report_title("activity"))
