@@ -65,7 +65,11 @@ def _corpus(tmp: Path, n_segments: int, seg_sec: tuple[float, float], seed: int 
             rows.append(
                 (f"s{i:06d}", f"P{i % 4:02d}", round(start, 3), round(start + duration, 3), ("a", "b", "c")[i % 3])
             )
-        catalog.con.executemany("INSERT INTO segments VALUES (?, ?, ?, ?, ?, '', 'bench.csv', now())", rows)
+        catalog.con.executemany(
+            "INSERT INTO segments (segment_id, recording_id, start_sec, end_sec, label, tier, source, imported_at) "
+            "VALUES (?, ?, ?, ?, ?, '', 'bench.csv', now())",
+            rows,
+        )
     return settings, rows
 
 

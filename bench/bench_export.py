@@ -41,7 +41,7 @@ def fill(catalog: Catalog, recordings: int, per_recording: int) -> None:
     half = per_recording // 2
     con.execute(
         """
-        INSERT INTO segments
+        INSERT INTO segments (segment_id, recording_id, start_sec, end_sec, label, tier, source, imported_at)
         SELECT printf('%016x', hash(i, j, src)), printf('rec_%05d', i), j * 60.0 + src * 0.004, j * 60.0 + 1.5,
                ['CHI', 'FEM', 'MAL'][1 + j % 3], 'vtc', ['a.csv', 'b.TextGrid'][1 + src], now()
         FROM range(?) AS r(i), range(?) AS s(j), range(2) AS u(src)

@@ -53,7 +53,8 @@ def build(tmp: Path, n_segments: int, n_participants: int, layers: int, dim: int
             [(f"{p}/{r}.wav", f"/nowhere/{p}/{r}.wav", r, p) for p, r in recordings],
         )
         catalog.con.executemany(
-            "INSERT INTO segments VALUES (?, ?, ?, 1.0, ?, '', 'bench.csv', now())",
+            "INSERT INTO segments (segment_id, recording_id, start_sec, end_sec, label, tier, source, imported_at) "
+            "VALUES (?, ?, ?, 1.0, ?, '', 'bench.csv', now())",
             [(f"s{i:06d}", recordings[rec_of[i]][1], 0.0, LABELS[label_of[i]]) for i in range(n_segments)],
         )
     folder = settings.paths.artifacts_dir / "embeddings" / "synthetic"

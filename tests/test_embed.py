@@ -41,7 +41,9 @@ def add_segments(catalog_path: Path, rows: list[tuple[str, str, float, float, st
     with Catalog.open(catalog_path) as catalog:
         for sid, rid, start, end, label in rows:
             catalog.con.execute(
-                "INSERT INTO segments VALUES (?, ?, ?, ?, ?, '', 'test.csv', now())", [sid, rid, start, end, label]
+                "INSERT INTO segments (segment_id, recording_id, start_sec, end_sec, label, tier, source, imported_at) "
+                "VALUES (?, ?, ?, ?, ?, '', 'test.csv', now())",
+                [sid, rid, start, end, label],
             )
 
 
