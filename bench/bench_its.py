@@ -30,7 +30,7 @@ from homecat.segments import import_file
 from homecat.settings import load_settings
 from homecat.speech import import_its
 
-_RATE = 100  # Hz: a day-long recording in a few MB (only the header matters here)
+_RATE = 1000  # Hz: scan's lowest readable rate, so a day-long recording is ~115 MB of 16-bit silence
 _DAY_SEC = 16 * 3600.0
 _TYPES = ["CHN", "CHF", "FAN", "FAF", "MAN", "MAF", "CXN", "CXF", "OLN", "OLF", "TVN", "TVF", "NON", "NOF", "SIL"]
 
@@ -82,8 +82,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        block = np.zeros((int(_DAY_SEC * _RATE), 1), dtype=np.float32)
-        audio.write_audio(tmp / "raw" / "C01" / "e20190304_070000_012345.wav", iter([block]), _RATE, 1)
+        hour = np.zeros((3600 * _RATE, 1), dtype=np.float32)
+        hours = (hour for _ in range(int(_DAY_SEC // 3600)))  # written an hour at a time: 14 MB in memory
+        audio.write_audio(tmp / "raw" / "C01" / "e20190304_070000_012345.wav", hours, _RATE, 1)
         its_path = tmp / "e20190304_070000_012345.its"
         make_its(its_path, args.segments)
         segments = bare_parse(its_path)

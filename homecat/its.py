@@ -9,7 +9,9 @@ slice: those are not parts (reading them too gave every part several overlapping
 (ChildProject/converters.py). Times are ISO 8601 durations from the start of the audio file; ``spkr`` is
 LENA's speaker type (CHN/CHF key child, FAN/FAF female adult, MAN/MAF male adult, CXN/CXF other child,
 OLN/OLF overlap, TVN/TVF electronic media, NON/NOF noise, SIL silence; N near, F far).
-``startClockTime`` is the wall-clock time (UTC) of the part's start.
+``startClockTime`` and ``endClockTime`` are the wall-clock times (UTC) of the part's start and end; the
+header's ``<TransferTime LocalTime=… UTCTime=…>`` (when the recorder was read out) gives the family's
+offset from UTC, so the local time of day is known too (as ChildProject's LENA tutorial derives it).
 
 The file is streamed through expat with a parser target that keeps only the open elements' tags: no
 element tree is built, so memory does not grow with the number of elements, and a file nested deeper
@@ -29,7 +31,7 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -46,6 +48,7 @@ PART_PATH = ("ITS", "ProcessingUnit")  # the elements a recorder part's <Recordi
 MAX_DEPTH = 64  # LENA nests about 6 deep (ITS/ProcessingUnit/Recording/Conversation/Segment/UTT)
 MAX_PART = 2**31 - 1  # recording_clock.part is an INTEGER
 CLOCK_YEARS = (1980, 2100)  # a recorder clock outside these years is unset or broken, not a date to age from
+MAX_UTC_OFFSET_MIN = 14 * 60  # the farthest time zones from UTC (UTC-12 … UTC+14)
 # How far a part may end past the audio (LENA writes part ends to 0.01 s); segments get the same tolerance.
 PART_END_TOLERANCE_SEC = 0.01
 
@@ -68,12 +71,15 @@ class ItsPart:
     start_sec: float
     end_sec: float
     start_clock: datetime | None  # UTC, naive
+    end_clock: datetime | None = None  # UTC, naive
+    utc_offset_min: int | None = None  # local time = UTC + this, from the file's <TransferTime>; None: not given
 
 
 @dataclass
 class ItsFile:
     segments: list[ItsSegment] = field(default_factory=list)
     parts: list[ItsPart] = field(default_factory=list)
+    utc_offset_min: int | None = None  # local time = UTC + this (from <TransferTime>); None when not given
 
 
 def iso_seconds(text: str | None) -> float | None:
@@ -122,18 +128,41 @@ def _part(attrib: dict[str, str], ordinal: int, reasons: list[str]) -> ItsPart |
     start, end = times
     if start is not None and end is not None and end < start:
         reasons.append(f"endTime {end:.3f} s is before startTime {start:.3f} s")
-    clock = None
-    clock_text = attrib.get("startClockTime")
-    if clock_text is not None and clock_text.strip():
-        clock = _clock(clock_text)
-        if clock is None:
-            reasons.append(
-                f"startClockTime '{clock_text}' is not a date and time (ISO 8601, UTC) between the years "
-                f"{CLOCK_YEARS[0]} and {CLOCK_YEARS[1]}"
-            )
+    clocks = []
+    for name in ("startClockTime", "endClockTime"):
+        clock = None
+        clock_text = attrib.get(name)
+        if clock_text is not None and clock_text.strip():
+            clock = _clock(clock_text)
+            if clock is None:
+                reasons.append(
+                    f"{name} '{clock_text}' is not a date and time (ISO 8601, UTC) between the years "
+                    f"{CLOCK_YEARS[0]} and {CLOCK_YEARS[1]}"
+                )
+        clocks.append(clock)
+    if clocks[0] is not None and clocks[1] is not None and clocks[1] < clocks[0]:
+        reasons.append(f"endClockTime {clocks[1]} is before startClockTime {clocks[0]}")
     if reasons:
         return None
-    return ItsPart(number, start, end, clock)
+    return ItsPart(number, start, end, clocks[0], clocks[1])
+
+
+def _utc_offset_min(attrib: dict[str, str], reasons: list[str]) -> int | None:
+    """Minutes from UTC to the local time of a <TransferTime LocalTime UTCTime>, or None after adding why not."""
+    local, utc = (_clock(attrib.get(name) or "") for name in ("LocalTime", "UTCTime"))
+    if local is None or utc is None:
+        reasons.append(
+            f"LocalTime '{attrib.get('LocalTime', '')}' and UTCTime '{attrib.get('UTCTime', '')}' are not both dates "
+            f"and times between the years {CLOCK_YEARS[0]} and {CLOCK_YEARS[1]}"
+        )
+        return None
+    minutes = round((local - utc).total_seconds() / 60)
+    if abs(minutes) > MAX_UTC_OFFSET_MIN:
+        reasons.append(
+            f"LocalTime is {minutes} minutes from UTCTime, more than a time zone is (at most {MAX_UTC_OFFSET_MIN})"
+        )
+        return None
+    return minutes
 
 
 class _Reader:
@@ -169,6 +198,11 @@ class _Reader:
                 )
             else:
                 self.result.parts.append(part)
+        elif tag == "TransferTime" and self.result.utc_offset_min is None:
+            reasons = []
+            self.result.utc_offset_min = _utc_offset_min(attrib, reasons)
+            if reasons:
+                self.problems.append(f"{self.name}: <TransferTime> (the recorder's local time): {'; '.join(reasons)}.")
         if len(self.open) >= MAX_DEPTH:
             raise HomecatError(
                 f"{self.name} nests its elements more than {MAX_DEPTH} deep (LENA nests about 6): "
@@ -208,6 +242,7 @@ def read_its(path: Path) -> ItsFile:
         )
     if not result.parts and not result.segments:
         raise HomecatError(f"{path.name} has no <Recording> or <Segment> elements: it is not a LENA .its file.")
+    result.parts = [replace(p, utc_offset_min=result.utc_offset_min) for p in result.parts]
     return result
 
 
@@ -252,7 +287,11 @@ def store_clock(catalog: Catalog, recording_id: str, source: str, parts: Sequenc
             f"{source} has {len(problems)} recorder part problem(s), so nothing from it was imported:", *problems
         )
     catalog.run(_SQL, "forget_clock", {"recording_id": recording_id})
-    rows = [[recording_id, source, p.part, p.start_sec, p.end_sec, p.start_clock] for p in parts if p.start_clock]
+    rows = [
+        [recording_id, source, p.part, p.start_sec, p.end_sec, p.start_clock, p.end_clock, p.utc_offset_min]
+        for p in parts
+        if p.start_clock
+    ]
     if rows:
         catalog.run_many(_SQL, "add_clock", rows)
     return len(rows)

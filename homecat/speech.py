@@ -23,7 +23,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
@@ -366,7 +366,8 @@ class Timeline:
     threshold_dbfs: float | None
     rms_dbfs: Any  # numpy float32, one per window
     turns: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # "source/label" -> turns
-    clock: list[tuple[int, float, float, datetime]] = field(default_factory=list)  # (part, start_sec, end_sec, UTC)
+    # (part, start_sec, end_sec, UTC start, minutes from UTC to local time or None)
+    clock: list[tuple[int, float, float, datetime, int | None]] = field(default_factory=list)
 
     def rows(self) -> list[dict[str, object]]:
         active = (
@@ -392,10 +393,22 @@ class Timeline:
                     "share": round(sec / self.duration_sec, 4) if self.duration_sec else None,
                 }
             )
-        for part, start_sec, end_sec, start_clock in self.clock:  # the time of day, where a recorder wrote it
+        for (
+            part,
+            start_sec,
+            end_sec,
+            start_clock,
+            offset_min,
+        ) in self.clock:  # the time of day, where a recorder wrote it
+            local = ""
+            if offset_min is not None:
+                sign, hours, minutes = "+-"[offset_min < 0], abs(offset_min) // 60, abs(offset_min) % 60
+                local = (
+                    f" ({start_clock + timedelta(minutes=offset_min):%H:%M} local, UTC{sign}{hours:02d}:{minutes:02d})"
+                )
             out.append(
                 {
-                    "lane": f"part {part} from {start_sec:.0f} s began {start_clock:%Y-%m-%d %H:%M:%S} UTC",
+                    "lane": f"part {part} from {start_sec:.0f} s began {start_clock:%Y-%m-%d %H:%M:%S} UTC{local}",
                     "turns": None,
                     "hours": round((end_sec - start_sec) / 3600, 4),
                     "share": round((end_sec - start_sec) / self.duration_sec, 4) if self.duration_sec else None,

@@ -278,6 +278,41 @@ def test_an_its_file_with_hourly_bars_gives_one_clock_row_per_recorder_part(smal
     assert sum(row["share"] for row in parts) == pytest.approx(1.0)  # the parts tile the day once
 
 
+def test_an_its_file_gives_each_parts_end_clock_and_the_local_time_of_its_transfer_time(
+    small_tree, settings_for, tmp_path
+):
+    settings = settings_for(small_tree)
+    scan_and_validate(settings)
+    catalog_path = settings.paths.catalog
+    parts = [{**p, "endClockTime": e} for p, e in zip(TWO_PARTS, ["2019-03-04T08:15:01Z", "2019-03-04T09:00:02Z"])]
+    its = write_lena_day(tmp_path / "P01_a.its", parts)
+    # the header LENA writes when the recorder is read out: local time and UTC of that moment (UTC-05:00 here)
+    header = '<UPL_Header><TransferredUPL><RecordingInformation><TransferTime LocalTime="2019-03-05T09:05:32" '
+    header += 'TimeZone="EST" UTCTime="2019-03-05T14:05:32"/></RecordingInformation></TransferredUPL></UPL_Header>'
+    its.write_text(its.read_text().replace("<UPL_Header/>", header))
+    assert invoke(catalog_path, "segments", "import", str(its)).exit_code == 0
+    with Catalog.open(catalog_path, read_only=True) as catalog:
+        _, rows = catalog.rows(
+            "SELECT part, strftime(end_clock, '%H:%M:%S'), utc_offset_min FROM recording_clock ORDER BY part"
+        )
+        _, dated = catalog.rows(
+            "SELECT strftime(date_iso, '%Y-%m-%d'), start_time FROM recording_date WHERE recording_id = 'P01_a'"
+        )
+    assert rows == [(1, "08:15:01", -300), (2, "09:00:02", -300)]
+    assert dated == [("2019-03-04", "03:15:00")]  # the local start: 08:15 UTC is 03:15 in UTC-05:00
+    timeline = json.loads(invoke(catalog_path, "report", "timeline", "P01_a", "--format", "json").stdout)
+    assert [row["lane"] for row in timeline if row["lane"].startswith("part")] == [
+        "part 1 from 0 s began 2019-03-04 08:15:00 UTC (03:15 local, UTC-05:00)",
+        "part 2 from 1 s began 2019-03-04 09:00:00 UTC (04:00 local, UTC-05:00)",
+    ]
+    its.write_text(its.read_text().replace('LocalTime="2019-03-05T09:05:32"', 'LocalTime="soon"'))
+    result = invoke(catalog_path, "segments", "import", str(its))
+    assert (
+        result.exit_code == 1
+        and "P01_a.its: <TransferTime> (the recorder's local time): LocalTime 'soon'" in result.stderr
+    )
+
+
 HOSTILE_PARTS = [  # (field of part 2, value, what the sentence says)
     ("num", "abc", "num 'abc' is not a part number (a whole number 1-2147483647)"),
     ("num", "1.5", "num '1.5' is not a part number"),
@@ -290,6 +325,7 @@ HOSTILE_PARTS = [  # (field of part 2, value, what the sentence says)
     ("endTime", "PTinfS", "endTime 'PTinfS' is not a duration"),
     ("endTime", "PT99999S", "recorder part 2 (1.000-99999.000 s) ends past the end of P01/P01_a.wav (3.000 s)"),
     ("startTime", "PT0.50S", "recorder part 2 (0.500-3.000 s) overlaps part 1 (0.000-1.000 s)"),
+    ("endClockTime", "2019-03-04T08:59:59Z", "endClockTime 2019-03-04 08:59:59 is before startClockTime"),
     ("num", "1", "has the number of another part"),
 ]
 

@@ -5,8 +5,9 @@
 DELETE FROM recording_clock WHERE recording_id = $recording_id;
 
 -- name: add_clock
--- One part's clock time: (recording_id, source, part, start_sec, end_sec, start_clock).
-INSERT INTO recording_clock VALUES (?, ?, ?, ?, ?, ?);
+-- One part's clock time: (recording_id, source, part, start_sec, end_sec, start_clock, end_clock, utc_offset_min).
+INSERT INTO recording_clock (recording_id, source, part, start_sec, end_sec, start_clock, end_clock, utc_offset_min)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: clock_recording
 -- Recording $recording_id's rel_path and the duration its parts must fit in (view recording_extent, as for

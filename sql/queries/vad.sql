@@ -54,8 +54,10 @@ WHERE recording_id = $recording_id
 ORDER BY ALL;
 
 -- name: timeline_clock
--- The wall-clock start (UTC) of each part of recording $recording_id (from a LENA .its import), in part order.
-SELECT part, start_sec, end_sec, start_clock FROM recording_clock WHERE recording_id = $recording_id ORDER BY part;
+-- The wall-clock start (UTC) of each part of recording $recording_id (from a LENA .its import) and the local
+-- time's offset from UTC in minutes (NULL where the file gives none), in part order.
+SELECT part, start_sec, end_sec, start_clock, utc_offset_min
+FROM recording_clock WHERE recording_id = $recording_id ORDER BY part;
 
 -- name: forget_vad_state
 -- What `homecat vad` last did to recording $recording_id, before its new run is stored.
