@@ -755,6 +755,12 @@ def test_extra_metadata_ages_reach_the_catalog(dataset, settings_for):
         _, rows = catalog.rows("SELECT recording_id, round(age_months, 3) FROM recording_ages ORDER BY 1")
     ages = dict(rows)
     assert ages["rec1"] == round(141 / (365.25 / 12), 3) and ages["rec2"] == round(305 / (365.25 / 12), 3)
+    # an edit of an extra file alone is seen by the next scan (the metadata's digest covers every file read)
+    _write_csv(dataset / "metadata" / "children" / "extra.csv", [{"child_id": "C01", "child_dob": "2020-04-01"}])
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan_dataset(catalog, settings.data, dataset)
+        _, rows = catalog.rows("SELECT recording_id, round(age_months, 3) FROM recording_ages ORDER BY 1")
+    assert dict(rows)["rec1"] == round(19 / (365.25 / 12), 3)
 
 
 def test_extra_metadata_ages_equal_childprojects_own(dataset):
