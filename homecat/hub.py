@@ -108,6 +108,7 @@ def push(
     dry_run: bool = False,
     include_checkpoints: bool = False,
     endpoint: str | None = None,
+    without_probe_evidence: bool = False,
 ) -> PushResult:
     """Stage the model of a run (``run/final``) or a checkpoint, check it, and upload it.
 
@@ -115,7 +116,9 @@ def push(
     (flags reach it as settings overrides). Without ``run`` or ``checkpoint`` the newest finished
     run under ``<artifacts_dir>/training`` is used. ``endpoint`` defaults to huggingface_hub's
     (``HF_ENDPOINT``, else https://huggingface.co). ``dry_run`` stages and checks but sends
-    nothing and needs no token. Raises ``HomecatError`` with one sentence on every failure.
+    nothing and needs no token. The card shows probe results only of the weights pushed; without any,
+    the push (dry run too) is refused unless ``without_probe_evidence``. Raises ``HomecatError`` with one
+    sentence on every failure.
     """
     hub = settings.hub
     token: str | None = None
@@ -128,7 +131,10 @@ def push(
             raise HomecatError("No Hub repository: set HF_REPO_ID in the environment or in .env, or pass --repo-id.")
         _validate_repo_id(repo_id)
 
-    staged = stage(settings, run=run, checkpoint=checkpoint, include_checkpoints=include_checkpoints)
+    staged = stage(
+        settings, run=run, checkpoint=checkpoint, include_checkpoints=include_checkpoints,
+        without_probe_evidence=without_probe_evidence,
+    )  # fmt: skip
     result = PushResult(
         source=staged.source,
         staging_dir=staged.staging_dir,
@@ -166,6 +172,7 @@ def stage(
     run: str | os.PathLike | None = None,
     checkpoint: str | os.PathLike | None = None,
     include_checkpoints: bool = False,
+    without_probe_evidence: bool = False,
 ) -> Staged:
     """Build the staging folder (model files, scrubbed JSON, model card) and run the privacy check."""
     source, run_dir = _resolve_source(settings, run, checkpoint)
@@ -192,7 +199,9 @@ def stage(
             settings.hub,
             checkpoint=source.name if checkpoint is not None else None,
             checkpoints=[ckpt.name for ckpt in checkpoints],
-            evidence=gather(run_dir, source, settings.paths.catalog, notes),
+            evidence=gather(
+                run_dir, source, settings.paths.catalog, notes, without_probe_evidence=without_probe_evidence
+            ),
         )
         unset = [name for name, value in (("hub.license", settings.hub.license != "unknown"),
                                           ("hub.language", bool(settings.hub.language))) if not value]  # fmt: skip

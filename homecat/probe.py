@@ -27,7 +27,7 @@ from homecat.settings import Settings
 
 _QUERIES = "queries/embed.sql"
 COLUMNS = [
-    "set", "layer", "uar", "uar_sd", "macro_f1", "chance", "n_segments", "n_participants", "n_folds",
+    "set", "step", "layer", "uar", "uar_sd", "macro_f1", "chance", "n_segments", "n_participants", "n_folds",
 ]  # fmt: skip
 # `probe --by age-band`: the out-of-fold predictions of each (set, layer) scored within each age band
 BREAKDOWN_COLUMNS = ["set", "layer", "age_band", "uar", "n_segments", "n_participants", "labels"]
@@ -181,6 +181,7 @@ def probe(
             rows_out.append(
                 {
                     "set": s,
+                    "step": known[s]["step"],  # of the set's weights (None: not a run's model, or eGeMAPS)
                     "layer": layer,
                     "uar": float(np.mean(uars)),
                     "uar_sd": float(np.std(uars, ddof=1)),

@@ -124,6 +124,8 @@ def cli(tmp_path, hub):
     """Run `python -m homecat push ARGS` in tmp_path against the stand-in Hub; a clean environment."""
 
     def run(*args: str, env: dict[str, str] | None = None, endpoint: str | None = None) -> subprocess.CompletedProcess:
+        # make_run's runs were never embedded or probed: push refuses them without this flag (tested below)
+        args = (*args, "--without-probe-evidence")
         base = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HOMECAT_", "HUGGINGFACE_"))}
         base.update(
             HF_ENDPOINT=endpoint or hub.url,
@@ -414,7 +416,7 @@ def test_staged_folder_loads_with_wav2vec2model(make_run, tmp_path):
 
     run = make_run()
     settings = load_settings(environ={}, cwd=tmp_path).settings
-    staged = stage(settings, run=run)
+    staged = stage(settings, run=run, without_probe_evidence=True)
     assert [f.path_in_repo for f in staged.files] == sorted(PUSHED)
     model = Wav2Vec2Model.from_pretrained(staged.staging_dir)
     assert model.config.hidden_size == 32
@@ -428,7 +430,7 @@ def test_newest_finished_run_is_the_default(make_run, tmp_path):
     settings = load_settings(
         environ={}, cwd=tmp_path, overrides={"paths.artifacts_dir": tmp_path / "artifacts"}
     ).settings
-    assert stage(settings).source == newer / "final"
+    assert stage(settings, without_probe_evidence=True).source == newer / "final"
 
 
 def test_identifier_matching(tmp_path, make_run):
@@ -460,3 +462,149 @@ def test_a_random_init_run_claims_no_base_model():
     assert "randomly initialised" in card and "facebook/wav2vec2-base" not in card
     continued = model_card({"base_model": "facebook/wav2vec2-base"}, HubSettings())
     assert "base_model: facebook/wav2vec2-base" in continued and "after continued" in continued
+
+
+# --------------------------------------------------------------------------- evidence of the weights pushed
+
+
+@pytest.fixture(scope="module")
+def probed_run(tmp_path_factory) -> dict:
+    """The demo corpus (scanned, validated, split, its annotations as segments), a tiny random-init run trained to
+    step 2, every model of the run embedded and probed (`embed --run`, `probe --run`): evidence at step 2."""
+    import csv
+    import hashlib
+
+    from accelerate.state import AcceleratorState, GradientState
+
+    from homecat.catalog import Catalog
+    from homecat.demo import make_demo_corpus
+    from homecat.embed import embed, run_sets
+    from homecat.probe import probe_run
+    from homecat.scan import scan
+    from homecat.split import assign_splits
+    from homecat.train import train
+    from homecat.validate import validate
+    from tests.conftest import TINY
+    from tests.test_embed import add_segments
+
+    base = tmp_path_factory.mktemp("evidence")
+    corpus = make_demo_corpus(base / "raw", minutes=0.5)
+    overrides = {
+        "paths.catalog": base / "catalog.duckdb", "paths.artifacts_dir": base / "artifacts",
+        "data.raw_audio_root": base / "raw", "split.dev_fraction": 0.3, "crops.crop_sec": 0.5,
+        "crops.crops_per_epoch": 16, "crops.dev_crop_count": 2,
+    }  # fmt: skip
+    settings = load_settings(overrides=overrides, environ={}, cwd=base).settings
+    with Catalog.open(settings.paths) as catalog:
+        scan(catalog, settings.data)
+        validate(catalog, settings.validate, settings.data, workers=1)
+        assign_splits(catalog, settings.split)
+        ids = dict(catalog.con.execute("SELECT rel_path, recording_id FROM recordings").fetchall())
+    with open(corpus.events_csv, newline="") as f:
+        add_segments(settings.paths.catalog, [
+            (hashlib.sha1(f"{e['recording']}|{e['start_sec']}".encode()).hexdigest()[:16], ids[e["recording"]],
+             float(e["start_sec"]), float(e["end_sec"]), e["label"])
+            for e in csv.DictReader(f)
+        ])  # fmt: skip
+    t = settings.training.model_copy(
+        update={"base_model": None, "model_overrides": TINY, "run_name": "tiny", "max_steps": 2, "per_gpu_batch": 2,
+                "grad_accum_steps": 1, "num_negatives": 10, "num_workers": 0, "save_steps": 2, "eval_steps": 2,
+                "warmup_steps": 1, "gradient_checkpointing": False, "report_to": "none"}
+    )  # fmt: skip
+    settings = settings.model_copy(update={"training": t})
+    try:
+        run = train(settings, show_progress=False)
+    finally:
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+    embed(settings, models=[model for _, model, _ in run_sets(run)])
+    probe_run(settings, run, folds=2)
+    return {"settings": settings, "run": run}
+
+
+def test_push_shows_only_probe_results_of_the_weights_it_pushes(probed_run):
+    """Probed at step 2, resumed to step 4: final/ holds weights never probed, so push (dry run too) refuses in one
+    sentence naming the commands, and with --without-probe-evidence the card has no probe numbers; the step-2
+    checkpoint (the weights probed) still gets its own."""
+    from accelerate.state import AcceleratorState, GradientState
+    from typer.testing import CliRunner
+
+    from homecat.catalog import Catalog
+    from homecat.cli import app
+    from homecat.train import train
+    from homecat.weights import weights_of
+
+    settings, run = probed_run["settings"], probed_run["run"]
+    probed = weights_of(run / "final")
+    assert (probed.run_name, probed.step) == ("tiny", 2)
+    assert probed.sha256 == hashlib_file(run / "final" / "model.safetensors")  # sha256sum of the file
+    with Catalog.open(settings.paths, read_only=True) as catalog:
+        stored = catalog.con.execute(
+            "SELECT DISTINCT set_name, step, weights_sha256 FROM probe_results ORDER BY step"
+        ).fetchall()
+    assert stored == [("tiny-initial", 0, weights_of(run / "initial").sha256), ("tiny-step_2", 2, probed.sha256)]
+
+    card = stage(settings, run=run).card
+    assert "| this model | " in card and "| starting model | " in card and f"sha256 `{probed.sha256}`, step 2" in card
+    assert "type: uar" in card.split("---\n")[1]
+
+    resumed = settings.model_copy(update={"training": settings.training.model_copy(update={"max_steps": 4})})
+    try:
+        train(resumed, resume="latest", show_progress=False)
+    finally:
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+    pushed = weights_of(run / "final")
+    assert pushed.step == 4 and pushed.sha256 != probed.sha256
+
+    env = {"HOMECAT_ARTIFACTS_DIR": str(settings.paths.artifacts_dir)}
+    result = CliRunner().invoke(
+        app, ["--catalog", str(settings.paths.catalog), "push", "--run", str(run), "--dry-run"], env=env
+    )
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: No probe result in {settings.paths.catalog} belongs to the weights pushed (sha256 "
+        f"{pushed.sha256[:12]} (tiny step 4)): run 'homecat embed --run {run} --features egemaps' then "
+        f"'homecat probe --run {run}' to make them, or push without probe numbers with --without-probe-evidence.\n"
+    )
+    card = stage(settings, run=run, without_probe_evidence=True).card
+    assert "Did it help" not in card and "UAR" not in card and "uar" not in card.split("---\n")[1]
+    assert "| Dev metric | step 0 | step 4 |" in card  # the dev figures are the run's own, up to the pushed step
+
+    # `homecat evaluate` names the weights of each row and gives the run's logged dev rows, in the trainer's precision
+    from homecat.evaluate import evaluate_run
+    from homecat.train import read_metrics
+
+    logged = {r["step"]: r for r in read_metrics(run) if r.get("split") == "dev"}
+    try:
+        rows = evaluate_run(settings, run)
+    finally:
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+    assert [(r["step"], r["weights_sha256"]) for r in rows] == [
+        (0, weights_of(run / "initial").sha256), (2, probed.sha256), (4, pushed.sha256)
+    ]  # fmt: skip
+    precision = json.loads((run / "trainer_state.json").read_text())["mixed_precision"]
+    for row in rows:
+        assert row["mixed_precision"] == precision == "no"  # fp16 in config.yaml; fp32 without CUDA, as trained
+        assert row["loss_per_masked_frame"] == pytest.approx(logged[row["step"]]["dev_loss"], rel=1e-5)
+
+    # the checkpoint of step 2 holds the weights probed: its card shows them
+    card = stage(settings, checkpoint=run / "checkpoints" / "step_2").card
+    assert f"sha256 `{probed.sha256}`, step 2" in card and "| this model | " in card
+
+
+def hashlib_file(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_dev_is_evaluated_in_the_precision_the_trainer_uses():
+    """`homecat evaluate` follows the trainer's rule: training.mixed_precision on a CUDA GPU, fp32 without one."""
+    from homecat.evaluate import dev_precision
+    from homecat.settings import TrainingSettings
+
+    for setting in ("fp16", "bf16", "no"):
+        t = TrainingSettings(mixed_precision=setting)
+        assert (dev_precision(t, cuda=True), dev_precision(t, cuda=False)) == (setting, "no")
