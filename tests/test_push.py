@@ -7,18 +7,21 @@ Nothing of huggingface_hub is mocked.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from homecat.errors import ConfigError, HomecatError
 from homecat.hub import MODEL_FILES, stage
 from homecat.modelcard import find_identifiers, index_identifiers, model_card
 from homecat.settings import HubSettings, load_settings
@@ -360,6 +363,113 @@ def test_a_hub_error_that_echoes_the_token_is_printed_without_it(make_run, cli, 
         "Bearer …); nothing was pushed.\n"
     )
     assert hub.requests and {r.authorization for r in hub.requests} == {f"Bearer {TOKEN}"}
+
+
+def test_a_hub_echoing_the_token_in_another_spelling_is_printed_without_it(make_run, cli, hub):
+    hub.echo_status = 400
+    hub.echo = lambda auth: base64.b64encode(auth.split()[1][3:].upper().encode()).decode()
+    result = cli("--run", str(make_run()), "--repo-id", REPO, env={"HF_TOKEN": TOKEN})
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"Error: The Hub refused the push to {REPO} (HTTP 400: cannot handle request with Authorization: …); "
+        "nothing was pushed.\n"
+    )
+
+
+_ECHOES = {
+    "as sent": lambda t: t,
+    "bare": lambda t: t.removeprefix("hf_"),
+    "bare upper-cased": lambda t: t.removeprefix("hf_").upper(),
+    "lower-cased": lambda t: t.lower(),
+    "url-encoded": lambda t: quote(t, safe=""),
+    "url-encoded upper": lambda t: quote(t.upper(), safe=""),
+    "base64 of the header": lambda t: base64.b64encode(f"Bearer {t}".encode()).decode(),
+    "base64 user:token (Basic)": lambda t: base64.b64encode(f"user:{t}".encode()).decode(),
+    "base64 at offset 1": lambda t: base64.b64encode(f"x{t.removeprefix('hf_')}y".encode()).decode(),
+    "urlsafe base64 upper": lambda t: (
+        base64.urlsafe_b64encode(t.removeprefix("hf_").upper().encode()).decode().rstrip("=")
+    ),
+    "base64 lower": lambda t: base64.b64encode(t.lower().encode()).decode(),
+}
+
+
+@pytest.mark.parametrize("token", [TOKEN, "hf_" + "aB3dE6gH9j" * 3 + "kLmN", "plain-secret-without-prefix"])
+@pytest.mark.parametrize("spelling", list(_ECHOES), ids=list(_ECHOES))
+def test_redact_finds_the_token_in_any_case_or_encoding(token, spelling):
+    from homecat.hub import redact
+
+    echoed = _ECHOES[spelling](token)
+    shown = redact(f"server says [{echoed}] and more", token)
+    assert shown.startswith("server says [") and shown.endswith("] and more")
+    inner = shown[len("server says [") : -len("] and more")]
+    # what is left is the non-secret part around it ("Bearer ", "user:") and at most a character or two of the
+    # encoding's edges
+    assert "…" in inner and len(inner) <= max(len(echoed) - len(token), 0) + 4, inner
+    assert redact("a message with ordinary words and the token name HF_TOKEN", token) == (
+        "a message with ordinary words and the token name HF_TOKEN"
+    )
+
+
+def test_a_200_answer_that_is_not_json_is_one_sentence(make_run, cli, hub):
+    hub.not_json = True
+    result = cli("--run", str(make_run()), "--repo-id", REPO, env={"HF_TOKEN": TOKEN})
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"Error: The Hub at {hub.url} answered with something that is not JSON (is HF_ENDPOINT a Hub, or is a proxy "
+        "or login page in between?); nothing was pushed.\n"
+    )
+
+
+def test_a_hub_trickling_its_answer_is_given_up_at_the_request_timeout(make_run, cli, hub):
+    timeout_sec = 0.5
+    hub.trickle_sec = timeout_sec / 5  # every read gets a byte well within the timeout: only a deadline ends it
+    env = {"HF_TOKEN": TOKEN, "HOMECAT_REQUEST_TIMEOUT_SEC": str(timeout_sec)}
+    result = cli("--run", str(make_run()), "--repo-id", REPO, env=env)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"Error: Could not reach the Hugging Face Hub at {hub.url} (no answer within {timeout_sec:g} s); "
+        "nothing was pushed.\n"
+    )
+    # the first answer (~150 bytes, ~30 s at this pace) was cut off; the client closed it, the server saw that
+    # within a few more bytes, and no further request was made
+    (hang_up,) = hub.hang_ups
+    assert hang_up is not None and hang_up < 40 * hub.trickle_sec
+    assert hub.paths() == ["POST /api/repos/create"]
+
+
+@pytest.mark.parametrize("repo_id", ["hf_" + "aB3dE6gH9j" * 3 + "kLmN", "lab/hf_" + "aB3dE6gH9j" * 3 + "kLmN"])
+def test_a_token_pasted_into_the_repository_id_is_refused_when_settings_load(tmp_path, repo_id):
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={"HF_REPO_ID": repo_id}, cwd=tmp_path)
+    assert info.value.lines == [
+        "env HF_REPO_ID: hub.repo_id: Value error, looks like a Hub token (hf_…), not a repository id: put the "
+        "token in HF_TOKEN and namespace/name here"
+    ]
+    ok = load_settings(environ={"HF_REPO_ID": "lab/hf_wav2vec2-homes_2024"}, cwd=tmp_path).settings
+    assert ok.hub.repo_id == "lab/hf_wav2vec2-homes_2024"
+
+
+def test_the_configured_token_in_the_repository_id_is_refused_and_never_staged(make_run, tmp_path):
+    run = make_run()
+    for repo_id in (TOKEN, f"lab/{TOKEN[3:].upper()}"):
+        settings = load_settings(environ={"HF_TOKEN": TOKEN, "HF_REPO_ID": repo_id}, cwd=tmp_path).settings
+        with pytest.raises(HomecatError) as info:
+            stage(settings, run=run)
+        assert info.value.lines == [
+            "The Hub repository id contains the Hub token (HF_TOKEN): set HF_REPO_ID or --repo-id to "
+            "namespace/name; nothing was staged."
+        ]
+        assert not (run / "hub_staging").exists()
+
+
+@pytest.mark.parametrize("name", ["HOMECAT_HUB__TOKEN", "HOMECAT_TOKEN"])
+def test_the_token_is_read_only_from_hf_token(tmp_path, name):
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={name: TOKEN}, cwd=tmp_path)
+    assert info.value.lines == [f"env {name}: set the Hub token as HF_TOKEN (environment or .env), not {name}."]
+    (tmp_path / ".env").write_text(f"{name}={TOKEN}\n")
+    with pytest.raises(ConfigError, match=f".env {name}: set the Hub token as HF_TOKEN"):
+        load_settings(environ={}, cwd=tmp_path)
 
 
 def test_hub_messages_lose_anything_that_looks_like_a_token():
