@@ -718,3 +718,26 @@ def test_dev_is_evaluated_in_the_precision_the_trainer_uses():
     for setting in ("fp16", "bf16", "no"):
         t = TrainingSettings(mixed_precision=setting)
         assert (dev_precision(t, cuda=True), dev_precision(t, cuda=False)) == (setting, "no")
+
+
+def test_what_is_logged_during_the_upload_is_redacted_on_every_handler():
+    """A library logging the request (huggingface_hub's debug output, a proxy error) while the push runs: the
+    handlers write the message without the token, in whatever spelling; afterwards they are as they were."""
+    import io
+    import logging
+
+    from homecat.hub import _redacted_logs
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("huggingface_hub")
+    logger.addHandler(handler)
+    try:
+        with _redacted_logs(TOKEN):
+            logger.warning("retrying with headers %s", {"authorization": f"Bearer {TOKEN}"})
+            logger.warning("echo %s", base64.b64encode(TOKEN[3:].upper().encode()).decode())
+        assert handler.filters == []
+    finally:
+        logger.removeHandler(handler)
+    written = stream.getvalue()
+    assert TOKEN not in written and TOKEN[3:].upper() not in written and written.count("…") == 2, written
