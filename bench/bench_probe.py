@@ -1,19 +1,20 @@
-"""Time of `homecat probe` for 10,000 segments x 13 layers x 768 dimensions (wav2vec2-base sized) on this machine,
-with its solver (homecat.probe_fit: preconditioned lbfgs, folds side by side) against the solver it replaced
-(scikit-learn's StandardScaler + LogisticRegression lbfgs, one fit after another), on the same folds.
+"""Time of `homecat probe` for 10,000 segments x 13 layers x 768 dimensions (wav2vec2-base sized) on this machine:
+the probe with nested layer selection (each outer fold's layer chosen by inner folds of its training families,
+issue 23) against the probe before it (every layer scored on the outer folds only, the best picked on them),
+on the same catalog and folds, in the same process.
 
     python bench/bench_probe.py                                  # the full case, one JSON object
     python bench/bench_probe.py --segments 3000 --layers 4      # a smaller case on a busy machine
 
-Synthetic vectors (no model runs): ~50 participants with 2 recordings each, three labels in the demo's
-proportions (0.55 / 0.35 / 0.10); each vector = a label direction whose strength peaks at the middle layer +
-a per-participant offset (the family effect grouped folds guard against) + noise with 64 strong shared
-factors (correlated dimensions, as in real hidden states). They are written
-through embed's own Parquet writer (row groups of 256 segments) into a real catalog with the
-``embedding_sets`` row, so ``probe()`` runs exactly as `homecat probe` does: reading one layer at a time,
-participant-grouped stratified folds, a class-balanced logistic regression per fold and layer, storing
-probe_folds and probe_results. Reports the wall time of ``probe()`` (excluding the synthetic data) with each
-solver, the speed-up, the UAR by layer and the largest UAR difference between the solvers.
+The probe before it is homecat/probe.py and homecat/probe_fit.py as of commit ``BASELINE`` (read with
+``git show``, loaded as modules of their own). Synthetic vectors (no model runs): ~50 participants with 2
+recordings each, three labels in the demo's proportions (0.55 / 0.35 / 0.10); each vector = a label direction
+whose strength peaks at the middle layer + a per-participant offset (the family effect grouped folds guard
+against) + noise with 64 strong shared factors (correlated dimensions, as in real hidden states). They are
+written through embed's own Parquet writer (row groups of 256 segments) into a real catalog with the
+``embedding_sets`` row, so ``probe()`` runs exactly as `homecat probe` does. Reports the wall time of each
+``probe()`` (excluding the synthetic data), their ratio, the UAR by layer of both, the largest UAR difference by
+layer, and the new probe's chosen layers and honest UAR.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-import homecat.probe
 from homecat.catalog import Catalog, named_queries
 from homecat.embed import MANIFEST_NAME, _PartWriter
 from homecat.probe import probe
 from homecat.settings import load_settings
+
+BASELINE = "847f749"  # main before issue 23's probe changes (the layer picked on the scored folds)
 
 LABELS = ("adult", "infant", "noise")
 ODDS = (0.55, 0.35, 0.10)
@@ -91,32 +93,28 @@ def build(tmp: Path, n_segments: int, n_participants: int, layers: int, dim: int
     return settings
 
 
-def sklearn_cross_validate(sk, X, y, fold_of, n_folds, settings):
-    """The probe's solver before homecat.probe_fit, verbatim: scikit-learn's pipeline, one fold after another."""
-    import warnings
+def baseline_probe():
+    """``probe()`` of homecat at ``BASELINE``: its probe.py and probe_fit.py as modules of their own."""
+    import subprocess
+    import sys
+    import types
 
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    root = Path(__file__).resolve().parents[1]
 
-    p = settings.probe
-    uars, f1s, stalled = [], [], 0
-    for k in range(n_folds):
-        test = fold_of == k
-        model = make_pipeline(
-            StandardScaler(),
-            LogisticRegression(C=p.probe_c, class_weight="balanced", max_iter=p.probe_max_iter, tol=p.probe_tol),
-        )
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            model.fit(X[~test], y[~test])
-            predicted = model.predict(X[test])
-            present = sorted(set(y[test].tolist()))
-            uars.append(float(sk["balanced_accuracy_score"](y[test], predicted)))
-            f1s.append(float(sk["f1_score"](y[test], predicted, labels=present, average="macro", zero_division=0)))
-        stalled += any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    return uars, f1s, stalled
+    def load(name: str, path: str, replace: tuple[str, str] | None = None) -> types.ModuleType:
+        source = subprocess.run(["git", "-C", str(root), "show", f"{BASELINE}:{path}"], check=True,
+                                capture_output=True, text=True).stdout  # fmt: skip
+        if replace is not None:
+            source = source.replace(*replace)
+        module = types.ModuleType(name)
+        sys.modules[name] = module
+        exec(compile(source, f"{BASELINE}:{path}", "exec"), module.__dict__)
+        return module
+
+    load("baseline_probe_fit", "homecat/probe_fit.py")
+    old = load("baseline_probe", "homecat/probe.py",
+               ("from homecat.probe_fit import fit_predict", "from baseline_probe_fit import fit_predict"))  # fmt: skip
+    return old.probe
 
 
 def main() -> None:
@@ -129,30 +127,35 @@ def main() -> None:
     args = parser.parse_args()
     out: dict = {"segments": args.segments, "participants": args.participants, "layers": args.layers,
                  "dim": args.dim, "folds": args.folds, "cpu_cores": os.cpu_count(), "runs": []}  # fmt: skip
+    old_probe = baseline_probe()
+    import joblib  # noqa: F401  (imported before the clocks start: the first probe must not pay for them)
+    import scipy.optimize  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+    import sklearn.model_selection  # noqa: F401
+
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         settings = build(Path(tmp), args.segments, args.participants, args.layers, args.dim)
         out["synthetic_data_sec"] = round(time.perf_counter() - t0, 1)
-        new_solver = homecat.probe._cross_validate
-        for name, solver in (("sklearn_lbfgs", sklearn_cross_validate), ("preconditioned", new_solver)):
-            homecat.probe._cross_validate = solver  # the same folds (fixed by the seed), only the solver differs
+        for name, run_probe in (("before: layer picked on the scored folds", old_probe),
+                                ("nested: layer chosen on each fold's training families", probe)):  # fmt: skip
             t0 = time.perf_counter()
-            run = probe(settings, folds=args.folds)
+            run = run_probe(settings, folds=args.folds)
             elapsed = time.perf_counter() - t0
-            out["runs"].append(
-                {
-                    "solver": name,
-                    "probe_sec": round(elapsed, 1),
-                    "sec_per_fit": round(elapsed / (args.layers * args.folds), 2),
-                    "fits_not_converged": run.not_converged,
-                    "uar_by_layer": [round(r["uar"], 4) for r in run.rows],
-                    "n_participants": run.n_participants,
-                }
-            )
-        homecat.probe._cross_validate = new_solver
+            record = {
+                "probe": name,
+                "probe_sec": round(elapsed, 1),
+                "fits_not_converged": run.not_converged,
+                "uar_by_layer": [round(r["uar"], 4) for r in run.rows],
+            }
+            if hasattr(run, "chosen"):
+                record["chosen_layers"] = run.chosen[0]["layers"]
+                record["chosen_uar"] = round(run.chosen[0]["uar"], 4)
+            out["runs"].append(record)
         old, new = out["runs"]
-        out["speedup"] = round(old["probe_sec"] / new["probe_sec"], 2)
-        out["max_abs_uar_difference"] = round(
+        out["time_ratio_new_over_old"] = round(new["probe_sec"] / old["probe_sec"], 2)
+        out["best_layer_uar_before"] = max(old["uar_by_layer"])
+        out["max_abs_uar_difference_by_layer"] = round(
             max(abs(a - b) for a, b in zip(old["uar_by_layer"], new["uar_by_layer"], strict=True)), 4
         )
     print(json.dumps(out, indent=1))

@@ -103,7 +103,7 @@ def plot_activity(columns: list[str], rows: list[tuple], path: str | Path) -> Pa
     if not rows:
         raise HomecatError("There are no usable recordings to plot: run 'homecat validate' (and 'homecat vad').")
     data = [dict(zip(columns, row)) for row in rows]
-    names = [f"{d['participant_id']} ({d['split'] if d['split'] != '(none)' else 'no split'})" for d in data]
+    names = [f"{d['participant_id']} ({d['split']})" for d in data]
     y = np.arange(len(data))
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 2.4 + 0.35 * len(data)), dpi=100, sharey=True)
     for key, colour, label, height in (
@@ -128,11 +128,7 @@ def plot_activity(columns: list[str], rows: list[tuple], path: str | Path) -> Pa
         right.barh(y, values, left=start, color=colour, label=label)
         start += values
     right.set_xlabel("% of all training crops")
-    if not start.any():  # crops come from the train split: before `homecat split` there are none to show
-        right.text(0.5, 0.5, "no training crops yet:\nrun 'homecat split'", ha="center", va="center",
-                   transform=right.transAxes)  # fmt: skip
-    else:
-        right.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    right.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     right.set_title("Training crops each policy part will draw", fontsize=10)
     fig.tight_layout()
     return _save(plt, fig, path)
@@ -228,8 +224,6 @@ def plot_training(run_dir: str | Path, out: str | Path) -> Path:
     twin = ax.twinx()
     twin.plot(*series(train, "gumbel_temperature"), color="tab:orange", label="gumbel temperature")
     twin.set_ylabel("gumbel temperature")
-    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]  # one legend for both axes
-    ax.legend(handles=handles, fontsize=8)
     ax = axes[1][1]
     ax.plot(*series(train, "grad_norm"))
     ax.set_ylabel("grad norm")
@@ -267,38 +261,49 @@ def plot_run(rows: list[dict[str, Any]], out: str | Path, title: str) -> Path:
 
 
 def plot_probe_steps(run: ProbeRun, steps: dict[str, int], path: str | Path, title: str) -> Path:
-    """Best-layer UAR (± sd over folds) against training step, with the starting model, eGeMAPS and chance lines."""
+    """Chosen-layer UAR (± sd over folds; layers chosen per outer fold on its training families) against training
+    step, with the starting model, eGeMAPS and chance lines."""
     from homecat.embed import EGEMAPS
-    from homecat.probe import best_by_step
+    from homecat.probe import chosen_by_step
 
     plt = pyplot()
 
-    best = [b for b in best_by_step(run, steps) if b["step"] is not None]
+    by_step = chosen_by_step(run, steps)
+    best = [b for b in by_step if b["step"] is not None]
     fig, ax = plt.subplots(figsize=(8, 4.8), dpi=110)
     x = [b["step"] for b in best]
     ax.errorbar(x, [b["uar"] for b in best], yerr=[b["uar_sd"] for b in best], marker="o", capsize=3,
-                label="run: best layer, mean ± sd over folds")  # fmt: skip
+                label="run: layer chosen per fold on its training families, mean ± sd over folds")  # fmt: skip
     for b in best:
-        ax.annotate(f"L{b['best_layer']}", (b["step"], b["uar"]), textcoords="offset points", xytext=(4, 6), fontsize=7)
+        ax.annotate(f"L{_layers_label(b['layers'])}", (b["step"], b["uar"]), textcoords="offset points",
+                    xytext=(4, 6), fontsize=7)  # fmt: skip
     start = best[0]
     ax.axhline(start["uar"], color="tab:green", linestyle="-.", linewidth=1.4,
                label=f"start ({start['set']}): {start['uar']:.3f}")  # fmt: skip
-    for r in run.rows:
-        if run.kinds.get(r["set"]) == EGEMAPS:
-            ax.axhline(r["uar"], color="black", linestyle="--", linewidth=1.6, label=f"{r['set']}: {r['uar']:.3f}")
+    for b in by_step:
+        if run.kinds.get(b["set"]) == EGEMAPS:
+            ax.axhline(b["uar"], color="black", linestyle="--", linewidth=1.6, label=f"{b['set']}: {b['uar']:.3f}")
     ax.set_xlabel("training step")
-    ax.set_ylabel("UAR (balanced accuracy) of the best layer")
+    ax.set_ylabel("UAR (balanced accuracy), chosen layer")
     return _finish_probe(plt, fig, ax, run, title, path)
 
 
+def _layers_label(layers: str) -> str:
+    """'6,6,7,6,6' -> '6/7' (the distinct layers chosen over the folds)."""
+    return "/".join(dict.fromkeys(layers.split(",")))
+
+
 def plot_probe(run: ProbeRun, path: str | Path) -> Path:
-    """UAR by layer, one line per wav2vec2 set (band: ±1 sd over folds); eGeMAPS sets and chance as horizontal lines."""
+    """Left: UAR by layer, one line per wav2vec2 set (band: ±1 sd over folds), each set's honest score (layer
+    chosen per fold on its training families) as a marker at the right edge; eGeMAPS sets and chance as horizontal
+    lines. Right: the recall of each class at the chosen layers, per set (child recall is what the field reports)."""
     import numpy as np
 
     from homecat.embed import EGEMAPS
 
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4.8), dpi=110)
+    fig, (ax, recall_ax) = plt.subplots(1, 2, figsize=(12, 4.8), dpi=110, gridspec_kw={"width_ratios": [3, 2]})
+    _plot_recall(recall_ax, run)
     by_set: dict[str, list[dict[str, Any]]] = {}
     for r in run.rows:
         by_set.setdefault(r["set"], []).append(r)
@@ -323,11 +328,32 @@ def plot_probe(run: ProbeRun, path: str | Path) -> Path:
         )
         drawn += 1
         ax.fill_between(layers, uar - sd, uar + sd, color=line[0].get_color(), alpha=0.15)
-    ax.set_xlim(-0.3, max(max_layer, 1) + 0.3)
+        honest = next(c for c in run.chosen if c["set"] == s)
+        ax.errorbar([max_layer + 0.6], [honest["uar"]], yerr=[honest["uar_sd"]], marker="*", markersize=11,
+                    capsize=3, color=line[0].get_color(),
+                    label=f"{s}, layer chosen per fold (L{_layers_label(honest['layers'])}): {honest['uar']:.3f}")  # fmt: skip
+    ax.set_xlim(-0.3, max(max_layer, 1) + 0.9)
     ax.set_xticks(range(0, max_layer + 1))
     ax.set_xlabel("layer (0 = CNN features + position embedding, input of the transformer)")
     ax.set_ylabel("UAR (balanced accuracy), mean ± sd over folds")
     return _finish_probe(plt, fig, ax, run, f"Probe {run.probe_id}", path)
+
+
+def _plot_recall(ax: Any, run: ProbeRun) -> None:
+    """Grouped bars: recall of each class (x) per set, out-of-fold predictions at the chosen layers."""
+    import numpy as np
+
+    width = 0.8 / max(1, len(run.chosen))
+    x = np.arange(len(run.labels))
+    for i, c in enumerate(run.chosen):
+        ax.bar(x + (i - (len(run.chosen) - 1) / 2) * width, [c["recall"][label] for label in run.labels], width,
+               label=c["set"])  # fmt: skip
+    ax.set_xticks(x, run.labels)
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("recall at the chosen layers (pooled over folds)")
+    ax.set_title("recall per class", fontsize=9)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=7, loc="best")
 
 
 def _finish_probe(plt: Any, fig: Any, ax: Any, run: ProbeRun, name: str, path: str | Path) -> Path:

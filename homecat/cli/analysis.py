@@ -124,8 +124,19 @@ def probe(
     folds: Annotated[
         int | None, typer.Option(min=2, help="Participant-grouped folds (default probe.probe_folds).")
     ] = None,
+    layer: Annotated[
+        int | None,
+        typer.Option(min=0, help="Score every fold at this layer, fixed in advance (default: chosen per fold by "
+                     "inner folds of its training families)."),
+    ] = None,
+    compare: Annotated[
+        tuple[str, str] | None,
+        typer.Option(help="Compare two probed sets fold by fold (A B): paired difference, 95% interval, "
+                     "sign-flip p, better / not distinguishable / worse. Probes nothing."),
+    ] = None,
     plot: Annotated[
-        Path | None, typer.Option(help="Also draw UAR by layer, with eGeMAPS and chance lines, into this PNG.")
+        Path | None,
+        typer.Option(help="Also draw UAR by layer (eGeMAPS and chance lines) and recall per class into this PNG."),
     ] = None,
     run: Annotated[
         Path | None,
@@ -139,16 +150,23 @@ def probe(
 ) -> None:
     """Layer-wise linear probes of the embedding sets under participant-grouped cross-validation: UAR, macro-F1.
 
+    Each set's score takes, on each outer fold, the layer chosen on that fold's training families (inner folds),
+    or --layer; never the fold it is scored on. Tables: UAR by layer, each set's score with its recall per class,
+    and its confusion matrix (--format json/csv: one row per set, recall_<label> and n_<true>_as_<predicted>).
     With --by age-band: UAR per age band at recording too, with its segment and participant counts.
 
     Example: homecat probe --label adult --label infant --label noise --folds 5 --plot artifacts/probe.png
     Over a run: homecat probe --run artifacts/training/run1 --label adult --label infant --plot run1-probe.png
+    Two sets: homecat probe --compare run1 egemaps
     """
     from homecat.plots import plot_probe, plot_probe_steps
-    from homecat.probe import STEP_COLUMNS, best_by_step, probe_run
+    from homecat.probe import STEP_COLUMNS, chosen_by_step, compare_sets, probe_run
     from homecat.probe import probe as run_probe
 
     settings = state(ctx).settings().settings
+    if compare is not None:
+        print_comparison([compare_sets(settings, *compare, metric=m) for m in ("uar", "macro_f1")], fmt)
+        return
     if set_name:  # --set is a ChildProject annotation set in the importers
         deprecated("probe --set", "--embedding-set")
     if labels is not None:  # lists are repeated options everywhere else
@@ -161,26 +179,45 @@ def probe(
             "then its sets with --embedding-set and --by."
         )
     if run is not None:
-        result, steps = probe_run(settings, run, labels=wanted, folds=folds)
-        best = best_by_step(result, steps)
-        print_rows(STEP_COLUMNS, [tuple(b[c] for c in STEP_COLUMNS) for b in best], fmt,
-                   title=f"best layer by training step of {run.name}")  # fmt: skip
+        result, steps = probe_run(settings, run, labels=wanted, folds=folds, layer=layer)
+        by_step = chosen_by_step(result, steps)
+        columns = [*STEP_COLUMNS, *(f"recall_{x}" for x in result.labels)]
+        print_rows(columns, [(*(b[c] for c in STEP_COLUMNS), *(b["recall"][x] for x in result.labels))
+                             for b in by_step], fmt,
+                   title=f"{run.name} by training step: layer chosen per fold on its training families")  # fmt: skip
         if plot is not None:
             typer.echo(f"Wrote {plot_probe_steps(result, steps, plot, run.name)}", err=True)
         return
     with progress_bar("probing layers", unit="layers", settings=settings) as progress:
-        result = run_probe(settings, sets=sets, labels=wanted, folds=folds, progress=progress, by=by)
-    columns, rows = result.table()
-    title = (
-        f"probe {result.probe_id}: {', '.join(result.labels)}; {result.n_segments} segments, "
-        f"{result.n_participants} participants, {result.n_folds} folds (UAR = balanced accuracy)"
+        result = run_probe(settings, sets=sets, labels=wanted, folds=folds, progress=progress, by=by, layer=layer)
+    about = (
+        f"{', '.join(result.labels)}; {result.n_segments} segments, {result.n_participants} participants, "
+        f"{result.n_folds} folds (UAR = balanced accuracy)"
     )
-    if by is not None and fmt is not TableFormat.table:
-        columns, rows = result.breakdown_table()  # a program asked for the breakdown: one array, nothing else
-    print_rows(columns, rows, fmt, title=title)
-    if by is not None and fmt is TableFormat.table:
-        print_rows(*result.breakdown_table(), fmt, title=f"UAR by {by} (out-of-fold predictions, pooled over folds)")
+    if fmt is not TableFormat.table:  # a program asked: one array, nothing else
+        print_rows(*(result.breakdown_table() if by is not None else result.chosen_records()), fmt)
+    else:
+        print_rows(*result.table(), fmt,
+                   title=f"probe {result.probe_id}: {about}; by layer (the best of these is picked on the scored folds)")  # fmt: skip
+        print_rows(*result.chosen_table(), fmt,
+                   title="each set at the layer chosen per fold on its training families (layers in fold order)")  # fmt: skip
+        for chosen in result.chosen:
+            print_rows(*result.confusion_table(chosen["set"]), fmt,
+                       title=f"{chosen['set']}: confusion matrix of the chosen layers (out-of-fold, all folds)")  # fmt: skip
+        if by is not None:
+            print_rows(*result.breakdown_table(), fmt, title=f"UAR by {by} (out-of-fold predictions, pooled over folds)")
     if result.not_converged:
         stderr.print(f"note: {result.not_converged} fits stopped at probe.probe_max_iter before converging")
     if plot is not None:
         typer.echo(f"Wrote {plot_probe(result, plot)}", err=True)
+
+
+def print_comparison(comparisons: list, fmt: TableFormat) -> None:
+    """Paired comparisons (homecat.compare.Paired): one line each, or one record each for a program."""
+    if fmt is TableFormat.table:
+        for c in comparisons:
+            typer.echo(c.text())
+        return
+    columns = ["metric", "a", "b", "mean_diff", "ci95_low", "ci95_high", "p_value", "verdict", "n_folds", "fold_diffs"]
+    print_rows(columns, [(c.metric, c.a, c.b, c.mean_diff, *c.ci95, c.p_value, c.verdict, len(c.fold_diffs),
+                          ",".join(f"{d:.6g}" for d in c.fold_diffs)) for c in comparisons], fmt)  # fmt: skip

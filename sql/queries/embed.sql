@@ -41,32 +41,28 @@ WHERE stage = $stage
 
 -- name: embedding_set
 -- One embedding set's catalog row (none when the set is new).
-SELECT set_name, kind, model, model_sha, n_layers, dim, settings, segment_count, path, created_at, updated_at,
-    weights_sha256, run_name, step
+SELECT set_name, kind, model, model_sha, n_layers, dim, settings, segment_count, path, created_at, updated_at
 FROM embedding_sets WHERE set_name = $set_name;
 
 -- name: upsert_embedding_set
 -- Insert or refresh an embedding set's row; created_at stays that of the first run.
 INSERT INTO embedding_sets
-    (set_name, kind, model, model_sha, n_layers, dim, settings, segment_count, path, created_at, updated_at,
-     weights_sha256, run_name, step)
-VALUES ($set_name, $kind, $model, $model_sha, $n_layers, $dim, $settings, $segment_count, $path, now(), now(),
-    $weights_sha256, $run_name, $step)
+    (set_name, kind, model, model_sha, n_layers, dim, settings, segment_count, path, created_at, updated_at)
+VALUES ($set_name, $kind, $model, $model_sha, $n_layers, $dim, $settings, $segment_count, $path, now(), now())
 ON CONFLICT (set_name) DO UPDATE SET
     kind = excluded.kind, model = excluded.model, model_sha = excluded.model_sha, n_layers = excluded.n_layers,
     dim = excluded.dim, settings = excluded.settings, segment_count = excluded.segment_count, path = excluded.path,
-    updated_at = excluded.updated_at, weights_sha256 = excluded.weights_sha256, run_name = excluded.run_name,
-    step = excluded.step;
+    updated_at = excluded.updated_at;
 
 -- name: embedding_sets
 -- Every embedding set, by name.
-SELECT set_name, kind, model, model_sha, n_layers, dim, settings, segment_count, path, created_at, updated_at,
-    weights_sha256, run_name, step
+SELECT set_name, kind, model, model_sha, n_layers, dim, settings, segment_count, path, created_at, updated_at
 FROM embedding_sets ORDER BY set_name;
 
 -- name: probe_segments
--- Every imported segment with its label and its group for the folds: the participant, or the recording for
--- participant 'unknown' (one group per recording, as in `homecat split`). A segment that repeats one of
+-- Every imported segment with its label and its group for the folds, as `homecat split` groups (view
+-- recording_groups): the family where one is known (siblings in one fold), else the participant, else the
+-- recording for participant 'unknown'. A segment that repeats one of
 -- another file (segment_duplicates, within $tolerance_sec) is left out: one event is counted once.
 -- age_band: the child's age at the recording (view recording_ages), for `probe --by age-band`.
 SELECT
@@ -74,38 +70,63 @@ SELECT
     s.label,
     s.recording_id,
     r.participant_id,
-    CASE WHEN r.participant_id = 'unknown' THEN 'unknown:' || r.recording_id ELSE r.participant_id END AS group_key,
+    k.group_key,
     coalesce(g.age_band, '(age unknown)') AS age_band
 FROM segments AS s
 JOIN recordings AS r USING (recording_id)
+JOIN recording_groups AS k USING (recording_id)
 LEFT JOIN recording_ages AS g USING (recording_id)
 WHERE s.segment_id NOT IN (SELECT segment_id FROM segment_duplicates($tolerance_sec))
 ORDER BY s.segment_id;
 
--- name: probe_of_weights
--- Every row (set, layer) of the newest probe holding a result of the weights $sha256 (the model card's evidence),
--- with each set's kind. Probes that also hold the starting weights $start_sha256 and an eGeMAPS set come first:
--- the card compares them on the same folds. No rows when no probe holds those weights.
-WITH probes AS (
-    SELECT
-        p.probe_id,
-        max(p.created_at) AS created_at,
-        bool_or(p.weights_sha256 = $sha256) AS mine,
-        coalesce(bool_or(p.weights_sha256 = $start_sha256), false) AS has_start,
-        coalesce(bool_or(e.kind = 'egemaps'), false) AS has_egemaps
-    FROM probe_results AS p
-    LEFT JOIN embedding_sets AS e USING (set_name)
-    GROUP BY p.probe_id
+-- name: newest_probe_of_sets
+-- Every row (set, layer) of the newest probe that holds any of the sets $sets (the model card's evidence).
+SELECT set_name, layer, uar, uar_sd, macro_f1, chance, n_segments, n_participants, n_folds, labels
+FROM probe_results
+WHERE probe_id = (
+    SELECT probe_id FROM probe_results WHERE list_contains($sets, set_name) ORDER BY created_at DESC, probe_id LIMIT 1
 )
+ORDER BY set_name, layer;
+
+-- name: chosen_probe_of_sets
+-- Each set's honest probe score in the newest probe that holds any of the sets $sets: the mean (and sd) over
+-- outer folds of the layer chosen for each fold without looking at it (inner folds, --layer, or the only layer),
+-- the chosen layers in fold order, and the probe's counts.
 SELECT
-    p.probe_id, p.set_name, p.layer, p.uar, p.uar_sd, p.macro_f1, p.chance, p.n_segments, p.n_participants,
-    p.n_folds, p.labels, p.weights_sha256, p.run_name, p.step, e.kind
-FROM probe_results AS p
-LEFT JOIN embedding_sets AS e USING (set_name)
-WHERE p.probe_id = (
-    SELECT probe_id FROM probes WHERE mine ORDER BY has_start DESC, has_egemaps DESC, created_at DESC, probe_id LIMIT 1
+    s.set_name,
+    string_agg(CAST(s.layer AS VARCHAR), ',' ORDER BY s.fold) AS layers,
+    avg(s.uar) AS uar,
+    stddev_samp(s.uar) AS uar_sd,
+    avg(s.macro_f1) AS macro_f1,
+    any_value(r.chance) AS chance,
+    any_value(r.n_segments) AS n_segments,
+    any_value(r.n_participants) AS n_participants,
+    any_value(r.n_folds) AS n_folds,
+    any_value(r.labels) AS labels,
+    s.probe_id
+FROM probe_fold_scores AS s
+JOIN probe_results AS r USING (probe_id, set_name, layer)
+WHERE s.chosen AND s.probe_id = (
+    SELECT probe_id FROM probe_results WHERE list_contains($sets, set_name) ORDER BY created_at DESC, probe_id LIMIT 1
 )
-ORDER BY p.set_name, p.layer;
+GROUP BY s.probe_id, s.set_name
+ORDER BY s.set_name;
+
+-- name: chosen_fold_scores
+-- The chosen-layer score of every outer fold of sets $a and $b in the newest probe that holds both (fold order):
+-- the pairs of a paired comparison (homecat/compare.py).
+WITH newest AS (
+    SELECT probe_id FROM probe_results WHERE set_name = $a
+    INTERSECT
+    SELECT probe_id FROM probe_results WHERE set_name = $b
+)
+SELECT s.probe_id, s.set_name, s.fold, s.layer, s.uar, s.macro_f1
+FROM probe_fold_scores AS s
+WHERE s.chosen AND list_contains([$a, $b], s.set_name) AND s.probe_id = (
+    SELECT r.probe_id FROM probe_results AS r JOIN newest USING (probe_id)
+    ORDER BY r.created_at DESC, r.probe_id LIMIT 1
+)
+ORDER BY s.set_name, s.fold;
 
 -- name: add_embed_finding
 -- One warning of a segment the run could not embed: (recording_id, code, message, stage); found now.
@@ -123,14 +144,27 @@ DELETE FROM probe_results WHERE probe_id = $probe_id;
 -- Probe $probe_id's fold of each segment (the registered table new_probe_folds: segment_id, fold).
 INSERT INTO probe_folds SELECT $probe_id, segment_id, fold FROM new_probe_folds;
 
+-- name: forget_probe_fold_scores
+-- The per-fold scores of probe $probe_id.
+DELETE FROM probe_fold_scores WHERE probe_id = $probe_id;
+
+-- name: forget_probe_confusion
+-- The confusion counts of probe $probe_id.
+DELETE FROM probe_confusion WHERE probe_id = $probe_id;
+
+-- name: add_probe_fold_scores
+-- Probe $probe_id's per-fold scores (the registered table new_probe_fold_scores, the table's columns in order).
+INSERT INTO probe_fold_scores
+SELECT $probe_id, set_name, layer, fold, uar, macro_f1, n_test_segments, inner_uar, chosen FROM new_probe_fold_scores;
+
+-- name: add_probe_confusion
+-- Probe $probe_id's confusion counts (the registered table new_probe_confusion).
+INSERT INTO probe_confusion
+SELECT $probe_id, set_name, true_label, predicted_label, n_segments FROM new_probe_confusion;
+
 -- name: add_probe_result
--- One (set, layer) result of probe $probe_id, created now, with the weights, run and step of the set as the
--- catalog holds them now (the vectors probed: embed refuses other weights in a set without --overwrite).
-INSERT INTO probe_results
-    (probe_id, set_name, layer, uar, uar_sd, macro_f1, chance, n_segments, n_participants, n_folds, labels, seed,
-     created_at, weights_sha256, run_name, step)
-SELECT
+-- One (set, layer) result of probe $probe_id, created now.
+INSERT INTO probe_results VALUES (
     $probe_id, $set_name, $layer, $uar, $uar_sd, $macro_f1, $chance, $n_segments, $n_participants, $n_folds, $labels,
-    $seed, now(), e.weights_sha256, e.run_name, e.step
-FROM (SELECT 1) AS one
-LEFT JOIN embedding_sets AS e ON e.set_name = $set_name;
+    $seed, now()
+);
