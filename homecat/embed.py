@@ -29,6 +29,7 @@ from homecat.catalog import Catalog, named_queries
 from homecat.errors import HomecatError, first_line
 from homecat.recordings import fs_path
 from homecat.settings import Settings
+from homecat.weights import Weights, weights_of
 
 log = logging.getLogger(__name__)
 
@@ -291,6 +292,8 @@ class _Wav2Vec2:
         self.dim = config.hidden_size
         self.min_samples = receptive_field(config.conv_kernel, config.conv_stride)
         self.model_sha = weights_sha256(model)
+        # the weight files' hash (after loading: a Hub id's files are in the cache now), run and step
+        self.weights = weights_of(model_id)
         self.torch = torch
 
     def fits(self, batch: list[np.ndarray], x: np.ndarray) -> bool:
@@ -341,6 +344,7 @@ class _Egemaps:
             f"opensmile {opensmile.__version__} eGeMAPSv02 Functionals".encode()
         ).hexdigest()
         self.batch_size = 1
+        self.weights = Weights(None)  # handcrafted: no weights
 
     def fits(self, batch: list[np.ndarray], x: np.ndarray) -> bool:
         return not batch
@@ -356,7 +360,8 @@ class _Egemaps:
 
 
 def weights_sha256(model: Any) -> str:
-    """SHA-256 over the state dict: every tensor's name, shape, dtype and bytes, in key order."""
+    """SHA-256 over the state dict: every tensor's name, shape, dtype and bytes, in key order (a set's identity:
+    the encoder as loaded; homecat.weights hashes the files, which push compares with what it sends)."""
     import torch
 
     digest = hashlib.sha256()
@@ -384,11 +389,15 @@ class SetSummary:
     recording_unavailable: int = 0  # the segment's recording is missing or unreadable
     elapsed_sec: float = 0.0
     findings: list[tuple[str, str, str]] = field(default_factory=list)  # (recording_id, code, message)
+    step: int | None = None  # the training step of the weights (None: not a run's model, or eGeMAPS)
+    weights_sha256: str | None = None  # of the weight files (homecat.weights); None for eGeMAPS
 
     def row(self) -> dict[str, Any]:
         return {
             "set": self.set_name,
             "kind": self.kind,
+            "step": self.step,
+            "weights": self.weights_sha256[:12] if self.weights_sha256 else None,
             "segments": self.segments,
             "computed": self.computed,
             "already_stored": self.already,
@@ -539,15 +548,20 @@ def _embed_set(
         for stale in [*part_files(folder), folder / MANIFEST_NAME]:
             stale.unlink(missing_ok=True)
     folder.mkdir(parents=True, exist_ok=True)
+    weights = extractor.weights
     manifest = {
         "set_name": set_name, "kind": extractor.kind, "model": model_name, "model_sha": extractor.model_sha,
         "n_layers": extractor.n_layers, "dim": extractor.dim, "settings": vector_settings,
+        "weights_sha256": weights.sha256, "run_name": weights.run_name, "step": weights.step,
     }  # fmt: skip
     (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n")
 
     # A segment is done when its vector is of the audio as it is now: a replaced file's segments are recomputed.
     done = stored_versions(folder)
-    summary = SetSummary(set_name, extractor.kind, recording_unavailable=len(unavailable))
+    summary = SetSummary(
+        set_name, extractor.kind, recording_unavailable=len(unavailable), step=weights.step,
+        weights_sha256=weights.sha256,
+    )  # fmt: skip
     todo = [s for s in segments if done.get(s.segment_id) != s.audio_version]
     summary.already = len(segments) - len(todo)
     # Sorted by length: similar lengths share a batch (little padding; equal lengths for group-norm models).
@@ -574,7 +588,7 @@ def _embed_set(
             _QUERIES,
             "upsert_embedding_set",
             {
-                **{k: manifest[k] for k in ("set_name", "kind", "model", "model_sha", "n_layers", "dim")},
+                **{k: v for k, v in manifest.items() if k != "settings"},
                 "settings": json.dumps(vector_settings, sort_keys=True),
                 "segment_count": summary.segments,
                 "path": f"embeddings/{set_name}",

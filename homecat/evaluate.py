@@ -13,6 +13,11 @@ number of processes, and the perplexity comes from code counts over all dev crop
 reproduces a run's dev row, logged on any number of processes, for the same weights (to float tolerance).
 With ``--model`` the crops come from the current catalog (numbers match a run's rows while the dev split is
 unchanged); with ``--run`` they come from the run's own snapshot and config.yaml, for each of its models.
+
+The forward pass runs in the mixed precision the trainer would use with these settings (``--run``: the run's
+own): ``training.mixed_precision`` on a CUDA GPU, fp32 without one (``dev_precision``). So a GPU run's dev row
+and ``evaluate`` on a GPU agree to float tolerance; each row says which precision it used, and names its
+weights (sha256 of the weight files, homecat.weights) and their training step where the model is a run's.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 from homecat.catalog import Catalog
 from homecat.errors import HomecatError
 from homecat.settings import Settings
+from homecat.weights import weights_of
 
 COLUMNS = [
     "model",
@@ -33,8 +39,11 @@ COLUMNS = [
     "identical_negative_share",
     "codevector_perplexity",
     "dev_crops",
+    "mixed_precision",
+    "step",
+    "weights_sha256",
 ]
-RUN_COLUMNS = ["step", *COLUMNS]
+RUN_COLUMNS = ["step", *(c for c in COLUMNS if c != "step")]
 _HEADS = ("quantizer.", "project_q.", "project_hid.")
 
 
@@ -73,7 +82,13 @@ def evaluate_run(settings: Settings, run_dir: str | Path) -> list[dict[str, Any]
     )
     index = CropIndex.load(run / "index" / "dev.parquet")
     rows = _evaluate_on(settings, index, [path for _, _, path in models])
-    return [{"step": step, **row, "model": label} for (step, label, _), row in zip(models, rows, strict=True)]
+    return [{**row, "step": step, "model": label} for (step, label, _), row in zip(models, rows, strict=True)]
+
+
+def dev_precision(t: Any, cuda: bool) -> str:
+    """The mixed precision of dev evaluation: the trainer's rule (homecat.train.loop), the setting on a CUDA GPU
+    and fp32 without one, so ``evaluate`` computes a run's dev rows as the trainer did."""
+    return t.mixed_precision if cuda else "no"
 
 
 def _evaluate_on(settings: Settings, index: Any, models: Sequence[str]) -> list[dict[str, Any]]:
@@ -91,10 +106,13 @@ def _evaluate_on(settings: Settings, index: Any, models: Sequence[str]) -> list[
             "(and keep crops.dev_crop_count above 0)."
         )
     dataset = CropDataset(index, crops, settings.data)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no")
+    cuda = torch.cuda.is_available()
+    precision = dev_precision(settings.training, cuda)
+    accelerator = Accelerator(cpu=not cuda, mixed_precision=precision)
     rows = []
     for name in models:
         model, do_normalize = _load(name, settings)
+        weights = weights_of(name)  # after loading: a Hub id's files are in the cache
         model.to(accelerator.device)
         row = evaluate(accelerator, model, settings.training, dataset, specs, do_normalize, step=0)
         rows.append(
@@ -106,6 +124,9 @@ def _evaluate_on(settings: Settings, index: Any, models: Sequence[str]) -> list[
                 "identical_negative_share": row["dev_identical_negative_share"],
                 "codevector_perplexity": row["dev_codevector_perplexity"],
                 "dev_crops": row["dev_crops"],
+                "mixed_precision": precision,
+                "step": weights.step,
+                "weights_sha256": weights.sha256,
             }
         )
         del model

@@ -1,12 +1,12 @@
 """What the model card says about a run's results: the dev SSL metrics at step 0 and at the pushed step (from
-logs/metrics.jsonl, with the run's verdict) and the newest probe of the pushed model against its starting model
-and eGeMAPS (from the catalog's probe_results). Only numbers, label names and counts: never a set name, a
-family or a file, so nothing here can identify a participant.
+logs/metrics.jsonl, with the run's verdict) and the newest probe of the pushed weights (matched by the hash of
+their files, homecat.weights) against its starting model and eGeMAPS on the same folds (from the catalog's
+probe_results). Only numbers, label names, counts and the weights' hash: never a set name, a family or a file,
+so nothing here can identify a participant.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,8 @@ class Evidence:
     n_families: int = 0
     n_folds: int = 0
     chance: float | None = None
+    weights_sha256: str | None = None  # the weights the probe rows belong to (those pushed)
+    weights_step: int | None = None
 
     def markdown(self) -> str:
         parts = []
@@ -70,7 +72,10 @@ class Evidence:
                 f"A class-balanced logistic regression per layer classifies {len(self.labels)} labels "
                 f"({', '.join(self.labels)}) of {self.n_segments:,} annotated segments from {self.n_families} "
                 f"families, in {self.n_folds} folds grouped by family (no family in both parts of a fold). UAR is "
-                "the unweighted average recall (balanced accuracy), mean ± sd over folds, of the best layer.\n\n"
+                "the unweighted average recall (balanced accuracy), mean ± sd over folds, of the best layer. "
+                f"The rows of this model are of the weights pushed (sha256 `{self.weights_sha256}`"
+                + (f", step {self.weights_step:,}" if self.weights_step is not None else "")
+                + "); all rows come from one probe, on the same folds.\n\n"
                 "| Features | Best layer | UAR | Macro-F1 |\n|---|---|---|---|\n"
                 + "\n".join(rows)
                 + self._differences()
@@ -115,13 +120,19 @@ def _fmt(value: Any, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
-def gather(run_dir: Path | None, source: Path, catalog: Path, notes: list[str]) -> Evidence:
-    """The evidence for the model in ``source`` (a run's final/ or a checkpoint) of the run ``run_dir``."""
+def gather(
+    run_dir: Path | None, source: Path, catalog: Path, notes: list[str], *, without_probe_evidence: bool = False
+) -> Evidence:
+    """The evidence for the model in ``source`` (a run's final/ or a checkpoint) of the run ``run_dir``.
+
+    Probe numbers come only from a probe of these very weights (the hash of source's weight files), with the
+    starting model's and eGeMAPS's rows of that same probe (same folds). With none, a HomecatError names the
+    commands that make them, unless ``without_probe_evidence`` (then a note says the card has none).
+    """
     evidence = Evidence()
-    if run_dir is None:
-        return evidence
-    _dev(evidence, run_dir, source, notes)
-    _probe(evidence, run_dir, source, catalog, notes)
+    if run_dir is not None:
+        _dev(evidence, run_dir, source, notes)
+    _probe(evidence, run_dir, source, catalog, notes, without_probe_evidence)
     return evidence
 
 
@@ -148,52 +159,80 @@ def _dev(evidence: Evidence, run_dir: Path, source: Path, notes: list[str]) -> N
     evidence.verdict = f"{judged.label} ({judged.reason})"
 
 
-def _probe(evidence: Evidence, run_dir: Path, source: Path, catalog: Path, notes: list[str]) -> None:
+def _probe(
+    evidence: Evidence, run_dir: Path | None, source: Path, catalog: Path, notes: list[str], without: bool
+) -> None:
     from homecat.catalog import Catalog, named_queries
-    from homecat.embed import EGEMAPS, default_set_name, run_sets
-    from homecat.modelcard import step_number
+    from homecat.embed import EGEMAPS
+    from homecat.weights import weights_of
 
-    try:
-        sets = run_sets(run_dir)
-    except HomecatError:  # no config.yaml: not a run folder the trainer wrote
-        notes.append(f"{run_dir} has no config.yaml: the card has no probe results")
+    mine = weights_of(source)
+    if without:
+        notes.append("--without-probe-evidence: the card has no probe results")
         return
-    step = step_number(source.name)
-    if step is None:  # final/: its own set, or the checkpoint of the same step (embed --run embeds that one)
-        state = run_dir / "trainer_state.json"
-        step = json.loads(state.read_text()).get("global_step") if state.is_file() else None
-    mine = {default_set_name(str(source))} | {name for s, _, name in sets if s == step and s != 0}
-    start = next((name for s, _, name in sets if s == 0), None)
-    if not Path(catalog).is_file():
-        notes.append("no catalog: the card has no probe results (run 'homecat embed --run' and 'homecat probe --run')")
-        return
-    try:
-        with Catalog.open(catalog, read_only=True) as cat:
-            queries = named_queries("queries/embed.sql")
-            columns, rows = cat.rows(queries["newest_probe_of_sets"].sql, {"sets": sorted(mine)})
-            set_columns, set_rows = cat.rows(queries["embedding_sets"].sql)
-    except HomecatError as exc:
-        notes.append(f"the catalog could not be read for probe results ({exc}): the card has none")
-        return
-    kinds = {r["set_name"]: r["kind"] for r in (dict(zip(set_columns, row)) for row in set_rows)}
-    rows = [dict(zip(columns, r)) for r in rows]
+    start = _starting_weights(run_dir)
+    rows: list[dict[str, Any]] = []
+    if mine.sha256 is not None and Path(catalog).is_file():
+        try:
+            with Catalog.open(catalog, read_only=True) as cat:
+                query = named_queries("queries/embed.sql")["probe_of_weights"].sql
+                columns, found = cat.rows(query, {"sha256": mine.sha256, "start_sha256": start})
+        except HomecatError as exc:
+            raise HomecatError(
+                f"The catalog could not be read for the probe results of these weights ({exc.lines[0]}); "
+                "push without them with --without-probe-evidence."
+            ) from None
+        rows = [dict(zip(columns, r)) for r in found]
     if not rows:
-        notes.append("the model was never probed: run 'homecat embed --run RUN' and 'homecat probe --run RUN'")
-        return
+        raise HomecatError(_no_probe_sentence(mine, run_dir, source, catalog))
     best: dict[str, dict[str, Any]] = {}
     for r in rows:
         if r["set_name"] not in best or r["uar"] > best[r["set_name"]]["uar"]:
             best[r["set_name"]] = r
-    roles = [(name, "this model") for name in sorted(mine) if name in best][:1]
-    roles += [(start, "starting model")] if start in best else []
-    roles += [(name, "eGeMAPS") for name in sorted(best) if kinds.get(name) == EGEMAPS]
-    for name, role in roles:
-        r = best[name]
-        layer = None if kinds.get(name) == EGEMAPS else r["layer"]
+    by_role = [
+        ("this model", [n for n, r in best.items() if r["weights_sha256"] == mine.sha256]),
+        ("starting model", [n for n, r in best.items() if start is not None and r["weights_sha256"] == start]),
+        ("eGeMAPS", [n for n, r in best.items() if r["kind"] == EGEMAPS]),
+    ]
+    for role, names in by_role:
+        if not names:
+            what = "the starting model" if role == "starting model" else role
+            notes.append(f"the newest probe of these weights holds no {what}: the card does not compare with it")
+            continue
+        r = best[sorted(names)[0]]  # the same weights embedded twice: one line
+        layer = None if r["kind"] == EGEMAPS else r["layer"]
         evidence.probe.append(ProbeLine(role, layer, r["uar"], r["uar_sd"], r["macro_f1"]))
     first = rows[0]
+    evidence.weights_sha256, evidence.weights_step = mine.sha256, mine.step
     evidence.labels = first["labels"].split(",")
     evidence.n_segments, evidence.n_families, evidence.n_folds = (
         first["n_segments"], first["n_participants"], first["n_folds"]
     )  # fmt: skip
     evidence.chance = first["chance"]
+
+
+def _starting_weights(run_dir: Path | None) -> str | None:
+    """The hash of the run's starting weights (initial/ or the base model), None when unknown."""
+    from homecat.train.checkpoints import run_models
+    from homecat.weights import weights_of
+
+    if run_dir is None:
+        return None
+    try:
+        models = run_models(run_dir)
+    except HomecatError:  # no config.yaml: not a run folder the trainer wrote
+        return None
+    return weights_of(models[0][2]).sha256 if models and models[0][0] == 0 else None
+
+
+def _no_probe_sentence(mine: Any, run_dir: Path | None, source: Path, catalog: Path) -> str:
+    """One sentence: no probe result of these weights, the commands that make them, and the flag."""
+    where = f" ({mine.run_name} step {mine.step:,})" if mine.step is not None and mine.run_name else ""
+    if run_dir is not None and (run_dir / "config.yaml").is_file():
+        commands = f"'homecat embed --run {run_dir} --features egemaps' then 'homecat probe --run {run_dir}'"
+    else:
+        commands = f"'homecat embed --model {source} --features egemaps' then 'homecat probe'"
+    return (
+        f"No probe result in {catalog} belongs to the weights pushed (sha256 {mine.short}{where}): run "
+        f"{commands} to make them, or push without probe numbers with --without-probe-evidence."
+    )

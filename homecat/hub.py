@@ -14,22 +14,29 @@ Before anything is sent, the staging folder passes the privacy check of homecat.
 scrubbed of path-like values; no participant or recording ids, relative or absolute paths); a hit
 refuses the push. One push is one commit, so a failed push leaves the repository as it was.
 
-The token (``hub.token``: HF_TOKEN or .env) is handed to ``HfApi`` and nothing else: it is never
-printed, logged, written to a staged file or put in an exception message.
+The token (``hub.token``: HF_TOKEN, from the environment or .env, and no other name) is handed to ``HfApi``
+and nothing else: it is never printed, logged, written to a staged file or put in an exception message; what
+the Hub answers passes ``redact``, which finds the token in any case, with or without ``hf_``, URL- or
+base64-encoded. Each Hub call runs under one deadline, ``hub.request_timeout_sec`` (see ``_Deadline``).
 """
 
 from __future__ import annotations
 
+import base64
+import contextvars
 import json
+import logging
 import os
 import re
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from homecat import __version__
 from homecat.errors import HomecatError
@@ -44,7 +51,7 @@ from homecat.modelcard import (
     step_number,
     trainer_state,
 )
-from homecat.settings import Settings
+from homecat.settings import HubSettings, Settings
 
 MODEL_FILES = ("model.safetensors", "config.json", "preprocessor_config.json")
 CARD_FILE = "README.md"
@@ -108,6 +115,7 @@ def push(
     dry_run: bool = False,
     include_checkpoints: bool = False,
     endpoint: str | None = None,
+    without_probe_evidence: bool = False,
 ) -> PushResult:
     """Stage the model of a run (``run/final``) or a checkpoint, check it, and upload it.
 
@@ -115,7 +123,9 @@ def push(
     (flags reach it as settings overrides). Without ``run`` or ``checkpoint`` the newest finished
     run under ``<artifacts_dir>/training`` is used. ``endpoint`` defaults to huggingface_hub's
     (``HF_ENDPOINT``, else https://huggingface.co). ``dry_run`` stages and checks but sends
-    nothing and needs no token. Raises ``HomecatError`` with one sentence on every failure.
+    nothing and needs no token. The card shows probe results only of the weights pushed; without any,
+    the push (dry run too) is refused unless ``without_probe_evidence``. Raises ``HomecatError`` with one
+    sentence on every failure.
     """
     hub = settings.hub
     token: str | None = None
@@ -128,7 +138,10 @@ def push(
             raise HomecatError("No Hub repository: set HF_REPO_ID in the environment or in .env, or pass --repo-id.")
         _validate_repo_id(repo_id)
 
-    staged = stage(settings, run=run, checkpoint=checkpoint, include_checkpoints=include_checkpoints)
+    staged = stage(
+        settings, run=run, checkpoint=checkpoint, include_checkpoints=include_checkpoints,
+        without_probe_evidence=without_probe_evidence,
+    )  # fmt: skip
     result = PushResult(
         source=staged.source,
         staging_dir=staged.staging_dir,
@@ -166,8 +179,10 @@ def stage(
     run: str | os.PathLike | None = None,
     checkpoint: str | os.PathLike | None = None,
     include_checkpoints: bool = False,
+    without_probe_evidence: bool = False,
 ) -> Staged:
     """Build the staging folder (model files, scrubbed JSON, model card) and run the privacy check."""
+    _refuse_token_in_repo_id(settings.hub)
     source, run_dir = _resolve_source(settings, run, checkpoint)
     if include_checkpoints and checkpoint is not None:
         raise HomecatError(
@@ -192,7 +207,9 @@ def stage(
             settings.hub,
             checkpoint=source.name if checkpoint is not None else None,
             checkpoints=[ckpt.name for ckpt in checkpoints],
-            evidence=gather(run_dir, source, settings.paths.catalog, notes),
+            evidence=gather(
+                run_dir, source, settings.paths.catalog, notes, without_probe_evidence=without_probe_evidence
+            ),
         )
         unset = [name for name, value in (("hub.license", settings.hub.license != "unknown"),
                                           ("hub.language", bool(settings.hub.language))) if not value]  # fmt: skip
@@ -314,6 +331,20 @@ def _human_bytes(size: float) -> str:
 # --------------------------------------------------------------------------- upload
 
 
+def _refuse_token_in_repo_id(hub: HubSettings) -> None:
+    """A token pasted into HF_REPO_ID would be written into the card and sent as a name: refuse it (a token-like
+    value is refused when the settings load; this catches the configured token in any case, prefix or not)."""
+    token = hub.token.get_secret_value().strip() if hub.token is not None else ""
+    if not token or not hub.repo_id:
+        return
+    bare = token[3:] if token.lower().startswith("hf_") else token
+    if any(len(v) >= _MIN_VARIANT_LEN and v.lower() in hub.repo_id.lower() for v in (token, bare)):
+        raise HomecatError(
+            "The Hub repository id contains the Hub token (HF_TOKEN): set HF_REPO_ID or --repo-id to "
+            "namespace/name; nothing was staged."
+        )
+
+
 def _validate_repo_id(repo_id: str) -> None:
     if not HUB_ID.match(repo_id) or len(repo_id) > 200:
         raise _bad_repo_id(repo_id)
@@ -342,23 +373,119 @@ def _upload(
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=endpoint, token=token)
-    with _hub_errors(api.endpoint, repo_id, timeout_sec, token), _request_timeout(timeout_sec):
-        repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
+    with (
+        _hub_errors(api.endpoint, repo_id, timeout_sec, token),
+        _redacted_logs(token),
+        _request_timeout(timeout_sec),
+    ):
+        with _deadline(timeout_sec):
+            repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
         repo_id = repo_url.repo_id or repo_id
-        info = api.repo_info(repo_id, timeout=timeout_sec)
+        with _deadline(timeout_sec):
+            info = api.repo_info(repo_id, timeout=timeout_sec)
         is_private = private if info.private is None else bool(info.private)
         if private and not is_private:
             raise HomecatError(
                 f"The repository {repo_id} already exists and is public; nothing was pushed "
                 "(make it private on the Hub, or pass --public to publish)."
             )
-        commit = api.upload_folder(repo_id=repo_id, folder_path=staging, commit_message=commit_message)
+        with _deadline(timeout_sec):
+            commit = api.upload_folder(repo_id=repo_id, folder_path=staging, commit_message=commit_message)
     return repo_id, is_private, commit.commit_url
+
+
+# --------------------------------------------------------------------------- transport: deadlines, redacted logs
+#
+# httpx's timeouts bound each socket operation, not a request: a server that trickles one byte every few seconds
+# (or a proxy that keeps a connection alive) never trips them, and huggingface_hub may retry on top. So each Hub
+# call of a push (create the repository, read its settings, upload the commit) runs under one deadline of
+# hub.request_timeout_sec: every connect and read of huggingface_hub's shared client waits at most until then.
+# Time spent sending the request body (the weights, on a slow uplink) extends it by as long as the sending took,
+# so a large upload is bounded by its progress, not by the setting.
+
+
+class DeadlinePassed(TimeoutError):
+    """A Hub call ran past hub.request_timeout_sec (a TimeoutError: huggingface_hub does not retry it)."""
+
+
+class _Deadline:
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.expires = time.monotonic() + seconds
+
+    def bound(self, timeout: float | None) -> float:
+        """The timeout for the next socket operation: what is left of the deadline, at most ``timeout``."""
+        left = self.expires - time.monotonic()
+        if left <= 0:
+            raise DeadlinePassed(f"no answer within {self.seconds:g} s")
+        return left if timeout is None else min(timeout, left)
+
+
+_DEADLINE: contextvars.ContextVar[_Deadline | None] = contextvars.ContextVar("homecat_hub_deadline", default=None)
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    token = _DEADLINE.set(_Deadline(seconds))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _bound(timeout: float | None) -> float | None:
+    deadline = _DEADLINE.get()
+    return timeout if deadline is None else deadline.bound(timeout)
+
+
+class _DeadlineStream:
+    """A network stream of httpcore whose reads (and connects) end at the current deadline."""
+
+    def __init__(self, inner: Any):
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _bound(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        start = time.monotonic()
+        try:
+            self._inner.write(buffer, timeout)
+        finally:
+            deadline = _DEADLINE.get()
+            if deadline is not None:
+                deadline.expires += time.monotonic() - start  # sending is progress: it does not use up the deadline
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> Any:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _bound(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend:
+    """httpcore's network backend (sockets), with every stream it opens under the current deadline."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, **kwargs: Any) -> _DeadlineStream:
+        return _DeadlineStream(self.inner.connect_tcp(host, port, _bound(timeout), **kwargs))
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None, **kwargs: Any) -> _DeadlineStream:
+        return _DeadlineStream(self.inner.connect_unix_socket(path, _bound(timeout), **kwargs))
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
 
 
 @contextmanager
 def _request_timeout(seconds: float) -> Iterator[None]:
-    """Give huggingface_hub's shared HTTP client a timeout for the push (its default is none)."""
+    """Give huggingface_hub's shared HTTP client a timeout per socket operation (its default is none) and put its
+    connection pools (direct and through proxies) on the deadline backend, for the push."""
     from huggingface_hub import get_session
 
     session = get_session()
@@ -367,10 +494,42 @@ def _request_timeout(seconds: float) -> Iterator[None]:
         return
     previous = session.timeout
     session.timeout = seconds
+    transports = [getattr(session, "_transport", None), *getattr(session, "_mounts", {}).values()]
+    pools = [getattr(t, "_pool", None) for t in transports]
+    pools = [pool for pool in pools if pool is not None and hasattr(pool, "_network_backend")]
+    for pool in pools:
+        pool._network_backend = _DeadlineBackend(pool._network_backend)
     try:
         yield
     finally:
         session.timeout = previous
+        for pool in pools:
+            if isinstance(pool._network_backend, _DeadlineBackend):
+                pool._network_backend = pool._network_backend.inner
+
+
+class _RedactFilter(logging.Filter):
+    def __init__(self, token: str):
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage(), self.token), ()
+        return True
+
+
+@contextmanager
+def _redacted_logs(token: str) -> Iterator[None]:
+    """What huggingface_hub (or anything else) logs during the push passes ``redact`` on every handler."""
+    handlers = {h for name in ("", "huggingface_hub", "httpx2", "httpcore2") for h in logging.getLogger(name).handlers}
+    flt = _RedactFilter(token)
+    for handler in handlers:
+        handler.addFilter(flt)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(flt)
 
 
 @contextmanager
@@ -387,10 +546,46 @@ def _hub_errors(endpoint: str, repo_id: str, timeout_sec: float, token: str) -> 
 
 
 def redact(text: str, token: str | None = None) -> str:
-    """``text`` without the token, or anything that looks like one (``hf_…``, ``Bearer …``, ``token=…``)."""
+    """``text`` without the token, or anything that looks like one (``hf_…``, ``Bearer …``, ``token=…``).
+
+    The token is found as sent or as a server may echo it: with or without its ``hf_`` prefix, in any case,
+    URL-encoded, or base64-encoded (as in a ``Basic`` header, at any offset in the encoded text).
+    """
     if token:
-        text = text.replace(token, "…")
+        for pattern in _token_patterns(token):
+            text = pattern.sub("…", text)
     return _TOKEN_LIKE.sub(lambda m: f"{m.group(1)}…", text)
+
+
+_MIN_VARIANT_LEN = 6  # shorter cores (a token of a few characters) would blank out ordinary words
+
+
+def _token_patterns(token: str) -> list[re.Pattern[str]]:
+    """Patterns for the spellings of ``token`` a server could echo; longest first, so a core never splits one."""
+    bare = token[3:] if token.lower().startswith("hf_") else token
+    plain = {token, bare}
+    folded = plain | {quote(v, safe="") for v in plain} | {quote_plus(v, safe="") for v in plain}
+    cased = {case(v) for v in plain for case in (str, str.upper, str.lower)}
+    exact: set[str] = set()
+    for value in cased | {f"Bearer {token}", f":{token}", f"{token}:"}:
+        exact |= _base64_cores(value.encode())
+    patterns = [(v, re.IGNORECASE) for v in folded if len(v) >= _MIN_VARIANT_LEN]
+    patterns += [(v, 0) for v in exact if len(v) >= _MIN_VARIANT_LEN]
+    patterns.sort(key=lambda item: -len(item[0]))
+    return [re.compile(re.escape(v), flags) for v, flags in patterns]
+
+
+def _base64_cores(data: bytes) -> set[str]:
+    """The part of base64(… + data + …) that does not depend on the bytes around ``data``, for each of the three
+    alignments, in the standard and the URL-safe alphabet (with or without padding, the core is the same)."""
+    cores = set()
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + data).decode().rstrip("=")
+        start = (offset * 4 + 2) // 3  # characters that also carry bits of the bytes before
+        end = len(encoded) - (1 if (offset + len(data)) % 3 else 0)  # the last one may carry bits of the bytes after
+        core = encoded[start:end]
+        cores |= {core, core.replace("+", "-").replace("/", "_")}
+    return cores
 
 
 # Bearer/Basic credentials, token=/api_key= pairs, and Hugging Face tokens (hf_ and api_org_ prefixes)
@@ -428,6 +623,11 @@ def _hub_sentences(endpoint: str, repo_id: str, timeout_sec: float) -> Iterator[
         ) from None
     except HFValidationError:
         raise _bad_repo_id(repo_id) from None
+    except json.JSONDecodeError:
+        raise HomecatError(
+            f"The Hub at {endpoint} answered with something that is not JSON (is HF_ENDPOINT a Hub, or is a proxy "
+            "or login page in between?); nothing was pushed."
+        ) from None
     except ValueError as exc:
         if str(exc).startswith("Invalid metadata in README.md"):
             lines = [line.lstrip("- ") for line in str(exc).splitlines()[1:] if line.strip()]

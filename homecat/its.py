@@ -115,7 +115,8 @@ def _part(attrib: dict[str, str], ordinal: int, reasons: list[str]) -> ItsPart |
     number = ordinal
     if num_text is not None:
         text = num_text.strip()
-        if not (text.isdecimal() and text.isascii() and 1 <= int(text) <= MAX_PART):
+        # the length first: int() of thousands of digits raises (Python's limit on int conversion)
+        if not (text.isdecimal() and text.isascii() and len(text) <= 10 and 1 <= int(text) <= MAX_PART):
             reasons.append(f"num '{num_text}' is not a part number (a whole number 1-{MAX_PART})")
         else:
             number = int(text)

@@ -103,7 +103,7 @@ def plot_activity(columns: list[str], rows: list[tuple], path: str | Path) -> Pa
     if not rows:
         raise HomecatError("There are no usable recordings to plot: run 'homecat validate' (and 'homecat vad').")
     data = [dict(zip(columns, row)) for row in rows]
-    names = [f"{d['participant_id']} ({d['split']})" for d in data]
+    names = [f"{d['participant_id']} ({d['split'] if d['split'] != '(none)' else 'no split'})" for d in data]
     y = np.arange(len(data))
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 2.4 + 0.35 * len(data)), dpi=100, sharey=True)
     for key, colour, label, height in (
@@ -128,7 +128,11 @@ def plot_activity(columns: list[str], rows: list[tuple], path: str | Path) -> Pa
         right.barh(y, values, left=start, color=colour, label=label)
         start += values
     right.set_xlabel("% of all training crops")
-    right.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    if not start.any():  # crops come from the train split: before `homecat split` there are none to show
+        right.text(0.5, 0.5, "no training crops yet:\nrun 'homecat split'", ha="center", va="center",
+                   transform=right.transAxes)  # fmt: skip
+    else:
+        right.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     right.set_title("Training crops each policy part will draw", fontsize=10)
     fig.tight_layout()
     return _save(plt, fig, path)
@@ -224,6 +228,8 @@ def plot_training(run_dir: str | Path, out: str | Path) -> Path:
     twin = ax.twinx()
     twin.plot(*series(train, "gumbel_temperature"), color="tab:orange", label="gumbel temperature")
     twin.set_ylabel("gumbel temperature")
+    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]  # one legend for both axes
+    ax.legend(handles=handles, fontsize=8)
     ax = axes[1][1]
     ax.plot(*series(train, "grad_norm"))
     ax.set_ylabel("grad norm")

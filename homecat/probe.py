@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 _QUERIES = "queries/embed.sql"
 COLUMNS = [
-    "set", "layer", "uar", "uar_sd", "macro_f1", "chance", "n_segments", "n_participants", "n_folds",
+    "set", "step", "layer", "uar", "uar_sd", "macro_f1", "chance", "n_segments", "n_participants", "n_folds",
 ]  # fmt: skip
 # `probe --by age-band`: the out-of-fold predictions of each (set, layer) scored within each age band
 BREAKDOWN_COLUMNS = ["set", "layer", "age_band", "uar", "n_segments", "n_participants", "labels"]
@@ -247,6 +247,7 @@ def probe(
             rows_out.append(
                 {
                     "set": s,
+                    "step": known[s]["step"],  # of the set's weights (None: not a run's model, or eGeMAPS)
                     "layer": k,
                     "uar": float(np.mean(scores[k].uar)),
                     "uar_sd": float(np.std(scores[k].uar, ddof=1)),

@@ -13,6 +13,7 @@ Field names are unique across sections, so ``HOMECAT_SAMPLE_RATE`` needs no sect
 from __future__ import annotations
 
 import os
+import re
 import typing
 import warnings
 from collections.abc import Mapping
@@ -38,11 +39,19 @@ ALIAS_ENV = {
     "HF_PRIVATE": "hub.private",
 }
 SECRET_FIELDS = {"hub.token"}
+SEED_MAX = 2**32 - 1  # numpy's and scikit-learn's seed range
+DEV_CROPS_MAX = 100_000  # ~220 h of 8 s crops evaluated at every eval_steps: beyond any useful dev set
+WORKERS_PER_CORE = 4
+# Fields whose rejected value is not repeated in the error (hub.repo_id: it may hold a pasted token).
+HIDDEN_INPUT_FIELDS = SECRET_FIELDS | {"hub.repo_id"}
+# User access tokens are hf_ + 34 letters and digits, organisation tokens api_org_ + 34.
+_TOKEN_IN_REPO_ID = re.compile(r"(?i)(?:hf_|api_org_)[a-z0-9]{20,}")
 PACKAGED_FILES = ("defaults.yaml", "data.yaml", "training.yaml", "analysis.yaml", "vad.yaml")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # every float finite: .inf or .nan in a setting (a crop length, a learning rate) is refused by name
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class PathSettings(_Section):
@@ -123,8 +132,6 @@ class DataSettings(_Section):
     @field_validator("participant_regex")
     @classmethod
     def _regex_has_group(cls, value: str) -> str:
-        import re
-
         try:
             compiled = re.compile(value)
         except re.error as exc:
@@ -196,11 +203,24 @@ class HubSettings(_Section):
         description="Base model named in the model card when the run recorded a local path, not a Hub id.",
     )
     request_timeout_sec: float = Field(
-        60.0, gt=0, description="Seconds to wait for any one answer from the Hub before giving up."
+        60.0,
+        gt=0,
+        description="Deadline in seconds for each Hub call of a push (connect, wait, receive, retries; the time "
+        "spent sending files does not count), and for any one socket operation.",
     )
     token: SecretStr | None = Field(
         None, description="Hub token; only from HF_TOKEN or .env, never from a config file.", exclude=True
     )
+
+    @field_validator("repo_id")
+    @classmethod
+    def _not_a_token(cls, value: str | None) -> str | None:
+        # a token pasted into HF_REPO_ID would be written into the model card and sent as a name
+        if value is not None and _TOKEN_IN_REPO_ID.search(value):
+            raise ValueError(
+                "looks like a Hub token (hf_…), not a repository id: put the token in HF_TOKEN and namespace/name here"
+            )
+        return value
 
 
 class SplitSettings(_Section):
@@ -251,9 +271,11 @@ class CropSettings(_Section):
         description="After the retries: accept the silent crop, mark it (silent=True), or skip to other recordings.",
     )
     crops_per_epoch: int = Field(10000, gt=0, description="Crops one rank draws per epoch.")
-    dev_crop_count: int = Field(256, ge=0, description="Fixed crops in the dev set.")
+    dev_crop_count: int = Field(
+        256, ge=0, le=DEV_CROPS_MAX, description="Fixed crops in the dev set (evaluated at every eval_steps)."
+    )
     crop_seed: int = Field(
-        0, ge=0, description="Seed of the crop streams; crop k of epoch e on rank r depends only on it."
+        0, ge=0, le=SEED_MAX, description="Seed of the crop streams; crop k of epoch e on rank r depends only on it."
     )
 
     @model_validator(mode="before")
@@ -293,9 +315,19 @@ class TrainingSettings(_Section):
         "wav2vec2-ssl", description="Name of the run; the default output_dir is artifacts/training/<run_name>."
     )
     output_dir: Path | None = Field(None, description="Run folder (null: <paths.artifacts_dir>/training/<run_name>).")
-    train_seed: int = Field(0, description="Seed of weights init, dropout, Gumbel noise, masks and negatives.")
-    per_gpu_batch: int = Field(2, ge=1, description="Crops per process per micro-batch.")
-    grad_accum_steps: int = Field(8, ge=1, description="Micro-batches accumulated into one optimizer step.")
+    train_seed: int = Field(
+        0, ge=0, le=SEED_MAX, description="Seed of weights init, dropout, Gumbel noise, masks and negatives."
+    )
+    per_gpu_batch: int = Field(
+        2, ge=1, description="Crops per process per micro-batch (checked against the device's memory at the start)."
+    )
+    grad_accum_steps: int = Field(
+        8,
+        ge=1,
+        le=10_000,
+        description="Micro-batches accumulated into one optimizer step (a step's micro-batches are held at once: "
+        "checked against the device's memory at the start).",
+    )
     max_steps: int | None = Field(
         None,
         ge=1,
@@ -365,7 +397,9 @@ class TrainingSettings(_Section):
     save_total_limit: int | None = Field(3, ge=1, description="Keep only the newest this many checkpoints (null: all).")
     logging_steps: int = Field(10, ge=1, description="Log metrics every this many optimizer steps.")
     eval_steps: int = Field(500, ge=1, description="Evaluate on the fixed dev crops every this many optimizer steps.")
-    num_workers: int = Field(4, ge=0, description="DataLoader worker processes per training process.")
+    num_workers: int = Field(
+        4, ge=0, description="DataLoader worker processes per training process (at most 4 per CPU core)."
+    )
     max_nonfinite_steps: int = Field(
         50, ge=1, description="Stop when this many optimizer steps in a row had a non-finite loss or gradient."
     )
@@ -391,6 +425,14 @@ class TrainingSettings(_Section):
             data.setdefault("max_passes", data.pop("num_train_epochs"))
             data.pop("num_train_epochs", None)
         return data
+
+    @field_validator("num_workers")
+    @classmethod
+    def _workers_for_the_cores(cls, value: int) -> int:
+        most = WORKERS_PER_CORE * usable_cores()
+        if value > most:
+            raise ValueError(f"at most {most} ({WORKERS_PER_CORE} per CPU core this process may use)")
+        return value
 
 
 class SegmentsSettings(_Section):
@@ -589,6 +631,14 @@ def missing_catalog_lines(path: Path, source: str, cwd: str | os.PathLike | None
     return [f"{head}; pass the --config your scan used, or run 'homecat scan' first."]
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (a SLURM job's share, not the whole node)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def settings_field_names() -> list[str]:
     """Dotted names of every leaf setting, e.g. ``data.sample_rate``."""
     return _field_names(Settings)
@@ -622,6 +672,9 @@ def _env_settings(env: dict[str, tuple[str, str]]) -> dict[str, tuple[Any, str]]
                 raise ConfigError(f"{origin}: unknown setting (see 'homecat config show' for the names).")
         else:
             continue
+        if dotted in SECRET_FIELDS and key not in ALIAS_ENV:
+            # one name for the secret, the one the README, .env.example and huggingface_hub use
+            raise ConfigError(f"{origin}: set the Hub token as HF_TOKEN (environment or .env), not {key}.")
         out[dotted] = (_parse_env_value(dotted, value), origin)
     return out
 
@@ -701,12 +754,29 @@ def _error_lines(exc: ValidationError, sources: dict[str, str]) -> list[str]:
         origin = sources.get(dotted) or _section_origin(dotted, sources)
         msg = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
         shown = "" if err["type"] == "extra_forbidden" else f" (got {err.get('input')!r})"
-        if dotted in SECRET_FIELDS:
+        if dotted in HIDDEN_INPUT_FIELDS:
             shown = ""
         if dotted not in seen:  # one line per field, the first reason pydantic gives
             seen.add(dotted)
-            lines.append(f"{origin}: {dotted}: {msg}{shown}")
+            lines.append(f"{origin}: {dotted}: {msg}{shown}{_allowed(dotted, err['type'])}")
     return lines
+
+
+_BOUND_WORDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+
+def _allowed(dotted: str, error_type: str) -> str:
+    """'; allowed: > 0 and <= 1' from the field's bounds, for errors a bound does not already spell out."""
+    if error_type.startswith(("greater", "less", "value_error")) or "." not in dotted:
+        return ""  # pydantic's message, or the validator's, names the bound
+    section, name = dotted.split(".", 1)
+    model = Settings.model_fields.get(section)
+    info = model.annotation.model_fields.get(name) if model is not None else None
+    if info is None:
+        return ""
+    bounds = [f"{word} {getattr(m, key):g}" for m in info.metadata for key, word in _BOUND_WORDS.items()
+              if getattr(m, key, None) is not None]  # fmt: skip
+    return f"; allowed: {' and '.join(bounds)}" if bounds else ""
 
 
 def _section_origin(dotted: str, sources: dict[str, str]) -> str:

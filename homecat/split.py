@@ -52,9 +52,9 @@ class SplitSummary:
     def rows(self) -> list[dict[str, object]]:
         rows: list[dict[str, object]] = [
             {"what": "kept in their split", "count": self.kept},
-            {"what": "new recordings joining their participant's split", "count": self.joined_participant},
-            {"what": "new participants placed", "count": self.placed_groups},
-            {"what": "recordings of new participants", "count": self.placed_recordings},
+            {"what": "new recordings joining their family's or participant's split", "count": self.joined_participant},
+            {"what": "new families or participants placed", "count": self.placed_groups},
+            {"what": "recordings of those placed", "count": self.placed_recordings},
         ]
         rows += [{"what": f"left the split ({reason})", "count": n} for reason, n in sorted(self.removed.items())]
         rows += [{"what": f"not in a split ({reason})", "count": n} for reason, n in sorted(self.excluded.items())]

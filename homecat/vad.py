@@ -27,6 +27,7 @@ from homecat.findings import failed
 from homecat.pool import run_in_pool
 from homecat.recordings import fs_path
 from homecat.settings import DataSettings, VadSettings
+from homecat.shards import Shard
 from homecat.speech import VAD_SOURCE, SpeechRow, replace_speech
 
 LABEL = "speech"
@@ -295,15 +296,18 @@ def run_vad(
     redo_all: bool = False,
     workers: int | None = None,
     progress: ProgressFn | None = None,
+    shard: Shard | None = None,
 ) -> VadSummary:
-    """Voice activity for every usable recording that needs it; one transaction per recording (batched on a
-    shared catalog)."""
+    """Voice activity for every usable recording that needs it (of ``shard`` only, when given: one task of a
+    job array); one transaction per recording (batched on a shared catalog)."""
     key = str(model_path())  # fail early, in one sentence, when the extra is missing
     if key not in _session_cache:
         _session_cache[key] = new_session(key)
     digest = settings_hash(settings, data)
     query = named_queries(_SQL)["vad_candidates"].sql
     columns, rows = catalog.rows(query, {"settings_hash": digest})
+    if shard is not None:
+        rows = [row for row in rows if shard.holds(row[0])]
     tasks = [_Task(row[0], row[1], fs_path(row[2], row[7]), *row[3:6]) for row in rows if redo_all or not row[6]]
     summary = VadSummary(skipped_current=len(rows) - len(tasks))
     params = _Params(settings, data.channel_policy)

@@ -36,6 +36,7 @@ from homecat.levels import Levels
 from homecat.pool import run_in_pool
 from homecat.recordings import fs_path, update_header
 from homecat.settings import DataSettings, ValidateSettings
+from homecat.shards import Shard
 
 STAGE = "validate"
 _SQL = "queries/validate.sql"
@@ -114,12 +115,16 @@ def validate(
     workers: int | None = None,
     window_sec: float | None = None,
     progress: ProgressFn | None = None,
+    shard: Shard | None = None,
 ) -> ValidateSummary:
-    """Validate every recording that needs it; one transaction per file (batched on a shared catalog)."""
+    """Validate every recording that needs it (of ``shard`` only, when given: one task of a job array); one
+    transaction per file (batched on a shared catalog)."""
     params = _Params.of(settings, data, window_sec)
     now = _now()
     _sync_scan_findings(catalog, now)
     tasks, current = _pending(catalog, redo_all)
+    if shard is not None:
+        tasks = list(shard.take(tasks))
     summary = ValidateSummary(skipped_current=current)
     total_hours = sum(t.duration_sec for t in tasks) / 3600.0
     done_hours = 0.0

@@ -48,6 +48,10 @@ launcher=$!
 # session of its own, so a signal to this process group alone (SLURM's proctrack/pgid) would not reach them.
 # They record it and stop after the current optimizer step (homecat/train/signals.py); twice does no harm.
 trap 'pkill -USR1 -P "$launcher" || true' USR1
+# SIGTERM (scancel, or a kill of this script) the same way: the launcher itself, if it gets one too, passes it on
+# to its processes and gives them 30 s (torchrun's shutdown timeout) before killing them; DataLoader workers
+# ignore both signals (homecat/train/signals.py).
+trap 'pkill -TERM -P "$launcher" || true' TERM
 while :; do
     wait "$launcher" && status=0 || status=$?
     kill -0 "$launcher" 2>/dev/null || break # a trapped signal ends `wait` early: wait again

@@ -13,7 +13,11 @@ It records every request (method, path, Authorization header) and, per repositor
 flag and the files of every commit (bytes). ``tokens`` is the set of accepted bearer tokens (empty:
 any token); others get 401 as the real Hub answers them. ``stall_sec`` delays every answer.
 ``echo_status`` (e.g. 400) answers every request with that status and an error that repeats the
-request's Authorization header, as a careless proxy or debugging endpoint does.
+request's Authorization header, as a careless proxy or debugging endpoint does; ``echo`` (a function of the
+token) says how it is repeated (upper-cased, base64, ...). ``not_json`` answers every request 200 with an HTML
+page (a captive portal or login proxy). ``trickle_sec`` sends every answer one byte at a time, this many seconds
+apart; ``hang_ups`` records, per trickled answer, the seconds from the request to the client closing the
+connection (None when the whole answer went out).
 """
 
 from __future__ import annotations
@@ -53,6 +57,10 @@ class StandInHub:
         self.user = user
         self.stall_sec = 0.0
         self.echo_status: int | None = None
+        self.echo = lambda token: token
+        self.not_json = False
+        self.trickle_sec = 0.0
+        self.hang_ups: list[float | None] = []
         self.repos: dict[str, Repo] = {}
         self.requests: list[Request] = []
         self.unknown: list[str] = []
@@ -124,8 +132,10 @@ class _Handler(BaseHTTPRequestHandler):
         if hub.stall_sec:
             time.sleep(hub.stall_sec)
         auth = self.headers.get("Authorization") or ""
+        if hub.not_json:
+            return self._send(200, b"<html><body>Sign in to continue</body></html>", {"Content-Type": "text/html"})
         if hub.echo_status:
-            msg = f"cannot handle request with Authorization: {auth}"
+            msg = f"cannot handle request with Authorization: {hub.echo(auth)}"
             return self._json(hub.echo_status, {"error": msg}, {"X-Error-Message": msg})
         token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
         if hub.tokens and token not in hub.tokens:
@@ -150,15 +160,35 @@ class _Handler(BaseHTTPRequestHandler):
         return self._json(404, {"error": f"stand-in Hub does not implement {method} {path}"})
 
     def _json(self, status: int, payload: dict, headers: dict | None = None) -> None:
-        data = json.dumps(payload).encode()
+        self._send(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
+
+    def _send(self, status: int, data: bytes, headers: dict) -> None:
+        if self.hub.trickle_sec:
+            return self._trickle(status, data, headers)
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
+        for key, value in headers.items():
             self.send_header(key, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+
+    def _trickle(self, status: int, data: bytes, headers: dict) -> None:
+        lines = [f"HTTP/1.1 {status} OK", f"Content-Length: {len(data)}", *(f"{k}: {v}" for k, v in headers.items())]
+        answer = ("\r\n".join(lines) + "\r\n\r\n").encode() + data
+        start = time.monotonic()
+        try:
+            for i in range(len(answer)):
+                self.wfile.write(answer[i : i + 1])
+                self.wfile.flush()
+                time.sleep(self.hub.trickle_sec)
+        except OSError:  # the client closed the connection (a write after its close fails, one or two bytes later)
+            with self.hub.lock:
+                self.hub.hang_ups.append(time.monotonic() - start)
+            self.close_connection = True
+            return
+        with self.hub.lock:
+            self.hub.hang_ups.append(None)
 
     def _repo_missing(self, repo_id: str) -> None:
         msg = "Repository not found"

@@ -77,3 +77,11 @@ def test_an_unknown_reference_is_one_sentence_naming_the_sources(coded):
         "Error: No segments or speech rows have the source 'nope.csv'; the sources are coded.csv (segments), "
         "vtc (speech).\n"
     )
+
+
+def test_activity_before_the_split_says_why_there_are_no_crops(coded, tmp_path):
+    plot = tmp_path / "activity.png"
+    result = CliRunner().invoke(app, ["--catalog", coded, "report", "activity", "--plot", str(plot)])
+    assert result.exit_code == 0, result.output
+    assert "no recording is in a split yet" in result.stderr and "run 'homecat split'" in result.stderr
+    assert "((none))" not in result.stdout and plot.stat().st_size > 10_000

@@ -317,6 +317,7 @@ HOSTILE_PARTS = [  # (field of part 2, value, what the sentence says)
     ("num", "abc", "num 'abc' is not a part number (a whole number 1-2147483647)"),
     ("num", "1.5", "num '1.5' is not a part number"),
     ("num", "99999999999", "num '99999999999' is not a part number"),
+    ("num", "9" * 5000, "is not a part number"),
     ("startClockTime", "0001-01-01T00:30:00+05:00", "is not a date and time (ISO 8601, UTC) between the years 1980"),
     ("startClockTime", "9999-12-31T23:30:00-05:00", "between the years 1980 and 2100"),
     ("startClockTime", "yesterday", "startClockTime 'yesterday' is not a date and time"),

@@ -56,7 +56,8 @@ def test_bad_config_exits_2_with_one_line_per_field_and_no_traceback(tmp_path):
     result = invoke("--config", str(config), "config", "show")
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
-        f"Error: {config}: data.sample_rate: Input should be a valid integer, unable to parse string as an integer (got 'fast')",
+        f"Error: {config}: data.sample_rate: Input should be a valid integer, unable to parse string as an integer "
+        "(got 'fast'); allowed: > 0",  # the field's bounds, wherever a value is refused
         f"Error: {config}: data.colour: unknown setting",
     ]
 

@@ -1,5 +1,6 @@
 """Cluster runs through scripts/launch_node.sh, as scripts/slurm_train.sbatch starts them on each node: SIGUSR1
-(SLURM's --signal=USR1@N) to a 2-process run stops it after a complete checkpoint with exit code 99, and the
+(SLURM's --signal=USR1@N) or SIGTERM to every process (scancel) of a 2-process run with a DataLoader worker per
+rank stops it after a complete checkpoint with exit code 99, and the
 resumed run logs the same losses as an uninterrupted run on two "machines" on 127.0.0.1 (one CPU process each,
 gloo), which also shows the multi-node launch: world size 2, different crops per rank, one writer."""
 
@@ -19,7 +20,7 @@ from tests.test_drills import _complete_checkpoints, _drill_corpus, _train_rows,
 
 REPO = Path(__file__).resolve().parent.parent
 LAUNCH_LIMIT_SEC = 240
-MAX_STEPS = 10
+MAX_STEPS = 14  # room for two stops
 
 
 def _free_port() -> int:
@@ -32,7 +33,8 @@ def _free_port() -> int:
 def drill(tmp_path_factory) -> dict:
     """The demo corpus and a tiny-model config, and the uninterrupted reference: two machines, started at once."""
     base = tmp_path_factory.mktemp("cluster")
-    config, catalog = _drill_corpus(base, {"max_steps": MAX_STEPS, "save_steps": 1000, "eval_steps": 1000})
+    training = {"max_steps": MAX_STEPS, "save_steps": 1000, "eval_steps": 1000, "num_workers": 1}
+    config, catalog = _drill_corpus(base, training)
     port = _free_port()
     machines = {"NUM_MACHINES": "2", "GPUS_PER_NODE": "1", "MAIN_PROCESS_IP": "127.0.0.1", "MAIN_PROCESS_PORT": port}
     reference = [
@@ -72,23 +74,61 @@ def _wait(process: subprocess.Popen, artifacts: Path, name: str, code: int = 0) 
     return stderr
 
 
-def test_sigusr1_stops_after_a_complete_checkpoint_with_exit_99_and_resume_matches(drill):
+def _process_tree(root: int) -> list[int]:
+    """``root`` and all its descendants (torchrun starts each rank in a session of its own, so a process group
+    does not hold them all), read from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, rest = stat.read_text().split(" (", 1)
+            parent = int(rest.rsplit(") ", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # ended while being read
+        children.setdefault(parent, []).append(int(pid))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def _stopped(run: Path, stderr: str, signal_name: str, after: int) -> int:
+    """The step the run stopped after: a complete checkpoint of it, the one sentence, no final/."""
+    assert f"Stopped on {signal_name} after step" in stderr and "run again with --resume" in stderr
+    assert stderr.count("Error: Stopped on") == 1  # said by rank 0 only
+    assert "killed by signal" not in stderr, stderr[-4000:]  # no DataLoader worker died of it
+    stopped_at = _complete_checkpoints(run)[-1]
+    assert after < stopped_at < MAX_STEPS and not (run / "final").exists()
+    checkpoint = run / "checkpoints" / f"step_{stopped_at}"
+    for name in ("model.safetensors", "trainer_state.json", "random_states_0.pkl", "random_states_1.pkl"):
+        assert (checkpoint / name).is_file(), name
+    assert json.loads((checkpoint / "trainer_state.json").read_text())["global_step"] == stopped_at
+    return stopped_at
+
+
+def test_sigusr1_and_sigterm_stop_after_a_complete_checkpoint_with_exit_99_and_resume_matches(drill):
+    """Stopped twice, resumed twice: SIGUSR1 to the script's process group (SLURM's --signal), then SIGTERM to
+    every process of the run, the launcher, both ranks and their DataLoader workers (what scancel does)."""
     artifacts = drill["base"] / "stopped"
     run = artifacts / "training" / "wav2vec2-ssl"
     one_node = {"NUM_MACHINES": "1", "MACHINE_RANK": "0", "GPUS_PER_NODE": "2", "MAIN_PROCESS_PORT": _free_port()}
     process = _launch(drill["config"], drill["catalog"], artifacts, "first", one_node)
     _wait_until(process, lambda: bool(_train_rows(run)), "the first metrics row")
     os.killpg(process.pid, signal.SIGUSR1)  # what SLURM does: every process of the step gets it
-    stderr = _wait(process, artifacts, "first", code=99)
+    first_stop = _stopped(run, _wait(process, artifacts, "first", code=99), "SIGUSR1", 0)
 
-    assert "Stopped on SIGUSR1 after step" in stderr and "run again with --resume" in stderr
-    assert stderr.count("Error: Stopped on") == 1  # said by rank 0 only
-    (stopped_at,) = _complete_checkpoints(run)
-    assert 1 <= stopped_at < MAX_STEPS and not (run / "final").exists()
-    checkpoint = run / "checkpoints" / f"step_{stopped_at}"
-    for name in ("model.safetensors", "trainer_state.json", "random_states_0.pkl", "random_states_1.pkl"):
-        assert (checkpoint / name).is_file(), name
-    assert json.loads((checkpoint / "trainer_state.json").read_text())["global_step"] == stopped_at
+    one_node["MAIN_PROCESS_PORT"] = _free_port()
+    process = _launch(drill["config"], drill["catalog"], artifacts, "second", one_node, "--resume")
+    _wait_until(process, lambda: any(r["step"] > first_stop for r in _train_rows(run)), "a row after the resume")
+    tree = _process_tree(process.pid)
+    assert len(tree) >= 6  # this script, the launcher, two ranks, a data worker each
+    for pid in tree:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    _stopped(run, _wait(process, artifacts, "second", code=99), "SIGTERM", first_stop)
 
     one_node["MAIN_PROCESS_PORT"] = _free_port()
     _wait(_launch(drill["config"], drill["catalog"], artifacts, "resumed", one_node, "--resume"), artifacts, "resumed")

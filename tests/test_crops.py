@@ -230,6 +230,18 @@ def test_crops_preview_cli_reports_each_crop_and_totals(demo):
     assert set(rows[0]) == columns
     totals = json.loads(result.stderr.split("totals: ", 1)[1])
     assert totals["crops"] == 5 and 0 <= totals["silent_rate"] <= 1 and totals["mean_attempts"] >= 1
+    listen = CliRunner().invoke(
+        app,
+        ["--catalog", str(settings.paths.catalog), "crops", "preview", "--n", "5", "--listen", "--format", "json"],
+        env={"HOMECAT_CROP_SEC": str(CROP_SEC)},
+    )
+    heard = json.loads(listen.stdout)
+    assert [r["start_sec"] for r in heard] == [r["start_sec"] for r in rows]  # the same crops, plus how to hear them
+    for row in heard:  # the raw file's window, by SoX's play: no audio is written for listening
+        assert row["listen"].startswith("play -q /") and row["listen"].endswith(
+            f" trim {row['start_sec']:.3f} {CROP_SEC:g}"
+        )
+        assert row["rel_path"] in row["listen"]
 
 
 # --------------------------------------------------------------------------- crop policies (speech rows from `homecat vad`)

@@ -371,3 +371,75 @@ def test_a_dev_recording_that_vanishes_does_not_stop_training(tmp_path, start_tr
     dev_rows = [json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
     dev_rows = [r for r in dev_rows if r.get("split") == "dev"]
     assert dev_rows and all(r["dev_crops"] == 0 and r["dev_loss"] is None for r in dev_rows)
+
+
+def test_a_stop_signal_during_setup_stops_at_once_and_after_setup_waits_for_the_step():
+    """Setup (data, model) has nothing to checkpoint and may take long: a signal there ends it with exit 99 at once;
+    once setup is done the handler only records, and the loop stops after the current step."""
+    from homecat.train.signals import EXIT_STOPPED, StopRequest, TrainingStopped
+
+    before = signal.getsignal(signal.SIGTERM)
+    stop = StopRequest().install(resumable=True)
+    try:
+        with pytest.raises(TrainingStopped) as info:
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(10**7):  # a long setup step: the handler interrupts it
+                pass
+        assert info.value.exit_code == EXIT_STOPPED
+        assert info.value.lines == [
+            "Stopped on SIGTERM during setup, before the first step of this start: nothing new to save; run again "
+            f"with --resume (exit code {EXIT_STOPPED})."
+        ]
+        stop.setup_done()
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert stop.requested and stop.signal_name == "SIGUSR1"
+    finally:
+        stop.restore()
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_data_workers_ignore_the_stop_signals():
+    """A DataLoader worker's init: SIGTERM and SIGUSR1 (scancel signals every process) are the training process's."""
+    import multiprocessing
+
+    from homecat.train.signals import ignore_stop_signals
+
+    def worker(queue) -> None:
+        ignore_stop_signals(0)
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        queue.put("alive")
+
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    process = context.Process(target=worker, args=(queue,))
+    process.start()
+    process.join(timeout=TRAIN_STAGE_LIMIT_SEC)
+    assert process.exitcode == 0 and queue.get(timeout=1) == "alive"
+
+
+def test_weights_that_become_non_finite_stop_the_run_and_keep_the_last_good_checkpoint(tmp_path):
+    """An infinite learning rate in step 3 (set by the batch hook, after checkpoint step_2): the run
+    stops in that step with one sentence; step_2 stays the newest checkpoint and no final/ is written."""
+    from homecat.train import NonFiniteLoss, Trainer
+
+    config, catalog = _drill_corpus(tmp_path, {"max_steps": 4, "save_steps": 2})
+    overrides = {"paths.catalog": catalog, "paths.artifacts_dir": tmp_path / "artifacts"}
+    settings = load_settings(config, overrides, environ={}, cwd=tmp_path).settings
+    trainers: list = []
+
+    def overflow_in_step_3(step: int, micro: int, x):
+        if step == 3:
+            for group in trainers[0].optimizer.param_groups:
+                group["lr"] = float("inf")  # what learning_rate: .inf did before settings refused it
+        return x
+
+    trainer = Trainer(settings, on_batch=overflow_in_step_3, show_progress=False)
+    trainers.append(trainer)
+    with pytest.raises(NonFiniteLoss) as info:
+        trainer.run()
+    run = tmp_path / "artifacts" / "training" / "wav2vec2-ssl"
+    (line,) = info.value.lines
+    assert line.startswith("The weights became non-finite in optimizer step 3 ("), line
+    assert f"{run / 'checkpoints' / 'step_2'} is the last good checkpoint" in line
+    assert _complete_checkpoints(run) == [2] and not (run / "final").exists()

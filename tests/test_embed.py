@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from homecat.cli import app
 from homecat.embed import embed, layer_column, part_files, read_layer, receptive_field, stored_ids, windows
 from homecat.errors import HomecatError
 from homecat.scan import scan
+from homecat.weights import Weights
 from tests.conftest import TINY, write_tone
 
 
@@ -136,8 +138,12 @@ def test_layers_and_long_segments_in_windows(tmp_path, settings_for, tiny):
     # not simply one window: the plain mean of the whole segment in one pass differs
     assert not np.allclose(got, _expected(tiny, samples, [(0, 40000)]), atol=1e-4)
     with Catalog.open(settings.paths.catalog) as catalog:
-        row = catalog.con.execute("SELECT kind, n_layers, dim, segment_count, path FROM embedding_sets").fetchone()
-    assert row == ("wav2vec2", 3, 32, 1, "embeddings/tiny")
+        row = catalog.con.execute(
+            "SELECT kind, n_layers, dim, segment_count, path, weights_sha256, run_name, step FROM embedding_sets"
+        ).fetchone()
+    # the weights named by the sha256sum of their file; a folder outside a run has no run or step
+    sha = hashlib.sha256((tiny / "model.safetensors").read_bytes()).hexdigest()
+    assert row == ("wav2vec2", 3, 32, 1, "embeddings/tiny", sha, None, None)
 
 
 class _RampPool:
@@ -261,6 +267,40 @@ def test_egemaps_set_has_one_layer_of_88(tmp_path, settings_for):
     assert (summary.set_name, summary.kind, summary.segments, summary.too_short) == ("egemaps", "egemaps", 1, 1)
     vectors = read_layer(settings.paths.artifacts_dir / "embeddings" / "egemaps", 0, {"s1": 0})
     assert vectors.shape == (1, 88) and np.isfinite(vectors).all()
+    assert (summary.weights_sha256, summary.step) == (None, None)  # handcrafted: no weights
+    with Catalog.open(settings.paths.catalog) as catalog:
+        assert catalog.con.execute("SELECT weights_sha256, step FROM embedding_sets").fetchall() == [(None, None)]
+
+
+def test_weights_name_their_run_and_step_and_hash_shards_in_a_stable_order(tmp_path, tiny):
+    import shutil
+
+    from homecat.weights import folder_sha256, weights_of
+
+    run = tmp_path / "run1"
+    for folder in ("initial", "final", "checkpoints/step_40"):
+        shutil.copytree(tiny, run / folder)
+    (run / "config.yaml").write_text("training: {}\n")
+    (run / "trainer_state.json").write_text(json.dumps({"global_step": 50}))
+    sha = hashlib.sha256((tiny / "model.safetensors").read_bytes()).hexdigest()
+    assert [weights_of(run / f) for f in ("initial", "checkpoints/step_40", "final")] == [
+        Weights(sha, "run1", 0), Weights(sha, "run1", 40), Weights(sha, "run1", 50)
+    ]  # fmt: skip
+    assert weights_of(tiny) == Weights(sha, None, None)
+    assert weights_of("no-such-lab/no-such-model").sha256 is None  # a Hub id not in the cache: unknown
+
+    sharded = tmp_path / "sharded"
+    sharded.mkdir()
+    (sharded / "b.safetensors").write_bytes(b"second")
+    (sharded / "a.safetensors").write_bytes(b"first")
+    index = {"weight_map": {"x": "b.safetensors", "y": "a.safetensors", "z": "b.safetensors"}}
+    (sharded / "model.safetensors.index.json").write_text(json.dumps(index))
+    expected = hashlib.sha256(
+        "".join(f"{n}:{hashlib.sha256(d).hexdigest()}\n" for n, d in [("a.safetensors", b"first"),
+                                                                    ("b.safetensors", b"second")]).encode()
+    ).hexdigest()  # fmt: skip
+    assert folder_sha256(sharded) == expected
+    assert folder_sha256(tmp_path / "nothing-here") is None
 
 
 def test_cli_embed_json_and_one_sentence_errors(tmp_path, settings_for, tiny):

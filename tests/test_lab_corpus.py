@@ -179,6 +179,7 @@ def test_a_family_learnt_after_the_split_joins_the_split_of_most_of_its_hours(tm
 
 def test_dates_and_times_as_labs_write_them():
     assert [str(parse_date(t)) for t in ("2024-01-10", "20240110", "2024_01_10", "10/01/2024")] == ["2024-01-10"] * 4
+    assert parse_date("2024-0110") is None and parse_date("2024-02-30") is None
     assert parse_date("2024-13-01") is None
     assert [parse_time(t) for t in ("13:05", "130520", "13-05-20", "13h05", "25:00")] == [
         "13:05:00", "13:05:20", "13:05:20", "13:05:00", None,
@@ -315,3 +316,25 @@ def test_report_participants_names_the_family_and_why_an_age_is_missing(lab, tmp
     assert report["FAM03/child1"]["no_age_because"] == "no recording date (path or recordings import)"
     assert report["FAM04/child1"]["no_age_because"] == "participant not imported (participants import)"
     assert report["FAM01/child1"]["no_age_because"] is None
+
+
+def test_paths_are_read_again_when_the_regexes_change_and_only_new_files_otherwise(tmp_path, settings_for):
+    root = lab_corpus(tmp_path / "raw")
+
+    def dated(**overrides) -> tuple[int, int]:
+        settings = settings_for(root, **overrides)
+        with Catalog.open(settings.paths.catalog) as catalog:
+            scan(catalog, settings.data)
+            _, rows = catalog.rows("SELECT count(date_iso), count(family_id) FROM recording_date JOIN recording_groups "
+                                   "USING (recording_id)")  # fmt: skip
+        return rows[0]
+
+    settings = settings_for(root)
+    settings.data.recording_date_regex = None  # an override of None means "not given"
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan(catalog, settings.data)
+        assert catalog.rows("SELECT count(date_iso) FROM recording_date")[1] == [(0,)]
+    assert dated(**{"data.participant_regex": CHILD_REGEX}) == (7, 0)
+    assert dated(**{"data.participant_regex": FAMILY_REGEX}) == (7, 8)
+    write_tone(root / "FAM05/child1/2024-05-05.wav", 2.5, sample_rate=8000)
+    assert dated(**{"data.participant_regex": FAMILY_REGEX}) == (8, 9)

@@ -7,18 +7,21 @@ Nothing of huggingface_hub is mocked.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from homecat.errors import ConfigError, HomecatError
 from homecat.hub import MODEL_FILES, stage
 from homecat.modelcard import find_identifiers, index_identifiers, model_card
 from homecat.settings import HubSettings, load_settings
@@ -124,6 +127,8 @@ def cli(tmp_path, hub):
     """Run `python -m homecat push ARGS` in tmp_path against the stand-in Hub; a clean environment."""
 
     def run(*args: str, env: dict[str, str] | None = None, endpoint: str | None = None) -> subprocess.CompletedProcess:
+        # make_run's runs were never embedded or probed: push refuses them without this flag (tested below)
+        args = (*args, "--without-probe-evidence")
         base = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HOMECAT_", "HUGGINGFACE_"))}
         base.update(
             HF_ENDPOINT=endpoint or hub.url,
@@ -360,6 +365,113 @@ def test_a_hub_error_that_echoes_the_token_is_printed_without_it(make_run, cli, 
     assert hub.requests and {r.authorization for r in hub.requests} == {f"Bearer {TOKEN}"}
 
 
+def test_a_hub_echoing_the_token_in_another_spelling_is_printed_without_it(make_run, cli, hub):
+    hub.echo_status = 400
+    hub.echo = lambda auth: base64.b64encode(auth.split()[1][3:].upper().encode()).decode()
+    result = cli("--run", str(make_run()), "--repo-id", REPO, env={"HF_TOKEN": TOKEN})
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"Error: The Hub refused the push to {REPO} (HTTP 400: cannot handle request with Authorization: …); "
+        "nothing was pushed.\n"
+    )
+
+
+_ECHOES = {
+    "as sent": lambda t: t,
+    "bare": lambda t: t.removeprefix("hf_"),
+    "bare upper-cased": lambda t: t.removeprefix("hf_").upper(),
+    "lower-cased": lambda t: t.lower(),
+    "url-encoded": lambda t: quote(t, safe=""),
+    "url-encoded upper": lambda t: quote(t.upper(), safe=""),
+    "base64 of the header": lambda t: base64.b64encode(f"Bearer {t}".encode()).decode(),
+    "base64 user:token (Basic)": lambda t: base64.b64encode(f"user:{t}".encode()).decode(),
+    "base64 at offset 1": lambda t: base64.b64encode(f"x{t.removeprefix('hf_')}y".encode()).decode(),
+    "urlsafe base64 upper": lambda t: (
+        base64.urlsafe_b64encode(t.removeprefix("hf_").upper().encode()).decode().rstrip("=")
+    ),
+    "base64 lower": lambda t: base64.b64encode(t.lower().encode()).decode(),
+}
+
+
+@pytest.mark.parametrize("token", [TOKEN, "hf_" + "aB3dE6gH9j" * 3 + "kLmN", "plain-secret-without-prefix"])
+@pytest.mark.parametrize("spelling", list(_ECHOES), ids=list(_ECHOES))
+def test_redact_finds_the_token_in_any_case_or_encoding(token, spelling):
+    from homecat.hub import redact
+
+    echoed = _ECHOES[spelling](token)
+    shown = redact(f"server says [{echoed}] and more", token)
+    assert shown.startswith("server says [") and shown.endswith("] and more")
+    inner = shown[len("server says [") : -len("] and more")]
+    # what is left is the non-secret part around it ("Bearer ", "user:") and at most a character or two of the
+    # encoding's edges
+    assert "…" in inner and len(inner) <= max(len(echoed) - len(token), 0) + 4, inner
+    assert redact("a message with ordinary words and the token name HF_TOKEN", token) == (
+        "a message with ordinary words and the token name HF_TOKEN"
+    )
+
+
+def test_a_200_answer_that_is_not_json_is_one_sentence(make_run, cli, hub):
+    hub.not_json = True
+    result = cli("--run", str(make_run()), "--repo-id", REPO, env={"HF_TOKEN": TOKEN})
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"Error: The Hub at {hub.url} answered with something that is not JSON (is HF_ENDPOINT a Hub, or is a proxy "
+        "or login page in between?); nothing was pushed.\n"
+    )
+
+
+def test_a_hub_trickling_its_answer_is_given_up_at_the_request_timeout(make_run, cli, hub):
+    timeout_sec = 0.5
+    hub.trickle_sec = timeout_sec / 5  # every read gets a byte well within the timeout: only a deadline ends it
+    env = {"HF_TOKEN": TOKEN, "HOMECAT_REQUEST_TIMEOUT_SEC": str(timeout_sec)}
+    result = cli("--run", str(make_run()), "--repo-id", REPO, env=env)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"Error: Could not reach the Hugging Face Hub at {hub.url} (no answer within {timeout_sec:g} s); "
+        "nothing was pushed.\n"
+    )
+    # the first answer (~150 bytes, ~30 s at this pace) was cut off; the client closed it, the server saw that
+    # within a few more bytes, and no further request was made
+    (hang_up,) = hub.hang_ups
+    assert hang_up is not None and hang_up < 40 * hub.trickle_sec
+    assert hub.paths() == ["POST /api/repos/create"]
+
+
+@pytest.mark.parametrize("repo_id", ["hf_" + "aB3dE6gH9j" * 3 + "kLmN", "lab/hf_" + "aB3dE6gH9j" * 3 + "kLmN"])
+def test_a_token_pasted_into_the_repository_id_is_refused_when_settings_load(tmp_path, repo_id):
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={"HF_REPO_ID": repo_id}, cwd=tmp_path)
+    assert info.value.lines == [
+        "env HF_REPO_ID: hub.repo_id: Value error, looks like a Hub token (hf_…), not a repository id: put the "
+        "token in HF_TOKEN and namespace/name here"
+    ]
+    ok = load_settings(environ={"HF_REPO_ID": "lab/hf_wav2vec2-homes_2024"}, cwd=tmp_path).settings
+    assert ok.hub.repo_id == "lab/hf_wav2vec2-homes_2024"
+
+
+def test_the_configured_token_in_the_repository_id_is_refused_and_never_staged(make_run, tmp_path):
+    run = make_run()
+    for repo_id in (TOKEN, f"lab/{TOKEN[3:].upper()}"):
+        settings = load_settings(environ={"HF_TOKEN": TOKEN, "HF_REPO_ID": repo_id}, cwd=tmp_path).settings
+        with pytest.raises(HomecatError) as info:
+            stage(settings, run=run)
+        assert info.value.lines == [
+            "The Hub repository id contains the Hub token (HF_TOKEN): set HF_REPO_ID or --repo-id to "
+            "namespace/name; nothing was staged."
+        ]
+        assert not (run / "hub_staging").exists()
+
+
+@pytest.mark.parametrize("name", ["HOMECAT_HUB__TOKEN", "HOMECAT_TOKEN"])
+def test_the_token_is_read_only_from_hf_token(tmp_path, name):
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={name: TOKEN}, cwd=tmp_path)
+    assert info.value.lines == [f"env {name}: set the Hub token as HF_TOKEN (environment or .env), not {name}."]
+    (tmp_path / ".env").write_text(f"{name}={TOKEN}\n")
+    with pytest.raises(ConfigError, match=f".env {name}: set the Hub token as HF_TOKEN"):
+        load_settings(environ={}, cwd=tmp_path)
+
+
 def test_hub_messages_lose_anything_that_looks_like_a_token():
     from homecat.hub import redact
 
@@ -414,7 +526,7 @@ def test_staged_folder_loads_with_wav2vec2model(make_run, tmp_path):
 
     run = make_run()
     settings = load_settings(environ={}, cwd=tmp_path).settings
-    staged = stage(settings, run=run)
+    staged = stage(settings, run=run, without_probe_evidence=True)
     assert [f.path_in_repo for f in staged.files] == sorted(PUSHED)
     model = Wav2Vec2Model.from_pretrained(staged.staging_dir)
     assert model.config.hidden_size == 32
@@ -428,7 +540,7 @@ def test_newest_finished_run_is_the_default(make_run, tmp_path):
     settings = load_settings(
         environ={}, cwd=tmp_path, overrides={"paths.artifacts_dir": tmp_path / "artifacts"}
     ).settings
-    assert stage(settings).source == newer / "final"
+    assert stage(settings, without_probe_evidence=True).source == newer / "final"
 
 
 def test_identifier_matching(tmp_path, make_run):
@@ -460,3 +572,172 @@ def test_a_random_init_run_claims_no_base_model():
     assert "randomly initialised" in card and "facebook/wav2vec2-base" not in card
     continued = model_card({"base_model": "facebook/wav2vec2-base"}, HubSettings())
     assert "base_model: facebook/wav2vec2-base" in continued and "after continued" in continued
+
+
+# --------------------------------------------------------------------------- evidence of the weights pushed
+
+
+@pytest.fixture(scope="module")
+def probed_run(tmp_path_factory) -> dict:
+    """The demo corpus (scanned, validated, split, its annotations as segments), a tiny random-init run trained to
+    step 2, every model of the run embedded and probed (`embed --run`, `probe --run`): evidence at step 2."""
+    import csv
+    import hashlib
+
+    from accelerate.state import AcceleratorState, GradientState
+
+    from homecat.catalog import Catalog
+    from homecat.demo import make_demo_corpus
+    from homecat.embed import embed, run_sets
+    from homecat.probe import probe_run
+    from homecat.scan import scan
+    from homecat.split import assign_splits
+    from homecat.train import train
+    from homecat.validate import validate
+    from tests.conftest import TINY
+    from tests.test_embed import add_segments
+
+    base = tmp_path_factory.mktemp("evidence")
+    corpus = make_demo_corpus(base / "raw", minutes=0.5)
+    overrides = {
+        "paths.catalog": base / "catalog.duckdb", "paths.artifacts_dir": base / "artifacts",
+        "data.raw_audio_root": base / "raw", "split.dev_fraction": 0.3, "crops.crop_sec": 0.5,
+        "crops.crops_per_epoch": 16, "crops.dev_crop_count": 2,
+    }  # fmt: skip
+    settings = load_settings(overrides=overrides, environ={}, cwd=base).settings
+    with Catalog.open(settings.paths) as catalog:
+        scan(catalog, settings.data)
+        validate(catalog, settings.validate, settings.data, workers=1)
+        assign_splits(catalog, settings.split)
+        ids = dict(catalog.con.execute("SELECT rel_path, recording_id FROM recordings").fetchall())
+    with open(corpus.events_csv, newline="") as f:
+        add_segments(settings.paths.catalog, [
+            (hashlib.sha1(f"{e['recording']}|{e['start_sec']}".encode()).hexdigest()[:16], ids[e["recording"]],
+             float(e["start_sec"]), float(e["end_sec"]), e["label"])
+            for e in csv.DictReader(f)
+        ])  # fmt: skip
+    t = settings.training.model_copy(
+        update={"base_model": None, "model_overrides": TINY, "run_name": "tiny", "max_steps": 2, "per_gpu_batch": 2,
+                "grad_accum_steps": 1, "num_negatives": 10, "num_workers": 0, "save_steps": 2, "eval_steps": 2,
+                "warmup_steps": 1, "gradient_checkpointing": False, "report_to": "none"}
+    )  # fmt: skip
+    settings = settings.model_copy(update={"training": t})
+    try:
+        run = train(settings, show_progress=False)
+    finally:
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+    embed(settings, models=[model for _, model, _ in run_sets(run)])
+    probe_run(settings, run, folds=2)
+    return {"settings": settings, "run": run}
+
+
+def test_push_shows_only_probe_results_of_the_weights_it_pushes(probed_run):
+    """Probed at step 2, resumed to step 4: final/ holds weights never probed, so push (dry run too) refuses in one
+    sentence naming the commands, and with --without-probe-evidence the card has no probe numbers; the step-2
+    checkpoint (the weights probed) still gets its own."""
+    from accelerate.state import AcceleratorState, GradientState
+    from typer.testing import CliRunner
+
+    from homecat.catalog import Catalog
+    from homecat.cli import app
+    from homecat.train import train
+    from homecat.weights import weights_of
+
+    settings, run = probed_run["settings"], probed_run["run"]
+    probed = weights_of(run / "final")
+    assert (probed.run_name, probed.step) == ("tiny", 2)
+    assert probed.sha256 == hashlib_file(run / "final" / "model.safetensors")  # sha256sum of the file
+    with Catalog.open(settings.paths, read_only=True) as catalog:
+        stored = catalog.con.execute(
+            "SELECT DISTINCT set_name, step, weights_sha256 FROM probe_results ORDER BY step"
+        ).fetchall()
+    assert stored == [("tiny-initial", 0, weights_of(run / "initial").sha256), ("tiny-step_2", 2, probed.sha256)]
+
+    card = stage(settings, run=run).card
+    assert "| this model | " in card and "| starting model | " in card and f"sha256 `{probed.sha256}`, step 2" in card
+    assert "type: uar" in card.split("---\n")[1]
+
+    resumed = settings.model_copy(update={"training": settings.training.model_copy(update={"max_steps": 4})})
+    try:
+        train(resumed, resume="latest", show_progress=False)
+    finally:
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+    pushed = weights_of(run / "final")
+    assert pushed.step == 4 and pushed.sha256 != probed.sha256
+
+    env = {"HOMECAT_ARTIFACTS_DIR": str(settings.paths.artifacts_dir)}
+    result = CliRunner().invoke(
+        app, ["--catalog", str(settings.paths.catalog), "push", "--run", str(run), "--dry-run"], env=env
+    )
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: No probe result in {settings.paths.catalog} belongs to the weights pushed (sha256 "
+        f"{pushed.sha256[:12]} (tiny step 4)): run 'homecat embed --run {run} --features egemaps' then "
+        f"'homecat probe --run {run}' to make them, or push without probe numbers with --without-probe-evidence.\n"
+    )
+    card = stage(settings, run=run, without_probe_evidence=True).card
+    assert "Did it help" not in card and "UAR" not in card and "uar" not in card.split("---\n")[1]
+    assert "| Dev metric | step 0 | step 4 |" in card  # the dev figures are the run's own, up to the pushed step
+
+    # `homecat evaluate` names the weights of each row and gives the run's logged dev rows, in the trainer's precision
+    from homecat.evaluate import evaluate_run
+    from homecat.train import read_metrics
+
+    logged = {r["step"]: r for r in read_metrics(run) if r.get("split") == "dev"}
+    try:
+        rows = evaluate_run(settings, run)
+    finally:
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+    assert [(r["step"], r["weights_sha256"]) for r in rows] == [
+        (0, weights_of(run / "initial").sha256), (2, probed.sha256), (4, pushed.sha256)
+    ]  # fmt: skip
+    precision = json.loads((run / "trainer_state.json").read_text())["mixed_precision"]
+    for row in rows:
+        assert row["mixed_precision"] == precision == "no"  # fp16 in config.yaml; fp32 without CUDA, as trained
+        assert row["loss_per_masked_frame"] == pytest.approx(logged[row["step"]]["dev_loss"], rel=1e-5)
+
+    # the checkpoint of step 2 holds the weights probed: its card shows them
+    card = stage(settings, checkpoint=run / "checkpoints" / "step_2").card
+    assert f"sha256 `{probed.sha256}`, step 2" in card and "| this model | " in card
+
+
+def hashlib_file(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_dev_is_evaluated_in_the_precision_the_trainer_uses():
+    """`homecat evaluate` follows the trainer's rule: training.mixed_precision on a CUDA GPU, fp32 without one."""
+    from homecat.evaluate import dev_precision
+    from homecat.settings import TrainingSettings
+
+    for setting in ("fp16", "bf16", "no"):
+        t = TrainingSettings(mixed_precision=setting)
+        assert (dev_precision(t, cuda=True), dev_precision(t, cuda=False)) == (setting, "no")
+
+
+def test_what_is_logged_during_the_upload_is_redacted_on_every_handler():
+    """A library logging the request (huggingface_hub's debug output, a proxy error) while the push runs: the
+    handlers write the message without the token, in whatever spelling; afterwards they are as they were."""
+    import io
+    import logging
+
+    from homecat.hub import _redacted_logs
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("huggingface_hub")
+    logger.addHandler(handler)
+    try:
+        with _redacted_logs(TOKEN):
+            logger.warning("retrying with headers %s", {"authorization": f"Bearer {TOKEN}"})
+            logger.warning("echo %s", base64.b64encode(TOKEN[3:].upper().encode()).decode())
+        assert handler.filters == []
+    finally:
+        logger.removeHandler(handler)
+    written = stream.getvalue()
+    assert TOKEN not in written and TOKEN[3:].upper() not in written and written.count("…") == 2, written

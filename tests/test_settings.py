@@ -121,3 +121,94 @@ def test_config_dict_is_a_valid_config_file(tmp_path):
     again = load_settings(config, environ={}, cwd=tmp_path)
     assert again.settings == loaded.settings
     assert PathSettings().catalog.as_posix() == "catalog/homecat.duckdb"
+
+
+def test_the_bounds_check_probes_an_unreachable_hub_before_loading_the_base_models_config(tmp_path, monkeypatch):
+    """An offline node (the endpoint a closed port, an empty cache): the probe's one sentence, not from_pretrained's
+    retries of config.json first (which the bounds check used to swallow, leaving the sentence to a later load)."""
+    import socket
+
+    from huggingface_hub import constants
+
+    from homecat.errors import HomecatError
+    from homecat.settings import TrainingSettings
+    from homecat.train.bounds import _model_config
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setattr(constants, "ENDPOINT", closed)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(HomecatError, match=r"Cannot reach the Hugging Face Hub .* training.base_model"):
+        _model_config(TrainingSettings(base_model="facebook/wav2vec2-base"), None)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("crops:\n  crop_sec: .inf\n", "crops.crop_sec: Input should be a finite number (got inf); allowed: > 0"),
+        ("training:\n  learning_rate: .inf\n", "training.learning_rate: Input should be a finite number (got inf); "
+         "allowed: > 0"),
+        ("training:\n  mask_time_prob: .nan\n", "training.mask_time_prob: Input should be a finite number (got nan); "
+         "allowed: > 0 and < 1"),
+        ("training:\n  train_seed: -1\n", "training.train_seed: Input should be greater than or equal to 0 (got -1)"),
+        ("crops:\n  crop_seed: 4294967296\n", "crops.crop_seed: Input should be less than or equal to 4294967295"),
+        ("training:\n  grad_accum_steps: 1000000000\n", "training.grad_accum_steps: Input should be less than or "
+         "equal to 10000"),
+        ("crops:\n  dev_crop_count: 1000000000\n", "crops.dev_crop_count: Input should be less than or equal to "
+         "100000"),
+    ],
+    ids=["crop_sec inf", "learning_rate inf", "mask_time_prob nan", "train_seed -1", "crop_seed 2**32",
+         "grad_accum_steps 1e9", "dev_crop_count 1e9"],
+)  # fmt: skip
+def test_extreme_training_settings_are_one_line_naming_the_field_and_the_range(tmp_path, yaml_text, expected):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml_text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(config, environ={}, cwd=tmp_path)
+    (line,) = info.value.lines
+    assert line.startswith(f"{config}: {expected}"), line
+
+
+def test_data_workers_are_bounded_by_the_cores_this_process_may_use(tmp_path):
+    from homecat.settings import WORKERS_PER_CORE, usable_cores
+
+    most = WORKERS_PER_CORE * usable_cores()
+    assert load_settings(environ={"HOMECAT_NUM_WORKERS": str(most)}, cwd=tmp_path).settings.training.num_workers == most
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={"HOMECAT_NUM_WORKERS": str(most + 1)}, cwd=tmp_path)
+    assert info.value.lines == [
+        f"env HOMECAT_NUM_WORKERS: training.num_workers: Value error, at most {most} ({WORKERS_PER_CORE} per CPU "
+        f"core this process may use) (got '{most + 1}')"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("training", "what"),
+    [
+        ({"per_gpu_batch": 10**9}, "training.per_gpu_batch 1000000000 x grad_accum_steps 8 crops of 8 s"),
+        ({"per_gpu_batch": 64, "grad_accum_steps": 10_000}, "a step's held micro-batches"),
+        ({"model_overrides": {"hidden_size": 10**6}}, "with a model of "),
+    ],
+    ids=["per_gpu_batch 1e9", "grad_accum_steps x batch", "hidden_size 1e6"],
+)
+def test_a_batch_or_model_larger_than_the_memory_is_refused_before_anything_is_built(tmp_path, training, what):
+    """The estimate is a lower bound (model 16 bytes per parameter, crops, first convolution, hidden states, held
+    micro-batches) checked against the memory the micro-batch lives in; nothing is allocated."""
+    from transformers import Wav2Vec2Config
+
+    from homecat.train.bounds import _memory_bytes, check_memory
+    from tests.conftest import TINY
+
+    overrides = {**TINY, **training.pop("model_overrides", {})}
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text(yaml.safe_dump({"training": {"base_model": None, "model_overrides": overrides, **training}}))
+    settings = load_settings(config_file, environ={}, cwd=tmp_path).settings
+    config = Wav2Vec2Config(**overrides)
+    memory, where = _memory_bytes()
+    with pytest.raises(ConfigError) as info:
+        check_memory(settings, config, memory, where)
+    (line,) = info.value.lines
+    assert what in line and f"of {where}: lower per_gpu_batch" in line, line
+    # the tiny model with the default batch fits in a fraction of a GiB
+    check_memory(load_settings(environ={}, cwd=tmp_path).settings, Wav2Vec2Config(**TINY), 2**30, "1 GiB")

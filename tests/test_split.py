@@ -161,7 +161,7 @@ def test_exports_and_the_cli_reshuffle_asks_first(tmp_path, settings_for):
     result = runner.invoke(app, [*catalog_arg, "split", "-f", "json"], env={})
     assert result.exit_code == 0, result.output
     rows = {r["what"]: r["count"] for r in json.loads(result.stdout)}
-    assert rows["new participants placed"] == 5
+    assert rows["new families or participants placed"] == 5
     result = runner.invoke(app, [*catalog_arg, "export", str(out_dir)], env={})
     assert result.exit_code == 0, result.output
     assert {"dev_split.parquet", "split_summary.json", "train_split.parquet"} <= {p.name for p in out_dir.iterdir()}

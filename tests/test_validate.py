@@ -255,3 +255,28 @@ def test_export_on_an_empty_catalog_writes_readable_files(tmp_path, settings_for
         written = export(catalog, tmp_path / "x")
     assert all(w.path.exists() for w in written)
     assert pq.read_table(tmp_path / "x" / "invalid_files.parquet").num_rows == 0
+
+
+def test_array_tasks_with_shards_validate_every_recording_exactly_once(tmp_path, settings_for):
+    """validate --shard K/N as N SLURM array tasks: together every recording once, each task its own share."""
+    root = tmp_path / "raw"
+    for i in range(8):
+        write_tone(root / f"P{i % 3}" / f"rec{i}.wav", 0.5)
+    catalog = str(settings_for(root).paths.catalog)
+    runner = CliRunner()
+    assert runner.invoke(app, ["--catalog", catalog, "scan", "--root", str(root)]).exit_code == 0
+    counts = []
+    for k in range(3):
+        result = runner.invoke(
+            app, ["--catalog", catalog, "validate", "--shard", f"{k}/3", "--workers", "1", "-f", "json"]
+        )
+        assert result.exit_code == 0, result.output
+        counts.append({r["what"]: r["count"] for r in json.loads(result.stdout)}["recordings validated now"])
+    with Catalog.open(catalog, read_only=True) as c:
+        validated = c.con.execute("SELECT count(*) FROM audio_stats").fetchone()[0]
+    assert sum(counts) == validated == 8 and max(counts) < 8  # shared out, none twice, none left
+    again = runner.invoke(app, ["--catalog", catalog, "validate", "--shard", "0/3", "-f", "json"])
+    assert {r["what"]: r["count"] for r in json.loads(again.stdout)}["recordings validated now"] == 0
+    for bad in ("3/3", "1", "-1/2", "a/b"):
+        result = runner.invoke(app, ["--catalog", catalog, "validate", "--shard", bad])
+        assert result.exit_code == 1 and result.stderr.startswith(f"Error: --shard '{bad}' must be K/N"), bad

@@ -277,3 +277,14 @@ ChildProjectOpt = Annotated[
 SetOpt = Annotated[
     str | None, typer.Option("--set", help="With --childproject: the annotation set (annotations/SET/).")
 ]
+
+# `validate` and `vad` as SLURM job arrays: each array task takes one share of the recordings.
+ShardOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        metavar="K/N",
+        help="Only share K of N of the recordings (K from 0): one task of a job array, e.g. "
+        "--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT.",
+    ),
+]

@@ -29,11 +29,19 @@ def crops_preview(
     split_name: Annotated[str, typer.Option("--split", help="Split to draw from (train, dev or test).")] = "train",
     epoch: Annotated[int, typer.Option(help="Epoch whose crops to draw.")] = 0,
     rank: Annotated[int, typer.Option(help="Process rank whose crops to draw.")] = 0,
+    listen: Annotated[
+        bool,
+        typer.Option(
+            "--listen", help="Add each crop's command to hear it from the raw file (SoX play; nothing written)."
+        ),
+    ] = False,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
     """Draw crops exactly as training would (reads only the crop windows): where from, level, speech share, policy part.
 
     Example: homecat crops preview --n 8 --split dev --format json
+
+    Example: homecat crops preview --n 4 --listen --format csv   (then paste a 'listen' command into a shell)
     """
     from homecat.crop_snapshot import build_crop_index
     from homecat.crops import CropDataset, preview_crops
@@ -45,7 +53,7 @@ def crops_preview(
     dataset = CropDataset(index, settings.crops, settings.data, rank=rank, epoch=epoch)
     dataset.check_speech_rows()
     preview = preview_crops(dataset, n)
-    rows = preview.rows(index)
+    rows = preview.rows(index, listen=listen)
     print_rows(list(rows[0]), [tuple(r.values()) for r in rows], fmt, title=f"{n} crops of epoch {epoch}, rank {rank}")
     totals = {**preview.totals(), **index.summary()}
     if fmt is TableFormat.table:

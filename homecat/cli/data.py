@@ -11,6 +11,7 @@ import typer
 from homecat.catalog import Catalog
 from homecat.cli.base import (
     FormatOpt,
+    ShardOpt,
     TableFormat,
     app,
     deprecated,
@@ -148,13 +149,19 @@ def validate(
     window_sec: Annotated[
         float | None, typer.Option(help="Window length of the stored levels (default validate.window_sec).")
     ] = None,
+    shard: ShardOpt = None,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
     """Stream each new or changed recording once: findings, audio statistics and per-window levels.
 
     Example: homecat validate --workers 8
+
+    Example (a SLURM array task): homecat validate --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT
     """
+    from homecat.shards import parse_shard
     from homecat.validate import validate as run_validate
+
+    part = parse_shard(shard)
 
     overrides = {"validate.validate_workers": workers, "validate.window_sec": window_sec}
     settings = state(ctx).settings(**overrides).settings
@@ -162,7 +169,9 @@ def validate(
         Catalog.open(settings.paths, shared=True) as catalog,
         progress_bar("validating", unit="h", settings=settings) as progress,
     ):
-        summary = run_validate(catalog, settings.validate, settings.data, redo_all=redo_all, progress=progress)
+        summary = run_validate(
+            catalog, settings.validate, settings.data, redo_all=redo_all, progress=progress, shard=part
+        )
     print_rows(["what", "count"], [tuple(r.values()) for r in summary.rows()], fmt, title="validation")
 
 

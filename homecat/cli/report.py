@@ -191,6 +191,10 @@ def report_activity(
     with Catalog.open(settings.paths, read_only=True) as catalog:
         columns, rows, _ = run_report(catalog, "activity", activity_params(settings.crops))
     print_rows(columns, rows, fmt, title=report_title("activity"))
+    if rows and all(row[columns.index("split")] == "(none)" for row in rows):
+        typer.echo(
+            "note: no recording is in a split yet, so no training crops are drawn: run 'homecat split'", err=True
+        )
     if plot is not None:
         typer.echo(f"Wrote {plot_activity(columns, rows, plot)}", err=True)
 

@@ -31,8 +31,16 @@ def push(
     include_checkpoints: Annotated[
         bool, typer.Option("--include-checkpoints", help="Also push checkpoints/step_N/ model files.")
     ] = False,
+    without_probe_evidence: Annotated[
+        bool,
+        typer.Option(
+            "--without-probe-evidence", help="Push though no probe result is of these weights (the card has none)."
+        ),
+    ] = False,
 ) -> None:
     """Push a trained model and its model card to the Hugging Face Hub (token: HF_TOKEN or .env).
+
+    The card shows probe results only of the weights pushed (embed and probe them first).
 
     Example: homecat push --run artifacts/training/run1 --repo-id my-lab/wav2vec2-homes --dry-run
     """
@@ -40,8 +48,9 @@ def push(
 
     settings = state(ctx).settings(**{"hub.repo_id": repo_id, "hub.private": private}).settings
     result = run_push(
-        settings, run=run, checkpoint=checkpoint, dry_run=dry_run, include_checkpoints=include_checkpoints
-    )
+        settings, run=run, checkpoint=checkpoint, dry_run=dry_run, include_checkpoints=include_checkpoints,
+        without_probe_evidence=without_probe_evidence,
+    )  # fmt: skip
     print_rows(["file", "bytes"], [(f.path_in_repo, f.size_bytes) for f in result.files], TableFormat.table)
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)

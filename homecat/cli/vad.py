@@ -15,6 +15,7 @@ from homecat.cli.base import (
     FormatOpt,
     Group,
     SetOpt,
+    ShardOpt,
     TableFormat,
     print_rows,
     progress_bar,
@@ -37,6 +38,7 @@ def vad(
     redo_all: Annotated[
         bool, typer.Option("--all", help="Run every usable recording again, not only new, changed or re-set ones.")
     ] = False,
+    shard: ShardOpt = None,
     fmt: FormatOpt = TableFormat.table,
 ) -> None:
     """Voice activity with Silero VAD (ONNX, CPU) for every usable recording: rows of source 'silero' in `speech`.
@@ -48,14 +50,17 @@ def vad(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from homecat.shards import parse_shard
     from homecat.vad import run_vad
+
+    part = parse_shard(shard)
 
     settings = state(ctx).settings(**{"vad.vad_workers": workers}).settings
     with (
         Catalog.open(settings.paths, shared=True) as catalog,
         progress_bar("voice activity", unit="h", settings=settings) as progress,
     ):
-        summary = run_vad(catalog, settings.vad, settings.data, redo_all=redo_all, progress=progress)
+        summary = run_vad(catalog, settings.vad, settings.data, redo_all=redo_all, progress=progress, shard=part)
     print_rows(["what", "count"], [tuple(r.values()) for r in summary.rows()], fmt, title="voice activity")
     for problem in summary.problems:
         stderr.print(f"note: {problem}")

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +51,9 @@ class Preview:
     crops: list[Crop]
     elapsed_sec: float
 
-    def rows(self, index: CropIndex) -> list[dict[str, Any]]:
+    def rows(self, index: CropIndex, listen: bool = False) -> list[dict[str, Any]]:
+        """One row per crop; with ``listen`` also the command that plays its window from the raw file (SoX's
+        ``play``, which reads WAV, FLAC and MP3): hearing a crop writes no audio anywhere."""
         return [
             {
                 "k": k,
@@ -62,6 +65,13 @@ class Preview:
                 "outcome": c.outcome,
                 "policy": c.policy,
                 "speech_share": round(c.speech_share, 3),
+                **(
+                    {
+                        "listen": f"play -q {shlex.quote(str(index.path[c.recording_index]))} trim {c.start_sec:.3f} {index.crop_sec:g}"
+                    }
+                    if listen
+                    else {}
+                ),
             }
             for k, c in enumerate(self.crops)
         ]

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from homecat.settings import TrainingSettings
+from homecat.train.signals import ignore_stop_signals
 
 
 @contextlib.contextmanager
@@ -75,6 +76,7 @@ def crop_batches(dataset: Any, t: TrainingSettings) -> Iterator[tuple[torch.Tens
             # its own generator: creating the iterator must not consume the global torch RNG (exact resume)
             generator=torch.Generator().manual_seed(t.train_seed),
             persistent_workers=False,
+            worker_init_fn=ignore_stop_signals,  # the training process decides when to stop
         )
         for crops, silent in loader:
             epoch, position = dataset.epoch, dataset.position

@@ -34,7 +34,9 @@ def check_bounds(settings: Settings, checkpoint: Path | None) -> list[str]:
     config = _model_config(settings.training, checkpoint)
     if config is None:  # a model that cannot be found gets its own sentence when it is loaded
         return []
-    return check_masking(settings, config)
+    notes = check_masking(settings, config)
+    check_memory(settings, config, *_memory_bytes())
+    return notes
 
 
 def check_crop_length(settings: Settings) -> None:
@@ -110,15 +112,89 @@ def _memory_bytes() -> tuple[int, str]:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "memory"
 
 
+# Bytes per parameter while training: fp32 weights, gradients and AdamW's two moments (mixed precision keeps
+# fp32 master weights, so it saves nothing here).
+_TRAIN_BYTES_PER_PARAM = 16
+_INDEX_BYTES = 8  # torch.long negatives
+
+
+def parameter_count(config: Any) -> int:
+    """Parameters of Wav2Vec2ForPreTraining with ``config``, from its shapes (no weights built; biases and norms,
+    a fraction of a percent, left out): the feature encoder, projection, positional convolution, transformer,
+    quantizer and its projections."""
+    c = {k: getattr(config, k) for k in ("hidden_size", "num_hidden_layers", "intermediate_size", "codevector_dim",
+                                          "proj_codevector_dim", "num_codevector_groups", "num_codevectors_per_group",
+                                          "num_conv_pos_embeddings", "num_conv_pos_embedding_groups")}  # fmt: skip
+    h, layers, inner = (int(float(c[k])) for k in ("hidden_size", "num_hidden_layers", "intermediate_size"))
+    conv_dim = [int(float(d)) for d in config.conv_dim]
+    kernels = [int(float(k)) for k in config.conv_kernel]
+    encoder = sum(c_in * c_out * k for c_in, c_out, k in zip([1, *conv_dim[:-1]], conv_dim, kernels))
+    positional = (
+        h * h // max(int(float(c["num_conv_pos_embedding_groups"])), 1) * int(float(c["num_conv_pos_embeddings"]))
+    )
+    transformer = layers * (4 * h * h + 2 * h * inner)
+    codes = int(float(c["num_codevector_groups"])) * int(float(c["num_codevectors_per_group"]))
+    quantizer = conv_dim[-1] * codes + codes * int(float(c["codevector_dim"])) // max(
+        int(float(c["num_codevector_groups"])), 1
+    )
+    projections = (int(float(c["codevector_dim"])) + h) * int(float(c["proj_codevector_dim"]))
+    return encoder + conv_dim[-1] * h + positional + transformer + quantizer + projections
+
+
+def check_memory(settings: Settings, config: Any, memory_bytes: int, where: str) -> None:
+    """The model, one micro-batch's activations and a step's held micro-batches must fit ``memory_bytes``.
+
+    A lower bound, so it refuses only what cannot run: the model at 16 bytes per parameter; per crop in the forward
+    pass its samples, the first convolution's output and one hidden state per layer; per held micro-batch (the loop
+    holds a step's micro-batches, masks and negatives at once) the crops, masks and negative indices.
+    """
+    t = settings.training
+    try:
+        params = parameter_count(config)
+        samples = audio.seconds_to_frames(settings.crops.crop_sec, settings.data.sample_rate)
+        frames = crop_frames(config, samples)
+        first = int(float(config.conv_dim[0])) * (samples // max(int(float(config.conv_stride[0])), 1))
+        hidden = frames * int(float(config.hidden_size)) * int(float(config.num_hidden_layers))
+    except (TypeError, ValueError, AttributeError):  # overrides that are not numbers: load_model says so
+        return
+    model_bytes = params * _TRAIN_BYTES_PER_PARAM
+    forward_bytes = t.per_gpu_batch * _FLOAT_BYTES * (samples + first + hidden)
+    held_bytes = (
+        t.grad_accum_steps * t.per_gpu_batch * (_FLOAT_BYTES * samples + frames * (1 + t.num_negatives * _INDEX_BYTES))
+    )
+    need = model_bytes + forward_bytes + held_bytes
+    if need <= memory_bytes:
+        return
+    raise ConfigError(
+        f"training.per_gpu_batch {t.per_gpu_batch} x grad_accum_steps {t.grad_accum_steps} crops of "
+        f"{settings.crops.crop_sec:g} s (crops.crop_sec) with a model of {params / 1e6:,.1f} M parameters need at "
+        f"least {_gib(need)} (model {_gib(model_bytes)}, one micro-batch {_gib(forward_bytes)}, a step's held "
+        f"micro-batches {_gib(held_bytes)}), more than the {_gib(memory_bytes)} of {where}: lower per_gpu_batch, "
+        "grad_accum_steps, crop_sec or the model size (training.model_overrides)."
+    )
+
+
+def _gib(size: float) -> str:
+    return f"{size / 2**30:,.1f} GiB"
+
+
 def _model_config(t: TrainingSettings, checkpoint: Path | None) -> Any:
-    """The Wav2Vec2Config the run will use (config.json only, no weights), or None when it cannot be read yet."""
+    """The Wav2Vec2Config the run will use (config.json only, no weights), or None when it cannot be read yet.
+
+    A Hub id is probed first (homecat.hub_loading: one short request): an unreachable Hub with the model not in
+    the cache is its one sentence now, not after from_pretrained's retries of config.json.
+    """
     from transformers import Wav2Vec2Config
 
+    from homecat.hub_loading import hub_load_kwargs
+
+    if checkpoint is None and t.base_model is not None:
+        load_kwargs = hub_load_kwargs(t.base_model, "training.base_model")  # raises when it cannot be loaded
     try:
         if checkpoint is not None:
             return Wav2Vec2Config.from_pretrained(checkpoint)
         if t.base_model is None:
             return Wav2Vec2Config(**t.model_overrides)
-        return Wav2Vec2Config.from_pretrained(t.base_model, **t.model_overrides)
-    except Exception:  # offline, a bad override, ...: load_model says so in its own sentence
+        return Wav2Vec2Config.from_pretrained(t.base_model, **load_kwargs, **t.model_overrides)
+    except Exception:  # a bad override, a folder without config.json, ...: load_model says so in its own sentence
         return None

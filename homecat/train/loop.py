@@ -23,7 +23,7 @@ from homecat.progress import training_line
 from homecat.settings import Settings
 from homecat.train.batches import crop_batches, crop_masks
 from homecat.train.bounds import check_bounds
-from homecat.train.checkpoints import Checkpointer, resume_point
+from homecat.train.checkpoints import Checkpointer, latest_checkpoint, resume_point
 from homecat.train.collapse import negative_signals, ratio, warnings_for
 from homecat.train.diversity import StepDiversity
 from homecat.train.evaluate import collapse_reason, evaluate
@@ -238,7 +238,7 @@ class Trainer:
 
     def run(self) -> Path:
         # SIGUSR1/SIGTERM: finish the step, checkpoint, raise TrainingStopped (homecat/train/signals.py)
-        self.stop = StopRequest().install()
+        self.stop = StopRequest().install(resumable=self.checkpoint is not None)
         try:
             return self._run()
         finally:
@@ -246,6 +246,7 @@ class Trainer:
 
     def _run(self) -> Path:
         self._setup()
+        self.stop.setup_done()  # from here a signal stops after the current step, with a checkpoint
         t, acc, p = self.t, self.accelerator, self.progress
         # the log lines: ETA from here, the row of the last logged step and a dev loss not printed yet
         self._line_start = (time.perf_counter(), p.global_step)
@@ -368,10 +369,27 @@ class Trainer:
                     "audio for NaN/inf samples, or try mixed_precision: no."
                 )
         else:
+            self._check_weights_finite(norm)
             self.scheduler.step()
             p.updates += 1
             p.nonfinite_in_a_row = 0
         return norm
+
+    def _check_weights_finite(self, norm: float) -> None:
+        """A finite gradient with a huge learning rate can still make the weights inf/NaN; every later step would be
+        skipped and final/ would hold them. Stop at once, before anything of this step is saved (one norm over
+        all parameters, the same on every rank)."""
+        params = [q.detach() for q in self.model.parameters()]
+        if math.isfinite(float(torch.nn.utils.get_total_norm(params))):
+            return
+        step, lr = self.progress.global_step + 1, self.scheduler.get_last_lr()[0]
+        last = latest_checkpoint(self.output_dir)
+        kept = f"{last} is the last good checkpoint" if last is not None else "no checkpoint was written yet"
+        raise NonFiniteLoss(
+            f"The weights became non-finite in optimizer step {step} (learning rate {lr:g}, gradient norm "
+            f"{norm:g}); training stopped without saving them: {kept}. Lower training.learning_rate "
+            "and resume from it, or start again."
+        )
 
     # ------------------------------------------------------------------ logging and evaluation
 

@@ -41,22 +41,27 @@ WHERE stage = $stage
 
 -- name: embedding_set
 -- One embedding set's catalog row (none when the set is new).
-SELECT set_name, kind, model, model_sha, n_layers, dim, settings, segment_count, path, created_at, updated_at
+SELECT set_name, kind, model, model_sha, n_layers, dim, settings, segment_count, path, created_at, updated_at,
+    weights_sha256, run_name, step
 FROM embedding_sets WHERE set_name = $set_name;
 
 -- name: upsert_embedding_set
 -- Insert or refresh an embedding set's row; created_at stays that of the first run.
 INSERT INTO embedding_sets
-    (set_name, kind, model, model_sha, n_layers, dim, settings, segment_count, path, created_at, updated_at)
-VALUES ($set_name, $kind, $model, $model_sha, $n_layers, $dim, $settings, $segment_count, $path, now(), now())
+    (set_name, kind, model, model_sha, n_layers, dim, settings, segment_count, path, created_at, updated_at,
+     weights_sha256, run_name, step)
+VALUES ($set_name, $kind, $model, $model_sha, $n_layers, $dim, $settings, $segment_count, $path, now(), now(),
+    $weights_sha256, $run_name, $step)
 ON CONFLICT (set_name) DO UPDATE SET
     kind = excluded.kind, model = excluded.model, model_sha = excluded.model_sha, n_layers = excluded.n_layers,
     dim = excluded.dim, settings = excluded.settings, segment_count = excluded.segment_count, path = excluded.path,
-    updated_at = excluded.updated_at;
+    updated_at = excluded.updated_at, weights_sha256 = excluded.weights_sha256, run_name = excluded.run_name,
+    step = excluded.step;
 
 -- name: embedding_sets
 -- Every embedding set, by name.
-SELECT set_name, kind, model, model_sha, n_layers, dim, settings, segment_count, path, created_at, updated_at
+SELECT set_name, kind, model, model_sha, n_layers, dim, settings, segment_count, path, created_at, updated_at,
+    weights_sha256, run_name, step
 FROM embedding_sets ORDER BY set_name;
 
 -- name: probe_segments
@@ -79,14 +84,30 @@ LEFT JOIN recording_ages AS g USING (recording_id)
 WHERE s.segment_id NOT IN (SELECT segment_id FROM segment_duplicates($tolerance_sec))
 ORDER BY s.segment_id;
 
--- name: newest_probe_of_sets
--- Every row (set, layer) of the newest probe that holds any of the sets $sets (the model card's evidence).
-SELECT set_name, layer, uar, uar_sd, macro_f1, chance, n_segments, n_participants, n_folds, labels
-FROM probe_results
-WHERE probe_id = (
-    SELECT probe_id FROM probe_results WHERE list_contains($sets, set_name) ORDER BY created_at DESC, probe_id LIMIT 1
+-- name: probe_of_weights
+-- Every row (set, layer) of the newest probe holding a result of the weights $sha256 (the model card's evidence),
+-- with each set's kind. Probes that also hold the starting weights $start_sha256 and an eGeMAPS set come first:
+-- the card compares them on the same folds. No rows when no probe holds those weights.
+WITH probes AS (
+    SELECT
+        p.probe_id,
+        max(p.created_at) AS created_at,
+        bool_or(p.weights_sha256 = $sha256) AS mine,
+        coalesce(bool_or(p.weights_sha256 = $start_sha256), false) AS has_start,
+        coalesce(bool_or(e.kind = 'egemaps'), false) AS has_egemaps
+    FROM probe_results AS p
+    LEFT JOIN embedding_sets AS e USING (set_name)
+    GROUP BY p.probe_id
 )
-ORDER BY set_name, layer;
+SELECT
+    p.probe_id, p.set_name, p.layer, p.uar, p.uar_sd, p.macro_f1, p.chance, p.n_segments, p.n_participants,
+    p.n_folds, p.labels, p.weights_sha256, p.run_name, p.step, e.kind
+FROM probe_results AS p
+LEFT JOIN embedding_sets AS e USING (set_name)
+WHERE p.probe_id = (
+    SELECT probe_id FROM probes WHERE mine ORDER BY has_start DESC, has_egemaps DESC, created_at DESC, probe_id LIMIT 1
+)
+ORDER BY p.set_name, p.layer;
 
 -- name: chosen_probe_of_sets
 -- Each set's honest probe score in the newest probe that holds any of the sets $sets: the mean (and sd) over
@@ -163,8 +184,13 @@ INSERT INTO probe_confusion
 SELECT $probe_id, set_name, true_label, predicted_label, n_segments FROM new_probe_confusion;
 
 -- name: add_probe_result
--- One (set, layer) result of probe $probe_id, created now.
-INSERT INTO probe_results VALUES (
+-- One (set, layer) result of probe $probe_id, created now, with the weights, run and step of the set as the
+-- catalog holds them now (the vectors probed: embed refuses other weights in a set without --overwrite).
+INSERT INTO probe_results
+    (probe_id, set_name, layer, uar, uar_sd, macro_f1, chance, n_segments, n_participants, n_folds, labels, seed,
+     created_at, weights_sha256, run_name, step)
+SELECT
     $probe_id, $set_name, $layer, $uar, $uar_sd, $macro_f1, $chance, $n_segments, $n_participants, $n_folds, $labels,
-    $seed, now()
-);
+    $seed, now(), e.weights_sha256, e.run_name, e.step
+FROM (SELECT 1) AS one
+LEFT JOIN embedding_sets AS e ON e.set_name = $set_name;

@@ -1,8 +1,19 @@
 -- Writes of homecat/recording_dates.py: the table recording_dates.
 
 -- name: forget_path_dates
--- Every 'path' row, before a folder scan writes them again.
+-- Every 'path' row, when the regexes that read them changed.
 DELETE FROM recording_dates WHERE kind = 'path';
+
+-- name: set_state
+-- Set the catalog fact $key to $value (here: the regexes the 'path' rows were read with).
+INSERT OR REPLACE INTO catalog_state VALUES ($key, $value);
+
+-- name: unread_paths
+-- The recordings whose path has no 'path' row yet (new since the last scan, or all after forget_path_dates).
+SELECT r.recording_id, r.rel_path
+FROM recordings AS r
+WHERE NOT EXISTS (SELECT 1 FROM recording_dates AS d WHERE d.recording_id = r.recording_id AND d.kind = 'path')
+ORDER BY r.rel_path;
 
 -- name: add_path_dates
 -- What the rel_paths say (the registered table _path_dates: recording_id, date_iso, start_time, family_id).

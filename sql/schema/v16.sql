@@ -1,28 +1,12 @@
--- schema v16: every probe's score on every outer fold, and which layer each fold's score counts for (chosen on
--- that fold's training families by inner folds, or fixed with --layer), so two sets probed on the same folds can
--- be compared fold by fold (homecat/compare.py); and the confusion counts of those chosen-layer predictions.
+-- schema v16: every result names the weights it describes (issue 23). An embedding set and each probe result
+-- carry the SHA-256 of the weight files (homecat/weights.py: sha256sum of model.safetensors) and the training
+-- run and step they come from, so `homecat push` shows only numbers of the weights it pushes. The probe copies
+-- them from its sets when it runs: a set overwritten later with other weights cannot relabel an older probe.
+-- NULL hash: eGeMAPS (no weights), or a set embedded before v16 (its weights unknown: embed it again).
 
--- One row per (probe, set, layer, outer fold).
-CREATE TABLE probe_fold_scores (
-    probe_id        VARCHAR NOT NULL,
-    set_name        VARCHAR NOT NULL,
-    layer           INTEGER NOT NULL,
-    fold            INTEGER NOT NULL,   -- the outer fold scored (probe_folds.fold)
-    uar             DOUBLE NOT NULL,    -- balanced accuracy on the fold's test families, classifier fit on the rest
-    macro_f1        DOUBLE NOT NULL,
-    n_test_segments INTEGER NOT NULL,
-    inner_uar       DOUBLE,             -- mean UAR over the inner folds (the fold's training families only); NULL
-                                        -- where no layer was chosen by inner folds (--layer, a single-layer set)
-    chosen          BOOLEAN NOT NULL    -- the layer this fold's score counts for the set (never chosen on the fold)
-);
-CREATE INDEX probe_fold_scores_probe ON probe_fold_scores (probe_id);
-
--- Out-of-fold predictions of each set's chosen layers, counted by (true label, predicted label).
-CREATE TABLE probe_confusion (
-    probe_id        VARCHAR NOT NULL,
-    set_name        VARCHAR NOT NULL,
-    true_label      VARCHAR NOT NULL,
-    predicted_label VARCHAR NOT NULL,
-    n_segments      INTEGER NOT NULL
-);
-CREATE INDEX probe_confusion_probe ON probe_confusion (probe_id);
+ALTER TABLE embedding_sets ADD COLUMN weights_sha256 VARCHAR;
+ALTER TABLE embedding_sets ADD COLUMN run_name VARCHAR;  -- the run folder's name for final/, checkpoints, initial/
+ALTER TABLE embedding_sets ADD COLUMN step BIGINT;       -- the optimizer step of those weights (0: the start)
+ALTER TABLE probe_results ADD COLUMN weights_sha256 VARCHAR;
+ALTER TABLE probe_results ADD COLUMN run_name VARCHAR;
+ALTER TABLE probe_results ADD COLUMN step BIGINT;
