@@ -423,6 +423,25 @@ def test_the_fixture_passes_the_childproject_validator(dataset):
     assert errors == []
 
 
+def test_an_exported_set_passes_the_childproject_validator(dataset, settings_for, tmp_path):
+    """What `segments export --childproject` writes is the real format (runs where `childproject` is installed)."""
+    projects = pytest.importorskip("ChildProject.projects")
+    annotations = pytest.importorskip("ChildProject.annotations")
+
+    write_annotations(dataset)
+    _export_coding(dataset, settings_for(None), tmp_path)
+    manager = annotations.AnnotationManager(projects.ChildProject(str(dataset)))
+    assert manager.errors == []
+    exported = manager.annotations[manager.annotations["set"] == "homecat"]
+    assert sorted(exported["annotation_filename"]) == ["C01/rec1_0_3000.csv", "C02/rec3_0_2500.csv"]
+    errors, warnings = manager.validate(annotations=exported, threads=1)
+    assert (errors, warnings) == ([], [])
+    # ChildProject's own 'csv' converter reads the raw files to the same rows
+    raw = annotations.converters["csv"].convert(str(dataset / "annotations" / "homecat" / "raw" / "C01" / "rec1.csv"))
+    converted = dataset / "annotations" / "homecat" / "converted" / "C01" / "rec1_0_3000.csv"
+    assert raw.to_csv(index=False) == converted.read_text()
+
+
 def _speech(catalog: Catalog) -> list[tuple]:
     return catalog.con.execute("SELECT * FROM speech ORDER BY ALL").fetchall()
 
@@ -539,6 +558,135 @@ def test_cli_segments_import_of_a_set(dataset, tmp_path):
     assert result.exit_code == 1 and result.stderr.startswith("Error: Pass either annotation files or --childproject")
     result = runner.invoke(app, ["--catalog", catalog, "segments", "import", "--set", "vtc"], env={})
     assert result.exit_code == 1 and "needs both --childproject DIR and --set NAME" in result.stderr
+
+
+CODING = (  # a coding of three recordings to the millisecond; rec2 is discarded before the export
+    "recording,start_sec,end_sec,label\n"
+    "C01/rec1.wav,0.1,0.9,CHI\nC01/rec1.wav,0.5,1.25,FEM\nC01/rec1.wav,2.001,2.999,MAL\n"
+    "C02/rec3.wav,1.2,2.4,OCH\nC01/rec2.wav,0.0,1.0,FEM\n"
+)
+
+
+def _export_coding(dataset: Path, settings, tmp_path: Path, *extra: str) -> CliRunner:
+    """Scan the dataset, import CODING (and a copy of it: each event twice), discard rec2, export set 'homecat'."""
+    from homecat.segments import import_files
+
+    for name in ("coding.csv", "copy.csv"):
+        (tmp_path / name).write_text(CODING)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan_dataset(catalog, settings.data, dataset)
+        import_files(catalog, [tmp_path / "coding.csv", tmp_path / "copy.csv"])
+    rows = _recording_rows()
+    rows[1]["discard"] = "1"  # C01/rec2.wav: no longer a recording of the dataset
+    _write_csv(dataset / "metadata" / "recordings.csv", rows)
+    with Catalog.open(settings.paths.catalog) as catalog:
+        scan_dataset(catalog, settings.data, dataset)
+    runner = CliRunner()
+    args = ["--catalog", str(settings.paths.catalog), "segments", "export", "--childproject", str(dataset)]
+    result = runner.invoke(app, [*args, "--set", "homecat", *extra], env={})
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_segments_exported_as_a_childproject_set_import_back_the_same(dataset, settings_for, tmp_path):
+    write_annotations(dataset)
+    index = dataset / "metadata" / "annotations.csv"
+    before = index.read_text()
+    settings = settings_for(None)
+    result = _export_coding(dataset, settings, tmp_path)
+    assert result.stderr.splitlines() == [
+        f"note: 1 segments of recordings that {dataset.resolve()}/metadata/recordings.csv does not list were not "
+        "exported",
+        f"Wrote set homecat to {dataset}: 4 segments of 2 recordings (column speaker_type); check it with "
+        f"'child-project validate {dataset} --annotations homecat'",
+    ]
+
+    # the index keeps its rows and columns, and gains one row per recording, ranging over the whole recording
+    text = index.read_text()
+    assert text.startswith(before)
+    added = list(
+        csv.DictReader(text.splitlines()[len(before.splitlines()) :], fieldnames=before.splitlines()[0].split(","))
+    )
+    assert [
+        (r["recording_filename"], r["range_onset"], r["range_offset"], r["annotation_filename"]) for r in added
+    ] == [
+        ("C01/rec1.wav", "0", "3000", "C01/rec1_0_3000.csv"),
+        ("C02/rec3.wav", "0", "2500", "C02/rec3_0_2500.csv"),
+    ]
+    assert {(r["set"], r["time_seek"], r["format"], r["raw_filename"], r["package_version"]) for r in added} == {
+        ("homecat", "0", "csv", "C01/rec1.csv", "0.1.0"),
+        ("homecat", "0", "csv", "C02/rec3.csv", "0.1.0"),
+    }
+    folder = dataset / "annotations" / "homecat"
+    converted = (folder / "converted" / "C01" / "rec1_0_3000.csv").read_text()
+    assert converted == (
+        "raw_filename,segment_onset,segment_offset,speaker_type\n"
+        "C01/rec1.csv,100,900,CHI\nC01/rec1.csv,500,1250,FEM\nC01/rec1.csv,2001,2999,MAL\n"
+    )  # each event once although imported from two files
+    assert (folder / "raw" / "C01" / "rec1.csv").read_text() == converted
+    assert not list(folder.rglob("*.partial"))
+
+    with Catalog.open(settings.paths.catalog) as catalog:
+        back = import_segments(catalog, dataset, "homecat")
+        rows = catalog.con.execute(
+            "SELECT source, recording_id, start_sec, end_sec, label FROM segments "
+            "WHERE recording_id <> 'rec2' ORDER BY recording_id, start_sec, source"
+        ).fetchall()
+    assert back.imported == 4 and (back.clipped_to_range, back.outside_range) == (0, 0)
+    by_source = {source: [r[1:] for r in rows if r[0] == source] for source in {r[0] for r in rows}}
+    assert by_source["childproject:homecat:speaker_type"] == by_source["coding.csv"]
+
+
+def test_an_export_into_a_childproject_dataset_is_refused_before_anything_is_written(dataset, settings_for, tmp_path):
+    write_annotations(dataset)
+    settings = settings_for(None)
+    _export_coding(dataset, settings, tmp_path, "--label-column", "transcription")
+
+    def refused(*args: str) -> str:
+        files = sorted(str(p) for p in dataset.rglob("*"))
+        index = (dataset / "metadata" / "annotations.csv").read_text()
+        result = CliRunner().invoke(
+            app, ["--catalog", str(settings.paths.catalog), "segments", "export", *args], env={}
+        )
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert (sorted(str(p) for p in dataset.rglob("*")), (dataset / "metadata" / "annotations.csv").read_text()) == (
+            files,
+            index,
+        )
+        assert len(result.stderr.strip().splitlines()) == 1
+        return result.stderr
+
+    into = ["--childproject", str(dataset)]
+    assert "The annotation set 'homecat' already exists" in refused(*into, "--set", "homecat")
+    assert "The annotation set 'vtc' already exists" in refused(*into, "--set", "vtc")  # rows of annotations.csv
+    (dataset / "annotations" / "mine").mkdir()
+    assert "The annotation set 'mine' already exists" in refused(*into, "--set", "mine")  # its folder
+    assert "'../out' cannot be an annotation set's name" in refused(*into, "--set", "../out")
+
+    (tmp_path / "labels.csv").write_text("recording,start_sec,end_sec,label\nC01/rec1.wav,0.1,0.9,adult\n")
+    with Catalog.open(settings.paths.catalog) as catalog:
+        from homecat.segments import import_files
+
+        import_files(catalog, [tmp_path / "labels.csv"])
+    message = refused(*into, "--set", "coded", "--source", "labels.csv")
+    assert (
+        "The labels adult cannot go to the column speaker_type: ChildProject allows only FEM, MAL, CHI, OCH, NA"
+        in message
+    )
+    assert "pass --label-column with a column without fixed values (transcription" in message
+    assert "The labels adult cannot go to the column vcm_type" in refused(
+        *into, "--set", "coded", "--source", "labels.csv", "--label-column", "vcm_type"
+    )
+
+    other = write_dataset(tmp_path / "other")
+    message = refused("--childproject", str(other), "--set", "coded")
+    assert f"was scanned from {dataset.resolve()}, not from {other.resolve()}" in message
+    assert not (other / "annotations").exists()
+
+    assert "exactly one of --output DIR" in refused("--set", "coded")
+    assert "exactly one of --output DIR" in refused(*into, "-o", str(tmp_path / "out"))
+    assert "--format is for --output files" in refused(*into, "--set", "coded", "--format", "eaf")
+    assert "needs --set NAME" in refused(*into)
 
 
 def test_cli_vad_import_of_a_set(dataset, tmp_path):

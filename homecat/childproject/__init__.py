@@ -13,6 +13,8 @@ DataLad, whose git-annex leaves a dangling symlink where content was not fetched
   (headers only, incremental, batched); missing, not fetched and unreferenced files become findings.
 - ``annotations``: an annotation set into ``segments`` or ``speech``, in seconds, inside its
   annotated ranges, which are kept in ``annotated_ranges``.
+- ``export``: the catalog's segments written into the dataset as a new annotation set (``export_set``),
+  the only thing homecat ever writes into a dataset.
 """
 
 from homecat.childproject.annotations import (
@@ -22,6 +24,7 @@ from homecat.childproject.annotations import (
     segments_source,
     speech_source,
 )
+from homecat.childproject.export import SetExport, export_set
 from homecat.childproject.metadata import MetadataError, check_dataset, read_metadata
 from homecat.childproject.scan import FINDING_CODES, forget_dataset, scan_dataset
 
@@ -29,7 +32,9 @@ __all__ = [
     "FINDING_CODES",
     "AnnotationImport",
     "MetadataError",
+    "SetExport",
     "check_dataset",
+    "export_set",
     "forget_dataset",
     "import_segments",
     "import_speech",

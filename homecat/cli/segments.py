@@ -154,22 +154,68 @@ class SegmentsFormat(str, Enum):
 @segments_app.command("export")
 def segments_export(
     ctx: typer.Context,
-    fmt: Annotated[SegmentsFormat, typer.Option("--format", "-f", help="rttm, eaf (ELAN) or textgrid (Praat).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the files, one per recording.")],
+    fmt: Annotated[
+        SegmentsFormat | None,
+        typer.Option("--format", "-f", help="rttm, eaf (ELAN) or textgrid (Praat); with --output."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Folder for the files, one per recording.")
+    ] = None,
     source: Annotated[
         list[str] | None, typer.Option("--source", help="Only segments of this source file (repeatable).")
     ] = None,
+    childproject: Annotated[
+        Path | None,
+        typer.Option(
+            "--childproject", help="Instead of --output: the ChildProject dataset the catalog was scanned from."
+        ),
+    ] = None,
+    set_name: Annotated[
+        str | None, typer.Option("--set", help="With --childproject: the new annotation set (annotations/SET/).")
+    ] = None,
+    label_column: Annotated[
+        str, typer.Option(help="With --childproject: the column the labels go to (speaker_type, transcription, ...).")
+    ] = "speaker_type",
 ) -> None:
-    """Write segments back as annotation files, one per recording named by its path (FAM01/day1.eaf), for ELAN or Praat.
+    """Write segments back as annotation files, one per recording named by its path (FAM01/day1.eaf), for ELAN or Praat,
+    or into a ChildProject dataset as a new annotation set.
 
     One event imported from several files is written once; overlapping intervals of a tier go to extra tiers.
+    With --childproject DIR --set NAME (a catalog scanned from DIR): per recording listed in its metadata, a
+    converted CSV (segment_onset, segment_offset in ms, the label in --label-column) and a row of
+    metadata/annotations.csv, as ChildProject's importer writes them; an existing set is never replaced.
 
     Example: homecat segments export --format eaf -o artifacts/eaf --source annotations.csv
-    """
-    from homecat.segments_export import export_segments
 
+    Example: homecat segments export --childproject /data/my-dataset --set homecat_coding --source annotations.csv
+    """
+    if (output is None) == (childproject is None):
+        raise HomecatError("Pass exactly one of --output DIR (with --format) and --childproject DIR (with --set NAME).")
     settings = state(ctx).settings().settings
     tolerance = settings.segments.duplicate_tolerance_sec
+    if childproject is not None:
+        from homecat.childproject import export_set
+
+        if fmt is not None:
+            raise HomecatError("--format is for --output files: a ChildProject set is written as its CSVs.")
+        if not set_name:
+            raise HomecatError("An export into a ChildProject dataset needs --set NAME, the new annotation set.")
+        with Catalog.open(settings.paths, read_only=True) as catalog:
+            result = export_set(catalog, childproject, set_name, label_column, source or (), tolerance)
+        for note in result.notes():
+            typer.echo(f"note: {note}", err=True)
+        typer.echo(
+            f"Wrote set {set_name} to {childproject}: {result.segments} segments of {result.recordings} recordings "
+            f"(column {label_column}); check it with 'child-project validate {childproject} --annotations {set_name}'",
+            err=True,
+        )
+        return
+    from homecat.segments_export import export_segments
+
+    if fmt is None:
+        raise HomecatError("--output needs --format rttm, eaf or textgrid.")
+    if set_name is not None:
+        raise HomecatError("--set names a ChildProject annotation set: pass it with --childproject DIR.")
     with Catalog.open(settings.paths, read_only=True) as catalog:
         written = export_segments(catalog, output, fmt.value, source or (), tolerance)
     typer.echo(f"Wrote {len(written)} {fmt.value} files to {output}", err=True)

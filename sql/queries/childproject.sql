@@ -64,3 +64,23 @@ DELETE FROM annotated_ranges WHERE target = $target AND source = $source;
 -- name: add_range
 -- One annotated range: (target, source, recording_id, start_sec, end_sec, imported_at).
 INSERT INTO annotated_ranges VALUES (?, ?, ?, ?, ?, ?);
+
+-- name: dataset_root
+-- The ChildProject dataset folder the catalog was last scanned from (no row: a plain folder scan).
+SELECT value FROM catalog_state WHERE key = 'childproject_root';
+
+-- name: export_set_segments
+-- Segments of the chosen sources ($sources; empty: all) for `segments export --childproject`, one event
+-- once (repeats of another file within $tolerance_sec left out), with the recording's recording_filename in
+-- the dataset (NULL: a recording its metadata does not list) and the duration the annotated range covers
+-- (view recording_extent; the last segment's end where the audio's is unknown). In recording and time order.
+SELECT
+    m.recording_filename,
+    coalesce(e.duration_sec, max(s.end_sec) OVER (PARTITION BY s.recording_id)) AS duration_sec,
+    s.start_sec, s.end_sec, s.label, coalesce(s.tier, '') AS tier
+FROM segments AS s
+LEFT JOIN recording_meta AS m USING (recording_id)
+LEFT JOIN recording_extent AS e USING (recording_id)
+WHERE (len($sources) = 0 OR list_contains($sources, s.source))
+  AND s.segment_id NOT IN (SELECT segment_id FROM segment_duplicates($tolerance_sec))
+ORDER BY m.recording_filename NULLS LAST, s.start_sec, s.end_sec, s.label;
