@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import duckdb
+import pyarrow as pa
 
 from homecat.errors import CatalogError, CatalogLocked, NoCatalog, first_line
 from homecat.settings import PathSettings
@@ -28,8 +29,16 @@ from homecat.settings import PathSettings
 # How often a process waiting for the catalog tries again: the holder of a shared catalog commits for
 # a fraction of a second at a time, so the waiter gets in within about this much of it finishing.
 _RETRY_SEC = 0.05
+# A shared catalog's holder with more to store after a visit pauses this long before taking the file back:
+# longer than a waiter's retry interval (up to 2 * _RETRY_SEC), so a waiter tries, and gets in, meanwhile.
+_GIVE_WAY_SEC = 4 * _RETRY_SEC
+# A visit to a shared catalog ends after this fraction of paths.catalog_read_wait_sec (the rest of its
+# batch waits for the next visit), so a reader that came just after the visit began still gets in.
+_VISIT_SHARE_OF_READ_WAIT = 0.25
 _Item = TypeVar("_Item")
-_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+# DuckDB names the holder "in /usr/bin/python3 (PID 123)", or "in PID 0" when the holder let go between the
+# failed lock and DuckDB's question who holds it (a shared catalog's visit ending): then retrying gets in.
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?:(?P<program>.+?) \(PID (?P<pid>\d+)\)|PID (?P<unnamed>\d+))")
 
 
 def sql_root() -> Traversable:
@@ -93,11 +102,12 @@ def _statement(relative: str, name: str) -> str:
 class Catalog:
     """An open catalog. Use as a context manager; ``transaction()`` groups writes.
 
-    A *shared* catalog (``Catalog.open(..., shared=True)``, for long stages) holds the file only while
-    it is used: ``release()`` closes it so other processes get in (DuckDB lets no process read a file
+    A *shared* catalog (``Catalog.open(..., shared=True)``, for long stages and imports) holds the file only
+    while it is used: ``release()`` closes it so other processes get in (DuckDB lets no process read a file
     another one writes), and the next use of ``con`` opens it again, waiting for its turn. Outside a
-    ``visit()`` each transaction releases the file after its commit; ``batched()`` groups a stage's
-    per-recording transactions into one visit every ``commit_every_sec``.
+    ``visit()`` each transaction, and each read through ``rows()``, releases the file when it ends;
+    ``batched()`` groups a stage's per-recording transactions into one visit every ``commit_every_sec``,
+    and ends a visit after ``visit_max_sec`` (a quarter of the readers' wait) whatever is left to store.
     """
 
     def __init__(
@@ -108,6 +118,7 @@ class Catalog:
         wait_sec: float = 0.0,
         shared: bool = False,
         commit_every_sec: float = 0.0,
+        visit_max_sec: float = PathSettings().catalog_read_wait_sec * _VISIT_SHARE_OF_READ_WAIT,
     ):
         self._con: duckdb.DuckDBPyConnection | None = con
         self.path = path
@@ -115,6 +126,7 @@ class Catalog:
         self.wait_sec = wait_sec
         self.shared = shared
         self.commit_every_sec = commit_every_sec
+        self.visit_max_sec = visit_max_sec
         self._visits = 0
 
     @classmethod
@@ -132,9 +144,11 @@ class Catalog:
         file, it is not. ``shared``: see the class.
         """
         wait_sec = commit_every_sec = 0.0
+        visit_max_sec = PathSettings().catalog_read_wait_sec * _VISIT_SHARE_OF_READ_WAIT
         if isinstance(path, PathSettings):
             wait_sec = path.catalog_read_wait_sec if read_only else path.catalog_write_wait_sec
             commit_every_sec = path.catalog_commit_every_sec
+            visit_max_sec = path.catalog_read_wait_sec * _VISIT_SHARE_OF_READ_WAIT
             path = path.catalog
         path = Path(path)
         if read_only and not path.exists():
@@ -144,8 +158,12 @@ class Catalog:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise CatalogError(f"The catalog's folder {path.parent} cannot be created: {exc.strerror}.") from None
+        if shared:
+            # Its holder builds Arrow tables during visits, and pyarrow imports pandas on its first conversion
+            # (1-3 s on a busy machine): let that happen now, before the file is first taken, not during a visit.
+            pa.array([0])
         con = _connect(path, read_only, wait_sec)
-        catalog = cls(con, path, read_only, wait_sec, shared, commit_every_sec)
+        catalog = cls(con, path, read_only, wait_sec, shared, commit_every_sec, visit_max_sec)
         try:
             catalog._check_complete()
             catalog._check_identity()
@@ -153,6 +171,7 @@ class Catalog:
         except BaseException:
             con.close()
             raise
+        catalog.release()  # a shared catalog is free until its first use (an import reads its files meanwhile)
         return catalog
 
     @property
@@ -178,9 +197,10 @@ class Catalog:
             self._visits -= 1
             self.release()
 
-    def batched(self, store: Callable[[_Item], object]) -> BatchedWrites[_Item]:
-        """Hand ``store`` (one transaction per item) a batch of items per visit; see ``BatchedWrites``."""
-        return BatchedWrites(self, store)
+    def batched(self, store: Callable[[list[_Item]], object], per_transaction: int = 1) -> BatchedWrites[_Item]:
+        """Hand ``store`` (one transaction per call) up to ``per_transaction`` items at a time, a batch of items
+        per visit; see ``BatchedWrites``."""
+        return BatchedWrites(self, store, per_transaction)
 
     def close(self) -> None:
         if self._con is not None:
@@ -215,20 +235,24 @@ class Catalog:
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Everything inside commits together or not at all (a kill mid-way leaves the last commit)."""
-        self.con.execute("BEGIN TRANSACTION")
+        self._visits += 1  # a read inside (``rows``) must not release the file mid-transaction
         try:
-            yield self.con
-        except duckdb.IOException as exc:  # a write that failed on disk: the file keeps the last commit
-            with suppress(duckdb.Error):  # after some IO errors DuckDB has already ended the transaction
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                yield self.con
+            except duckdb.IOException as exc:  # a write that failed on disk: the file keeps the last commit
+                with suppress(duckdb.Error):  # after some IO errors DuckDB has already ended the transaction
+                    self.con.execute("ROLLBACK")
+                raise self._write_error(exc) from None
+            except BaseException:
                 self.con.execute("ROLLBACK")
-            raise self._write_error(exc) from None
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        try:
-            self.con.execute("COMMIT")
-        except (duckdb.IOException, duckdb.TransactionException) as exc:  # DuckDB rolls back a failed commit
-            raise self._write_error(exc) from None
+                raise
+            try:
+                self.con.execute("COMMIT")
+            except (duckdb.IOException, duckdb.TransactionException) as exc:  # DuckDB rolls back a failed commit
+                raise self._write_error(exc) from None
+        finally:
+            self._visits -= 1
         self.release()
 
     def _write_error(self, exc: duckdb.Error) -> CatalogError:
@@ -300,10 +324,11 @@ class Catalog:
         return self.con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
 
     def rows(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> tuple[list[str], list[tuple]]:
-        """Run a query; return (column names, rows)."""
-        cursor = self.con.execute(sql, params or [])
-        columns = [d[0] for d in cursor.description] if cursor.description else []
-        return columns, cursor.fetchall()
+        """Run a query; return (column names, rows). A shared catalog is released after it (outside a visit)."""
+        with self.visit():
+            cursor = self.con.execute(sql, params or [])
+            columns = [d[0] for d in cursor.description] if cursor.description else []
+            return columns, cursor.fetchall()
 
     def run(
         self, relative: str, name: str, params: list[Any] | dict[str, Any] | None = None
@@ -344,13 +369,18 @@ class BatchedWrites(Generic[_Item]):
     """A stage's results, stored a batch per visit to the catalog file: ``add`` each, ``flush`` at the end.
 
     On a shared catalog items wait in memory until ``commit_every_sec`` has passed since the last
-    batch (each visit costs an open and a close, ~0.1 s); otherwise each is stored at once. A kill
-    loses the items waiting, and a rerun redoes those recordings.
+    batch (each visit costs an open and a close, ~0.1 s); otherwise each is stored at once. ``store``
+    takes up to ``per_transaction`` items in one transaction (a few set-based statements cost less than
+    a few per item). A visit stores waiting items until ``visit_max_sec`` has passed (a loaded machine or
+    a big backlog makes each slower), then gives the file up for ``_GIVE_WAY_SEC`` so waiting readers get
+    in, and goes on in a new visit: the file is held at most ``visit_max_sec`` plus one transaction at a
+    time, by time and by size. A kill loses the items waiting, and a rerun redoes those recordings.
     """
 
-    def __init__(self, catalog: Catalog, store: Callable[[_Item], object]):
+    def __init__(self, catalog: Catalog, store: Callable[[list[_Item]], object], per_transaction: int = 1):
         self.catalog = catalog
         self.store = store
+        self.per_transaction = max(1, per_transaction)
         self.waiting: list[_Item] = []
         self.last_flush = time.monotonic()
 
@@ -361,10 +391,17 @@ class BatchedWrites(Generic[_Item]):
 
     def flush(self) -> None:
         items, self.waiting = self.waiting, []  # a failed visit is not retried: a rerun redoes those recordings
-        if items:
+        step = self.per_transaction
+        chunks = [items[i : i + step] for i in range(0, len(items), step)]
+        while chunks:
             with self.catalog.visit():
-                for item in items:
-                    self.store(item)
+                visit_end = time.monotonic() + self.catalog.visit_max_sec
+                while chunks:
+                    self.store(chunks.pop(0))
+                    if self.catalog.shared and time.monotonic() >= visit_end:
+                        break
+            if chunks and self.catalog.shared:
+                time.sleep(_GIVE_WAY_SEC)  # the file is free: a reader waiting for it gets in now
         self.last_flush = time.monotonic()
 
 
@@ -397,6 +434,11 @@ def _open_error(path: Path, exc: duckdb.IOException) -> Exception:
         if "Permission denied" in text:
             return CatalogError(f"The catalog {path} cannot be opened: permission denied.")
         return CatalogError(f"The catalog {path} cannot be opened: {first_line(exc)}")
+    if match["unnamed"] is not None:
+        return CatalogLocked(
+            f"The catalog {path} is in use by another process; wait for it to finish, or use another catalog "
+            "with --catalog."
+        )
     program = Path(match["program"]).name
     return CatalogLocked(
         f"The catalog {path} is in use by another process (PID {match['pid']}, {program}); "

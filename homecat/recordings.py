@@ -171,7 +171,7 @@ def sync_recordings(
 
     if to_read:
         catalog.release()  # a shared catalog is free while headers are read; batches of rows take it back
-        batches = catalog.batched(lambda rows: _commit(catalog, rows))
+        batches = catalog.batched(lambda batch: _commit(catalog, [row for rows in batch for row in rows]))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for start in range(0, len(to_read), BATCH_FILES):
                 batch = to_read[start : start + BATCH_FILES]

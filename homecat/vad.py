@@ -315,7 +315,7 @@ def run_vad(
     done_hours = 0.0
     workers = workers or settings.vad_workers or os.cpu_count() or 1
     catalog.release()  # a shared catalog is free while the model runs; each batch of results takes it back
-    batches = catalog.batched(lambda result: _store(catalog, result, digest))
+    batches = catalog.batched(lambda results: [_store(catalog, result, digest) for result in results])
     try:
         for result in run_in_pool(vad_file, tasks, params, workers):
             done_hours += result.task.duration_sec / 3600.0

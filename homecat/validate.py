@@ -3,10 +3,11 @@
 Which recordings: every ``ok`` recording never validated, or whose (size_bytes, mtime_ns) in
 ``recordings`` differs from the version ``audio_stats`` describes (all of them with ``redo_all``).
 Each file is read once, block by block (``audio.iter_blocks``; memory does not grow with its
-length), by a pool of worker processes that only compute; the main process alone writes DuckDB,
-one transaction per file (its findings, stats and levels replaced together), so a kill loses at
-most the files in flight (on a shared catalog, also those of the last ``catalog_commit_every_sec``,
-batched into one visit to the file) and a rerun continues where it stopped.
+length), by a pool of worker processes that only compute; the main process alone writes DuckDB, a
+file's findings, stats and levels replaced together in one transaction (on a shared catalog, with up to
+``_RESULTS_PER_TRANSACTION`` other files'), so a kill loses at most the files in flight (on a shared
+catalog, also those of the last ``catalog_commit_every_sec``, stored in visits that end after a quarter
+of ``catalog_read_wait_sec``) and a rerun continues where it stopped.
 
 This module is the orchestration: which files, running them (``homecat.pool``), storing results, scan's findings
 and duplicates. The statistics of one stream are ``homecat.levels``; judging them into findings with
@@ -41,6 +42,9 @@ from homecat.shards import Shard
 STAGE = "validate"
 _SQL = "queries/validate.sql"
 
+# Recordings stored per transaction: their statements cost about as much as one recording's, and a visit to a
+# shared catalog is checked against its time limit between transactions (so keep each one short).
+_RESULTS_PER_TRANSACTION = 64
 # (done, total) hours of audio; the CLI turns it into a bar with a rate.
 ProgressFn = Callable[[float, float], None]
 
@@ -130,7 +134,7 @@ def validate(
     done_hours = 0.0
     workers = workers or settings.validate_workers or os.cpu_count() or 1
     catalog.release()  # a shared catalog is free while files are read; each batch of results takes it back
-    batches = catalog.batched(lambda result: _store(catalog, result, params, _now()))
+    batches = catalog.batched(lambda results: _store(catalog, results, _now()), _RESULTS_PER_TRANSACTION)
     try:
         for result in run_in_pool(validate_file, tasks, params, workers):
             batches.add(result)
@@ -263,37 +267,55 @@ _STATS_COLUMNS = [
 ]
 
 
-def _store(catalog: Catalog, result: _Result, params: _Params, now: datetime) -> None:
-    """Replace one recording's findings, stats and levels in one transaction."""
-    rid = result.task.recording_id
-    with catalog.transaction() as con:
-        catalog.run(_SQL, "forget_recording", {"recording_id": rid, "stage": STAGE})
-        catalog.run(_SQL, "forget_stats", {"recording_id": rid})
-        catalog.run(_SQL, "forget_levels", {"recording_id": rid})
-        if result.findings:
-            catalog.run_many(
-                _SQL, "add_finding", [[rid, f.code, f.severity, f.message, STAGE, now] for f in result.findings]
-            )
-        if result.stats is None:
-            return
-        if result.header is not None:
-            update_header(catalog, rid, result.header)
-        stats = dict(result.stats, validated_at=now)
-        catalog.run(_SQL, "add_stats", {c: stats[c] for c in _STATS_COLUMNS})
-        n = len(result.rms_dbfs)
-        if n:
-            batch = pa.table(
-                {
-                    "recording_id": pa.array([rid] * n, pa.string()),
-                    "window_index": pa.array(np.arange(n, dtype=np.int32)),
-                    # 0.01 dB is far below any decision made on these, and compresses much better
-                    "rms_dbfs": pa.array(np.round(result.rms_dbfs, 2).astype(np.float32)),
-                    "peak_dbfs": pa.array(np.round(result.peak_dbfs, 2).astype(np.float32)),
-                }
-            )
-            con.register("levels_batch", batch)
+def _store(catalog: Catalog, results: list[_Result], now: datetime) -> None:
+    """Replace the findings, stats and levels of the recordings of ``results``, in one transaction.
+
+    A few set-based statements for the lot: a statement per recording costs ~10 ms each (most of a short
+    file's validation) and a scan of ``levels`` per recording, so the catalog would be held longer."""
+    ids = pa.table({"recording_id": pa.array([r.task.recording_id for r in results], pa.string())})
+    findings = [
+        {"recording_id": r.task.recording_id, "code": f.code, "severity": f.severity, "message": f.message}
+        for r in results
+        for f in r.findings
+    ]
+    stored = [r for r in results if r.stats is not None]
+    stats = [dict(r.stats, validated_at=now) for r in stored]
+    levels = [_levels_table(r) for r in stored if len(r.rms_dbfs)]
+    with catalog.transaction() as con:  # the tables above are built before it takes the file
+        con.register("validated_ids", ids)
+        catalog.run(_SQL, "forget_validated", {"stage": STAGE})
+        catalog.run(_SQL, "forget_validated_stats")
+        catalog.run(_SQL, "forget_validated_levels")
+        con.unregister("validated_ids")
+        if findings:
+            batch = pa.Table.from_pylist(findings).append_column("stage", pa.array([STAGE] * len(findings)))
+            con.register("findings_batch", batch.append_column("found_at", pa.array([now] * len(findings))))
+            catalog.run(_SQL, "add_findings")
+            con.unregister("findings_batch")
+        for result in stored:
+            if result.header is not None:
+                update_header(catalog, result.task.recording_id, result.header)
+        if stats:
+            con.register("stats_batch", pa.Table.from_pylist([{c: row[c] for c in _STATS_COLUMNS} for row in stats]))
+            catalog.run(_SQL, "add_stats")
+            con.unregister("stats_batch")
+        if levels:
+            con.register("levels_batch", pa.concat_tables(levels))
             catalog.run(_SQL, "add_levels")
             con.unregister("levels_batch")
+
+
+def _levels_table(result: _Result) -> pa.Table:
+    n = len(result.rms_dbfs)
+    return pa.table(
+        {
+            "recording_id": pa.array([result.task.recording_id] * n, pa.string()),
+            "window_index": pa.array(np.arange(n, dtype=np.int32)),
+            # 0.01 dB is far below any decision made on these, and compresses much better
+            "rms_dbfs": pa.array(np.round(result.rms_dbfs, 2).astype(np.float32)),
+            "peak_dbfs": pa.array(np.round(result.peak_dbfs, 2).astype(np.float32)),
+        }
+    )
 
 
 def _sync_scan_findings(catalog: Catalog, now: datetime) -> None:

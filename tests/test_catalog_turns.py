@@ -85,3 +85,58 @@ def test_reports_and_another_writer_get_in_while_validate_runs(tmp_path):
     assert validated_seen == sorted(validated_seen) and any(0 < n < 12 for n in validated_seen), validated_seen
     with Catalog.open(catalog, read_only=True) as done:
         assert done.rows("SELECT count(*) FROM audio_stats")[1] == [(12,)]
+
+
+def _write_rttm(path: Path, recording_id: str, rows: int) -> None:
+    with open(path, "w") as f:
+        f.writelines(f"SPEAKER {recording_id} 1 {i * 0.001:.3f} 0.0005 <NA> <NA> FEM <NA> <NA>\n" for i in range(rows))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("writer", ["validate", "vad import"])
+def test_a_reader_loop_gets_in_beside_a_long_writer_on_a_loaded_machine(tmp_path, writer):
+    """Readers wait at most paths.catalog_read_wait_sec: the writer's visits must end well within it, however
+    much it has to store and however loaded the machine is (a CPU burner runs beside both)."""
+    root = tmp_path / "raw"
+    files = 300 if writer == "validate" else 1
+    for i in range(files):
+        write_tone(root / f"P{i // 50:02d}" / f"rec_{i:03d}.wav", 0.2 if writer == "validate" else 310.0, 8000)
+    catalog = tmp_path / "c.duckdb"
+    assert invoke("--catalog", str(catalog), "scan", "--root", str(root)).exit_code == 0
+    # validate: a short wait, which a visit storing all 300 results at once would outlast; an import: the default,
+    # as the 300,000 rows of one file are one transaction (nothing half-stored)
+    read_wait_sec = "2.0" if writer == "validate" else str(PathSettings().catalog_read_wait_sec)
+    env = {"HOMECAT_CATALOG_READ_WAIT_SEC": read_wait_sec}
+    if writer == "validate":
+        # all results stored at the end (tiny files validate faster than they are stored): stored in one go,
+        # they would hold the file many times the readers' wait
+        command = ["validate", "--workers", "1"]
+        env["HOMECAT_CATALOG_COMMIT_EVERY_SEC"] = "600"
+    else:
+        _write_rttm(tmp_path / "big.rttm", "rec_000", 300_000)
+        command = ["vad", "import", str(tmp_path / "big.rttm")]
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    stage = subprocess.Popen(
+        [sys.executable, "-m", "homecat", "--catalog", str(catalog), *command],
+        env={**os.environ, **env, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    reads_beside = 0  # reports that started and ended while the writer ran
+    try:
+        while stage.poll() is None:
+            result = invoke("--catalog", str(catalog), "report", "summary", "-f", "json", env=env)
+            assert result.exit_code == 0, result.output  # exit 3: the writer held the file past the wait
+            reads_beside += stage.poll() is None
+            time.sleep(0.1)  # someone watching the stage, not a reader that leaves the writer no gap
+    finally:
+        burner.kill()
+        stage.kill()
+        _, err = stage.communicate()
+        burner.wait()
+    assert stage.returncode == 0, err
+    assert reads_beside >= 3, "the writer ended before readers could meet it"
+    with Catalog.open(catalog, read_only=True) as done:
+        table = "audio_stats" if writer == "validate" else "speech"
+        assert done.rows(f"SELECT count(*) FROM {table}")[1] == [(files if writer == "validate" else 300_000,)]

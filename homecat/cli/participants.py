@@ -57,7 +57,7 @@ def participants_import(
     from homecat.participants import import_participants
 
     settings = state(ctx).settings().settings
-    with Catalog.open(settings.paths) as catalog:
+    with Catalog.open(settings.paths, shared=True) as catalog:
         result = import_participants(catalog, file, column or ())
     print_rows(
         ["what", "count"], [tuple(r.values()) for r in result.rows()], fmt, title=f"participants from {file.name}"

@@ -104,7 +104,7 @@ def segments_import(
         )
     mapping = Mapping.from_options(column or (), time_unit, frame_rate, offset_sec)
     settings = state(ctx).settings().settings
-    with Catalog.open(settings.paths) as catalog:
+    with Catalog.open(settings.paths, shared=True) as catalog:
         report = import_files(catalog, files, tier or (), recording, skip_invalid, mapping, label_from_tier)
     for result in report.results:
         typer.echo(result.summary())
@@ -135,7 +135,7 @@ def childproject_import(
     if dataset is None or not set_name:
         raise HomecatError("A ChildProject import needs both --childproject DIR and --set NAME.")
     settings = state(ctx).settings().settings
-    with Catalog.open(settings.paths) as catalog:
+    with Catalog.open(settings.paths, shared=True) as catalog:
         if target == "segments":
             result = import_segments(catalog, dataset, set_name, label_column, skip_invalid)
         else:

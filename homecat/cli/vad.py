@@ -116,7 +116,7 @@ def vad_import(
     if recording is not None and not its:
         raise HomecatError("--recording is for .its files; an RTTM line names its recording by its file-id.")
     settings = state(ctx).settings().settings
-    with Catalog.open(settings.paths) as catalog:
+    with Catalog.open(settings.paths, shared=True) as catalog:
         if its:
             summary = import_its(catalog, its, recording, source, skip_invalid)
         else:

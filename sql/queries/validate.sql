@@ -1,36 +1,37 @@
 -- Writes of `homecat validate` (homecat/validate.py). $stage is 'validate'.
 
--- name: forget_recording
--- Recording $recording_id's findings of stage $stage, before its new ones are stored.
-DELETE FROM findings WHERE recording_id = $recording_id AND stage = $stage;
+-- name: forget_validated
+-- The findings of stage $stage of the recordings in the registered table validated_ids, before their new ones.
+DELETE FROM findings WHERE stage = $stage AND recording_id IN (SELECT recording_id FROM validated_ids);
 
--- name: forget_stats
--- Recording $recording_id's stats, before its new ones are stored.
-DELETE FROM audio_stats WHERE recording_id = $recording_id;
+-- name: forget_validated_stats
+-- The stats of the recordings in validated_ids, before their new ones are stored.
+DELETE FROM audio_stats WHERE recording_id IN (SELECT recording_id FROM validated_ids);
 
--- name: forget_levels
--- Recording $recording_id's window levels, before its new ones are stored.
-DELETE FROM levels WHERE recording_id = $recording_id;
+-- name: forget_validated_levels
+-- The window levels of the recordings in validated_ids, before their new ones are stored.
+DELETE FROM levels WHERE recording_id IN (SELECT recording_id FROM validated_ids);
 
--- name: add_finding
--- One finding: (recording_id, code, severity, message, stage, found_at).
-INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?);
+-- name: add_findings
+-- Findings (the registered table findings_batch: recording_id, code, severity, message, stage, found_at).
+INSERT INTO findings (recording_id, code, severity, message, stage, found_at)
+SELECT recording_id, code, severity, message, stage, found_at FROM findings_batch;
 
 -- name: add_stats
--- One recording's stats (the keys of validate._STATS_COLUMNS).
+-- Recordings' stats (the registered table stats_batch, in the columns of validate._STATS_COLUMNS).
 INSERT INTO audio_stats (
     recording_id, size_bytes, mtime_ns, frames_read, duration_sec, rms_dbfs, peak_dbfs, dc_offset, clip_fraction,
     window_sec, noise_floor_dbfs, activity_threshold_dbfs, threshold_source, silent_fraction, active_sec,
     content_digest, validated_at
 )
-VALUES (
-    $recording_id, $size_bytes, $mtime_ns, $frames_read, $duration_sec, $rms_dbfs, $peak_dbfs, $dc_offset,
-    $clip_fraction, $window_sec, $noise_floor_dbfs, $activity_threshold_dbfs, $threshold_source, $silent_fraction,
-    $active_sec, $content_digest, $validated_at
-);
+SELECT
+    recording_id, size_bytes, mtime_ns, frames_read, duration_sec, rms_dbfs, peak_dbfs, dc_offset, clip_fraction,
+    window_sec, noise_floor_dbfs, activity_threshold_dbfs, threshold_source, silent_fraction, active_sec,
+    content_digest, validated_at
+FROM stats_batch;
 
 -- name: add_levels
--- One recording's window levels (the registered table levels_batch, in the columns of levels).
+-- Recordings' window levels (the registered table levels_batch, in the columns of levels).
 INSERT INTO levels SELECT * FROM levels_batch;
 
 -- name: forget_stale_unreadable
