@@ -122,7 +122,7 @@ def validate(
     shard: Shard | None = None,
 ) -> ValidateSummary:
     """Validate every recording that needs it (of ``shard`` only, when given: one task of a job array); one
-    transaction per file (batched on a shared catalog)."""
+    transaction per file (on a shared catalog, up to ``_RESULTS_PER_TRANSACTION`` files per transaction)."""
     params = _Params.of(settings, data, window_sec)
     now = _now()
     _sync_scan_findings(catalog, now)

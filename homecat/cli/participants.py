@@ -93,6 +93,6 @@ def recordings_import(
     from homecat.recording_dates import import_recordings
 
     settings = state(ctx).settings().settings
-    with Catalog.open(settings.paths) as catalog:
+    with Catalog.open(settings.paths, shared=True) as catalog:
         result = import_recordings(catalog, file, column or ())
     print_rows(["what", "count"], [tuple(r.values()) for r in result.rows()], fmt, title=f"recordings from {file.name}")
