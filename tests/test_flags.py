@@ -134,7 +134,9 @@ def test_one_meaning_per_flag_name_and_an_example_in_every_help():
             if "--workers" in names and not hidden:
                 assert helptext.startswith("Processes"), f"{where}: --workers is not processes"
             if "--set" in names and not hidden:
-                assert path[-1] == "import" and "annotation set" in helptext, f"{where}: --set is not an annotation set"
+                assert path[-1] in ("import", "export") and "annotation set" in helptext, (
+                    f"{where}: --set is not an annotation set"
+                )
             assert "comma-separated" not in (helptext or "").lower() or hidden, f"{where}: a list is not repeatable"
             if param.param_type_name == "argument" and not hidden:  # positionals: files and folders, the SQL
                 assert param.name in {"files", "file", "query"}, f"{where}: {param.name} is positional"
