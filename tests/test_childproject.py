@@ -688,6 +688,28 @@ def test_an_export_into_a_childproject_dataset_is_refused_before_anything_is_wri
     assert "--format is for --output files" in refused(*into, "--set", "coded", "--format", "eaf")
     assert "needs --set NAME" in refused(*into)
 
+    # a failure while writing (here: the index cannot be replaced) leaves no half-written set behind
+    index = dataset / "metadata" / "annotations.csv"
+    index.rename(tmp_path / "annotations.csv")
+    index.mkdir()
+    result = CliRunner().invoke(
+        app,
+        [
+            "--catalog",
+            str(settings.paths.catalog),
+            "segments",
+            "export",
+            *into,
+            "--set",
+            "coded",
+            "--source",
+            "coding.csv",
+        ],
+        env={},
+    )
+    assert result.exit_code == 1 and f"{index} cannot be written" in result.stderr
+    assert not (dataset / "annotations" / "coded").exists() and list(index.iterdir()) == []
+
 
 def test_cli_vad_import_of_a_set(dataset, tmp_path):
     write_annotations(dataset)
