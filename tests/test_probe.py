@@ -503,7 +503,8 @@ def _write_set(settings, name: str, ids: list[str], layers: np.ndarray) -> None:
     with Catalog.open(settings.paths.catalog) as catalog:
         catalog.con.execute(
             named_queries("queries/embed.sql")["upsert_embedding_set"].sql,
-            {**manifest, "settings": "{}", "segment_count": len(ids), "path": f"embeddings/{name}"},
+            {**manifest, "settings": "{}", "segment_count": len(ids), "path": f"embeddings/{name}",
+             "weights_sha256": manifest["model_sha"], "run_name": None, "step": None},
         )
 
 
