@@ -8,7 +8,9 @@ grad_accum_steps 4. Each launch times, in the same run, every optimizer step (th
 time spent in ``StepDiversity.term`` (the marginal, its all-reduce and the perplexity; wrapped here, not in the
 library). Launches alternate ``training.diversity_over: step`` (the all-reduce) and ``process`` (the same term
 without it), so the A/B step times see the same machine load; on a shared 2-core machine the A/B ratio moves by
-several percent between rounds, the in-run share does not.
+several percent between rounds. Time in the term with the all-reduce includes waiting there for the slower
+process (a barrier per micro-batch), so a third launch times the bare all-reduce of a [2, 320] marginal
+(wav2vec2-base's groups x codes) between the same two processes.
 """
 
 from __future__ import annotations
@@ -60,6 +62,34 @@ def _worker(config: Path, catalog: Path, out: Path) -> None:
         out.write_text(json.dumps({"step_sec": steps, "term_sec": term}))
 
 
+def _latency(out: Path) -> None:
+    """One process of the bare all-reduce timing: 2,000 all-reduces of a [2, 320] float32 tensor."""
+    import torch
+    from accelerate import PartialState
+
+    state = PartialState(cpu=True)
+    marginal = torch.rand(2, 320)
+    times = []
+    for i in range(2200):
+        if i % 100 == 0:
+            torch.distributed.barrier()
+        start = time.perf_counter()
+        torch.distributed.all_reduce(marginal.clone())
+        times.append(time.perf_counter() - start)
+    if state.is_main_process:
+        times = sorted(times[200:])
+        out.write_text(json.dumps({"median_sec": statistics.median(times), "p90_sec": times[int(0.9 * len(times))]}))
+
+
+def _run(args: list[str]) -> None:
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", __file__, *args]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr[-3000:])
+
+
 def _launch(tmp: Path, scope: str, steps: int, index: int) -> dict:
     name = f"{scope}-{index}"
     config = tmp / f"{name}.yaml"
@@ -73,13 +103,7 @@ def _launch(tmp: Path, scope: str, steps: int, index: int) -> dict:
                      "report_to": "none", "diversity_over": scope},
     }))  # fmt: skip
     out = tmp / f"{name}.json"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", __file__, "--worker",
-           str(config), str(tmp / "catalog.duckdb"), str(out)]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(done.stderr[-3000:])
+    _run(["--worker", str(config), str(tmp / "catalog.duckdb"), str(out)])
     return json.loads(out.read_text())
 
 
@@ -88,9 +112,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="A/B launch pairs (step, process), alternating.")
     parser.add_argument("--steps", type=int, default=12, help="Optimizer steps per launch.")
     parser.add_argument("--worker", nargs=3, type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--latency", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         _worker(*args.worker)
+        return
+    if args.latency:
+        _latency(args.latency)
         return
 
     from homecat.catalog import Catalog
@@ -113,6 +141,8 @@ def main() -> None:
         for i in range(args.rounds):
             for scope in ("step", "process"):
                 runs[scope].append(_launch(tmp, scope, args.steps, i))
+        _run(["--latency", str(tmp / "latency.json")])
+        latency = json.loads((tmp / "latency.json").read_text())
 
     def median(scope: str, key: str) -> float:
         return statistics.median(v for r in runs[scope] for v in r[key])
@@ -128,6 +158,8 @@ def main() -> None:
         "diversity_term_sec_per_step_without": round(term_process, 5),
         "allreduce_share_of_step_same_run": round((term_step - term_process) / step_sec, 5),
         "diversity_term_share_of_step_same_run": round(term_step / step_sec, 5),
+        "bare_allreduce_median_sec": round(latency["median_sec"], 6), "bare_allreduce_p90_sec": round(latency["p90_sec"], 6),
+        "bare_allreduces_share_of_step": round(4 * latency["median_sec"] / step_sec, 6),
     }, indent=2))  # fmt: skip
 
 

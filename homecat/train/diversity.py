@@ -32,8 +32,10 @@ with every all-reduced sum detached except this process's own S_m. The term adde
 The logged ``codevector_perplexity`` and ``diversity_loss`` are exact: the perplexity of the step's marginal
 over all its masked frames (every micro-batch, every process), so for the same weights they no longer depend on
 ``per_gpu_batch`` (tests/test_train.py). Cost: one all-reduce of G x V floats per micro-batch (640 for
-wav2vec2-base), bench/bench_train.py. ``process`` drops the all-reduce (fairseq's scope: a GPU's batch);
-``micro_batch`` is transformers' own term (the ablation).
+wav2vec2-base; 1.1 ms over gloo on CPU), which is also a barrier: processes whose micro-batches take unequal
+time wait for each other at every micro-batch rather than once per step (bench/bench_diversity.py: +3.8% step
+time on a heavily loaded 2-core machine; balanced GPUs wait far less). ``process`` drops the all-reduce
+(fairseq's scope: a GPU's batch); ``micro_batch`` is transformers' own term (the ablation).
 """
 
 from __future__ import annotations
