@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import mean, stdev
 from typing import Any
 
 from homecat.errors import HomecatError
@@ -25,10 +26,11 @@ DEV_METRICS = [
 @dataclass
 class ProbeLine:
     role: str  # "this model", "starting model", "eGeMAPS"
-    layer: int | None
-    uar: float
+    layers: str | None  # the layer scored in each outer fold ("7" when the same in all); None for eGeMAPS
+    uar: float  # mean over outer folds
     uar_sd: float
     macro_f1: float
+    fold_uars: tuple[float, ...] = ()  # per outer fold, in fold order (empty: a probe without per-fold scores)
 
 
 @dataclass
@@ -44,6 +46,8 @@ class Evidence:
     chance: float | None = None
     weights_sha256: str | None = None  # the weights the probe rows belong to (those pushed)
     weights_step: int | None = None
+    comparisons: list[Any] = field(default_factory=list)  # homecat.compare.Paired: this model vs each other role
+    chosen: bool = False  # the layers were chosen per outer fold on its training families (per-fold scores)
 
     def markdown(self) -> str:
         parts = []
@@ -61,10 +65,16 @@ class Evidence:
             )
         if self.probe:
             rows = [
-                f"| {p.role} | {'–' if p.layer is None else p.layer} | {p.uar:.3f} ± {p.uar_sd:.3f} | "
+                f"| {p.role} | {'–' if p.layers is None else p.layers} | {p.uar:.3f} ± {p.uar_sd:.3f} | "
                 f"{p.macro_f1:.3f} |"
                 for p in self.probe
             ]
+            layer_text = (
+                "the layer scored in each outer fold chosen on that fold's training families alone (inner folds "
+                "grouped by family), never on the families it is scored on"
+                if self.chosen
+                else "the best layer"
+            )
             if self.chance is not None:
                 rows.append(f"| chance | – | {self.chance:.3f} | – |")
             parts.append(
@@ -72,26 +82,43 @@ class Evidence:
                 f"A class-balanced logistic regression per layer classifies {len(self.labels)} labels "
                 f"({', '.join(self.labels)}) of {self.n_segments:,} annotated segments from {self.n_families} "
                 f"families, in {self.n_folds} folds grouped by family (no family in both parts of a fold). UAR is "
-                "the unweighted average recall (balanced accuracy), mean ± sd over folds, of the best layer. "
+                f"the unweighted average recall (balanced accuracy), mean ± sd over folds, of {layer_text}. "
                 f"The rows of this model are of the weights pushed (sha256 `{self.weights_sha256}`"
                 + (f", step {self.weights_step:,}" if self.weights_step is not None else "")
                 + "); all rows come from one probe, on the same folds.\n\n"
-                "| Features | Best layer | UAR | Macro-F1 |\n|---|---|---|---|\n"
+                f"| Features | {'Layer per fold' if self.chosen else 'Best layer'} | UAR | Macro-F1 |\n|---|---|---|---|\n"
                 + "\n".join(rows)
-                + self._differences()
+                + self._comparisons()
             )
         return "\n\n".join(parts)
 
-    def _differences(self) -> str:
-        """One sentence: this model's best UAR against the others', beside the fold sd (the scale of noise)."""
-        mine = next((p for p in self.probe if p.role == "this model"), None)
-        others = [p for p in self.probe if p.role != "this model"]
-        if mine is None or not others:
+    def _comparisons(self) -> str:
+        """Did it help: this model against the starting model and eGeMAPS, paired over the same outer folds."""
+        from homecat.compare import ALPHA, min_p_value
+
+        if not self.comparisons:
             return ""
-        said = ", ".join(
-            f"{mine.uar - p.uar:+.3f} over {'' if p.role == 'eGeMAPS' else 'the '}{p.role}" for p in others
+        rows = [
+            f"| {_against(c.b)} | **{c.verdict}** | {c.mean_diff:+.3f} | {c.ci95[0]:+.3f} to {c.ci95[1]:+.3f} | "
+            f"{c.p_value:.3f} | {len(c.fold_diffs)} |"
+            for c in self.comparisons
+        ]
+        n = len(self.comparisons[0].fold_diffs)
+        floor = (
+            f" With {n} folds the smallest possible p is {min_p_value(n):.3f}: {n} folds can never show a difference "
+            "at that level (probe with more folds)."
+            if min_p_value(n) >= ALPHA
+            else ""
         )
-        return f"\n\nThis model's best layer: {said} (UAR; its sd over folds is {mine.uar_sd:.3f})."
+        return (
+            "\n\n### Did it help? This model against the others, fold by fold\n\n"
+            "| This model against | Verdict | UAR difference (mean) | 95% interval | p | Folds |\n"
+            "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
+            "The difference is this model's UAR minus the other's on each outer fold (the same test families for "
+            "both); p is a two-sided sign-flip permutation test over the folds and the interval is Student's t. "
+            f"'better' or 'worse' needs p < {ALPHA:g} and an interval that excludes 0; otherwise the two are "
+            f"not distinguishable on these data.{floor}"
+        )
 
     def eval_results(self) -> list[Any]:
         """huggingface_hub EvalResult entries for the card's model-index metadata."""
@@ -101,12 +128,23 @@ class Evidence:
         data = {"dataset_type": "private-home-recordings", "dataset_name": "Home recordings (private)"}
         mine = next((p for p in self.probe if p.role == "this model"), None)
         if mine is not None:
+            layer = "layer chosen per fold" if self.chosen else f"best layer {mine.layers}"
             probe = {**data, "task_type": "audio-classification", "dataset_split": f"{self.n_folds}-fold-grouped-cv",
-                     "task_name": f"Linear probe ({', '.join(self.labels)}), best layer {mine.layer}"}  # fmt: skip
+                     "task_name": f"Linear probe ({', '.join(self.labels)}), {layer}"}  # fmt: skip
             results.append(EvalResult(**probe, metric_type="uar", metric_name="UAR", metric_value=round(mine.uar, 4)))
             results.append(
                 EvalResult(**probe, metric_type="f1", metric_name="Macro-F1", metric_value=round(mine.macro_f1, 4))
             )
+            # each comparison: the verdict and its numbers in the metric's name, the mean difference its value
+            for c in self.comparisons:
+                name = (
+                    f"UAR difference against {_against(c.b)}: {c.verdict} (95% CI {c.ci95[0]:+.3f} to "
+                    f"{c.ci95[1]:+.3f}, sign-flip p = {c.p_value:.3f}, {len(c.fold_diffs)} folds)"
+                )
+                results.append(
+                    EvalResult(**probe, metric_type="uar_difference", metric_name=name,
+                               metric_value=round(c.mean_diff, 4))
+                )  # fmt: skip
         if self.dev_end and self.dev_end.get("dev_loss") is not None:
             results.append(
                 EvalResult(**data, task_type="self-supervised-pretraining", task_name="wav2vec 2.0 pretraining",
@@ -114,6 +152,10 @@ class Evidence:
                            metric_value=round(self.dev_end["dev_loss"], 4))
             )  # fmt: skip
         return results
+
+
+def _against(role: str) -> str:
+    return role if role == "eGeMAPS" else f"the {role}"
 
 
 def _fmt(value: Any, spec: str) -> str:
@@ -163,6 +205,7 @@ def _probe(
     evidence: Evidence, run_dir: Path | None, source: Path, catalog: Path, notes: list[str], without: bool
 ) -> None:
     from homecat.catalog import Catalog, named_queries
+    from homecat.compare import paired_comparison
     from homecat.embed import EGEMAPS
     from homecat.weights import weights_of
 
@@ -172,17 +215,25 @@ def _probe(
         return
     start = _starting_weights(run_dir)
     rows: list[dict[str, Any]] = []
+    fold_rows: list[dict[str, Any]] = []
     if mine.sha256 is not None and Path(catalog).is_file():
+        queries = named_queries("queries/embed.sql")
         try:
             with Catalog.open(catalog, read_only=True) as cat:
-                query = named_queries("queries/embed.sql")["probe_of_weights"].sql
-                columns, found = cat.rows(query, {"sha256": mine.sha256, "start_sha256": start})
+                columns, found = cat.rows(
+                    queries["probe_of_weights"].sql, {"sha256": mine.sha256, "start_sha256": start}
+                )
+                rows = [dict(zip(columns, r)) for r in found]
+                if rows:
+                    columns, found = cat.rows(
+                        queries["chosen_fold_scores_of_probe"].sql, {"probe_id": rows[0]["probe_id"]}
+                    )
+                    fold_rows = [dict(zip(columns, r)) for r in found]
         except HomecatError as exc:
             raise HomecatError(
                 f"The catalog could not be read for the probe results of these weights ({exc.lines[0]}); "
                 "push without them with --without-probe-evidence."
             ) from None
-        rows = [dict(zip(columns, r)) for r in found]
     if not rows:
         raise HomecatError(_no_probe_sentence(mine, run_dir, source, catalog))
     best: dict[str, dict[str, Any]] = {}
@@ -194,14 +245,37 @@ def _probe(
         ("starting model", [n for n, r in best.items() if start is not None and r["weights_sha256"] == start]),
         ("eGeMAPS", [n for n, r in best.items() if r["kind"] == EGEMAPS]),
     ]
+    per_set: dict[str, list[dict[str, Any]]] = {}
+    for f in fold_rows:
+        per_set.setdefault(f["set_name"], []).append(f)
+    evidence.chosen = bool(per_set)
+    if not per_set:
+        notes.append(
+            "the newest probe of these weights has no per-fold scores (made by an older homecat): the card shows "
+            "its best layers without the paired comparison; run 'homecat probe' again for it"
+        )
     for role, names in by_role:
         if not names:
-            what = "the starting model" if role == "starting model" else role
-            notes.append(f"the newest probe of these weights holds no {what}: the card does not compare with it")
+            notes.append(f"the newest probe of these weights holds no {role} set: the card does not compare with it")
             continue
-        r = best[sorted(names)[0]]  # the same weights embedded twice: one line
-        layer = None if r["kind"] == EGEMAPS else r["layer"]
-        evidence.probe.append(ProbeLine(role, layer, r["uar"], r["uar_sd"], r["macro_f1"]))
+        name = sorted(names)[0]  # the same weights embedded twice: one line
+        egemaps = best[name]["kind"] == EGEMAPS
+        folds = per_set.get(name)
+        if folds:  # the layer of each outer fold, chosen on its training families
+            uars = tuple(f["uar"] for f in folds)
+            layers = [str(f["layer"]) for f in folds]
+            shown = None if egemaps else layers[0] if len(set(layers)) == 1 else ", ".join(layers)
+            line = ProbeLine(role, shown, mean(uars), stdev(uars), mean(f["macro_f1"] for f in folds), uars)
+        else:
+            r = best[name]
+            line = ProbeLine(role, None if egemaps else str(r["layer"]), r["uar"], r["uar_sd"], r["macro_f1"])
+        evidence.probe.append(line)
+    mine_line = next((p for p in evidence.probe if p.role == "this model"), None)
+    for other in evidence.probe:
+        if mine_line is not None and other is not mine_line and mine_line.fold_uars and other.fold_uars:
+            evidence.comparisons.append(
+                paired_comparison(mine_line.fold_uars, other.fold_uars, metric="uar", a="this model", b=other.role)
+            )
     first = rows[0]
     evidence.weights_sha256, evidence.weights_step = mine.sha256, mine.step
     evidence.labels = first["labels"].split(",")

@@ -628,7 +628,7 @@ def probed_run(tmp_path_factory) -> dict:
         AcceleratorState._reset_state(True)
         GradientState._reset_state()
     embed(settings, models=[model for _, model, _ in run_sets(run)])
-    probe_run(settings, run, folds=2)
+    probe_run(settings, run, folds=3)  # 3: the fewest that leave inner folds to choose a layer on
     return {"settings": settings, "run": run}
 
 
@@ -657,6 +657,9 @@ def test_push_shows_only_probe_results_of_the_weights_it_pushes(probed_run):
     card = stage(settings, run=run).card
     assert "| this model | " in card and "| starting model | " in card and f"sha256 `{probed.sha256}`, step 2" in card
     assert "type: uar" in card.split("---\n")[1]
+    # this model against its start on the same 3 outer folds, each fold's layer chosen on its training families
+    assert "| the starting model | **not distinguishable** | " in card and "| 3 |" in card
+    assert "With 3 folds the smallest possible p is 0.250" in card and "| Features | Layer per fold |" in card
 
     resumed = settings.model_copy(update={"training": settings.training.model_copy(update={"max_steps": 4})})
     try:
@@ -741,3 +744,44 @@ def test_what_is_logged_during_the_upload_is_redacted_on_every_handler():
         logger.removeHandler(handler)
     written = stream.getvalue()
     assert TOKEN not in written and TOKEN[3:].upper() not in written and written.count("…") == 2, written
+
+
+def test_the_card_says_whether_it_helped_from_the_paired_test_over_folds():
+    """This model against the starting model (higher on every one of 6 folds: better, p = 2/64) and eGeMAPS (signs
+    mixed: not distinguishable): the card and model-index carry verdict, mean difference, interval, p and folds."""
+    from homecat.compare import paired_comparison
+    from homecat.evidence import Evidence, ProbeLine
+
+    folds = {
+        "this model": (0.70, 0.72, 0.69, 0.74, 0.71, 0.73),
+        "starting model": (0.60, 0.61, 0.58, 0.66, 0.62, 0.60),
+        "eGeMAPS": (0.71, 0.70, 0.70, 0.73, 0.72, 0.72),
+    }
+    lines = [
+        ProbeLine(role, None if role == "eGeMAPS" else "7, 8, 7, 7, 7, 8", sum(u) / 6, 0.01, 0.6, u)
+        for role, u in folds.items()
+    ]
+    compared = [paired_comparison(folds["this model"], folds[b], a="this model", b=b) for b in list(folds)[1:]]
+    assert [c.verdict for c in compared] == ["better", "not distinguishable"]
+    evidence = Evidence(
+        probe=lines, labels=["adult", "infant"], n_segments=600, n_families=12, n_folds=6, chance=0.5,
+        weights_sha256="ab" * 32, weights_step=400, comparisons=compared, chosen=True,
+    )  # fmt: skip
+    card = model_card({"global_step": 400}, HubSettings(), evidence=evidence)
+    start, egemaps = compared
+    assert (
+        f"| the starting model | **better** | {start.mean_diff:+.3f} | {start.ci95[0]:+.3f} to {start.ci95[1]:+.3f} | "
+        f"{start.p_value:.3f} | 6 |"
+    ) in card
+    assert f"| eGeMAPS | **not distinguishable** | {egemaps.mean_diff:+.3f} |" in card
+    assert "| this model | 7, 8, 7, 7, 7, 8 |" in card and "| Features | Layer per fold |" in card
+    assert "chosen on that fold's training families alone" in card and "smallest possible p" not in card
+    meta = yaml.safe_load(card.split("---\n")[1])
+    metrics = [m for r in meta["model-index"][0]["results"] for m in r["metrics"]]
+    differences = {m["name"]: m["value"] for m in metrics if m["type"] == "uar_difference"}
+    assert differences == {
+        f"UAR difference against the starting model: better (95% CI {start.ci95[0]:+.3f} to {start.ci95[1]:+.3f}, "
+        f"sign-flip p = {start.p_value:.3f}, 6 folds)": round(start.mean_diff, 4),
+        f"UAR difference against eGeMAPS: not distinguishable (95% CI {egemaps.ci95[0]:+.3f} to "
+        f"{egemaps.ci95[1]:+.3f}, sign-flip p = {egemaps.p_value:.3f}, 6 folds)": round(egemaps.mean_diff, 4),
+    }

@@ -149,6 +149,14 @@ WHERE s.chosen AND list_contains([$a, $b], s.set_name) AND s.probe_id = (
 )
 ORDER BY s.set_name, s.fold;
 
+-- name: chosen_fold_scores_of_probe
+-- The score of each set on each outer fold of probe $probe_id at the layer chosen for that fold (on its training
+-- families alone), in fold order: the pairs of the card's paired comparisons (homecat/compare.py).
+SELECT set_name, fold, layer, uar, macro_f1
+FROM probe_fold_scores
+WHERE probe_id = $probe_id AND chosen
+ORDER BY set_name, fold;
+
 -- name: add_embed_finding
 -- One warning of a segment the run could not embed: (recording_id, code, message, stage); found now.
 INSERT INTO findings VALUES (?, ?, 'warning', ?, ?, now());
