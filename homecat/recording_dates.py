@@ -114,19 +114,13 @@ def store_path_dates(catalog: Catalog, data: DataSettings) -> None:
         (rid, reader.facts(rel_path) if reader.reads_anything else PathFacts(None, None, None))
         for rid, rel_path in rows
     ]
-    table = pa.table(
-        {
-            "recording_id": pa.array([rid for rid, _ in facts], pa.string()),
-            "date_iso": pa.array([f.date_iso for _, f in facts], pa.date32()),
-            "start_time": pa.array([f.start_time for _, f in facts], pa.string()),
-            "family_id": pa.array([f.family_id for _, f in facts], pa.string()),
-        }
-    )
-    catalog.con.register("_path_dates", table)
-    try:
-        catalog.run(_SQL, "add_path_dates")
-    finally:
-        catalog.con.unregister("_path_dates")
+    columns = {
+        "recording_id": [rid for rid, _ in facts],
+        "date_iso": [f.date_iso for _, f in facts],
+        "start_time": [f.start_time for _, f in facts],
+        "family_id": [f.family_id for _, f in facts],
+    }
+    catalog.run(_SQL, "add_path_dates", columns)
 
 
 @dataclass(frozen=True)

@@ -396,7 +396,7 @@ def _read_row(item: _Seen, hash_audio: bool) -> dict[str, object]:
     return row
 
 
-# The columns of a batch of header rows (scan_batch): upsert_recordings in queries/scan.sql stores them.
+# The columns of a batch of header rows: upsert_recordings in queries/scan.sql stores them.
 _COLUMNS = [
     "rel_path",
     "path",
@@ -418,30 +418,14 @@ _COLUMNS = [
     "last_seen",
     "scanned_at",
 ]
-_ARROW_TYPES = {
-    "path_bytes": pa.binary(),
-    "size_bytes": pa.int64(),
-    "mtime_ns": pa.int64(),
-    "sample_rate": pa.int32(),
-    "channels": pa.int32(),
-    "frames": pa.int64(),
-    "duration_sec": pa.float64(),
-    "first_seen": pa.timestamp("us"),
-    "last_seen": pa.timestamp("us"),
-    "scanned_at": pa.timestamp("us"),
-}
 
 
 def _commit(catalog: Catalog, rows: list[dict[str, object]]) -> None:
     if not rows:
         return
-    batch = pa.table(
-        {name: pa.array([r[name] for r in rows], type=_ARROW_TYPES.get(name, pa.string())) for name in _COLUMNS}
-    )
-    with catalog.transaction() as con:
-        con.register("scan_batch", batch)
-        catalog.run(_SQL, "upsert_recordings")
-        con.unregister("scan_batch")
+    columns = {name: [r[name] for r in rows] for name in _COLUMNS}  # built before the transaction takes the file
+    with catalog.transaction():
+        catalog.run(_SQL, "upsert_recordings", columns)
 
 
 def update_header(catalog: Catalog, recording_id: str, header: audio.AudioHeader) -> None:

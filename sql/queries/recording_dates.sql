@@ -16,9 +16,11 @@ WHERE NOT EXISTS (SELECT 1 FROM recording_dates AS d WHERE d.recording_id = r.re
 ORDER BY r.rel_path;
 
 -- name: add_path_dates
--- What the rel_paths say (the registered table _path_dates: recording_id, date_iso, start_time, family_id).
+-- What the rel_paths say (one list parameter per column: $recording_id, $date_iso, $start_time, $family_id; lists,
+-- not an Arrow table: pyarrow's first conversion imports pandas, 1-3 s of a first scan, inside its transaction).
 INSERT INTO recording_dates (recording_id, kind, date_iso, start_time, device, child_id, family_id, source)
-SELECT recording_id, 'path', date_iso, start_time, NULL, NULL, family_id, 'path' FROM _path_dates;
+SELECT unnest($recording_id::VARCHAR[]), 'path', unnest($date_iso::DATE[]), unnest($start_time::VARCHAR[]), NULL, NULL,
+       unnest($family_id::VARCHAR[]), 'path';
 
 -- name: forget_table_dates
 -- The 'table' rows of the recordings a recordings table names (the registered table _table_dates).

@@ -1,16 +1,20 @@
 -- Writes of `homecat scan` (homecat/scan.py).
 
 -- name: upsert_recordings
--- Store a batch of header rows (the registered table scan_batch, the columns of scan._COLUMNS). A changed
--- file keeps its recording_id and first_seen; everything read from it is replaced.
+-- Store a batch of header rows (one list parameter per column, as recordings._COLUMNS names them; lists, not
+-- an Arrow table: pyarrow's first conversion imports pandas, 1-3 s of a first scan). A changed file keeps its
+-- recording_id and first_seen; everything read from it is replaced.
 INSERT INTO recordings (
     rel_path, path, path_bytes, recording_id, participant_id, size_bytes, mtime_ns, format, subtype, sample_rate,
     channels, frames, duration_sec, sha1, status, error, first_seen, last_seen, scanned_at
 )
 SELECT
-    rel_path, path, path_bytes, recording_id, participant_id, size_bytes, mtime_ns, format, subtype, sample_rate,
-    channels, frames, duration_sec, sha1, status, error, first_seen, last_seen, scanned_at
-FROM scan_batch
+    unnest($rel_path::VARCHAR[]), unnest($path::VARCHAR[]), unnest($path_bytes::BLOB[]),
+    unnest($recording_id::VARCHAR[]), unnest($participant_id::VARCHAR[]), unnest($size_bytes::BIGINT[]),
+    unnest($mtime_ns::BIGINT[]), unnest($format::VARCHAR[]), unnest($subtype::VARCHAR[]),
+    unnest($sample_rate::INTEGER[]), unnest($channels::INTEGER[]), unnest($frames::BIGINT[]),
+    unnest($duration_sec::DOUBLE[]), unnest($sha1::VARCHAR[]), unnest($status::VARCHAR[]), unnest($error::VARCHAR[]),
+    unnest($first_seen::TIMESTAMP[]), unnest($last_seen::TIMESTAMP[]), unnest($scanned_at::TIMESTAMP[])
 ON CONFLICT (rel_path) DO UPDATE SET
     path = excluded.path, path_bytes = excluded.path_bytes, participant_id = excluded.participant_id,
     size_bytes = excluded.size_bytes, mtime_ns = excluded.mtime_ns, format = excluded.format,
