@@ -701,6 +701,11 @@ def test_push_shows_only_probe_results_of_the_weights_it_pushes(probed_run):
     for row in rows:
         assert row["mixed_precision"] == precision == "no"  # fp16 in config.yaml; fp32 without CUDA, as trained
         assert row["loss_per_masked_frame"] == pytest.approx(logged[row["step"]]["dev_loss"], rel=1e-5)
+    table = CliRunner().invoke(app, ["evaluate", "--run", str(run)], env=env, terminal_width=250)
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    assert table.exit_code == 0, table.output  # the table shows each row's weights by 12 digits (json: all 64)
+    assert probed.sha256[:12] in table.stdout and probed.sha256 not in table.stdout
 
     # the checkpoint of step 2 holds the weights probed: its card shows them
     card = stage(settings, checkpoint=run / "checkpoints" / "step_2").card

@@ -102,13 +102,15 @@ def evaluate(
     settings = state(ctx).settings().settings
     if run is not None:
         rows = evaluate_run(settings, run)
-        print_rows(
-            RUN_COLUMNS, [tuple(r[c] for c in RUN_COLUMNS) for r in rows], fmt, title=f"dev metrics of {run.name}"
-        )
+        print_rows(RUN_COLUMNS, _evaluate_cells(rows, RUN_COLUMNS, fmt), fmt, title=f"dev metrics of {run.name}")
         if plot is not None:
             typer.echo(f"Plot: {plot_run(rows, plot, run.name)}", err=True)
         return
     rows = evaluate_models(settings, model or [])
-    print_rows(
-        COLUMNS, [tuple(r[c] for c in COLUMNS) for r in rows], fmt, title="dev metrics (same crops, masks, negatives)"
-    )
+    print_rows(COLUMNS, _evaluate_cells(rows, COLUMNS, fmt), fmt, title="dev metrics (same crops, masks, negatives)")
+
+
+def _evaluate_cells(rows: list[dict], columns: list[str], fmt: TableFormat) -> list[tuple]:
+    """The rows' cells; a table shows the weights' hash by its first 12 digits (csv and json keep all 64)."""
+    short = fmt is TableFormat.table
+    return [tuple((r[c] or "–")[:12] if short and c == "weights_sha256" else r[c] for c in columns) for r in rows]
