@@ -443,3 +443,21 @@ def test_weights_that_become_non_finite_stop_the_run_and_keep_the_last_good_chec
     assert line.startswith("The weights became non-finite in optimizer step 3 ("), line
     assert f"{run / 'checkpoints' / 'step_2'} is the last good checkpoint" in line
     assert _complete_checkpoints(run) == [2] and not (run / "final").exists()
+
+
+def test_a_run_that_crashes_with_data_workers_exits_instead_of_waiting_for_them(tmp_path):
+    """Data workers ignore SIGTERM, so multiprocessing's exit-time terminate cannot end them: the trainer shuts them
+    down itself when the run ends anyhow, here by an unexpected error in step 2 (a traceback, exit 1, no hang)."""
+    config, catalog = _drill_corpus(tmp_path, {"max_steps": 4, "num_workers": 1})
+    script = (
+        "import sys\nfrom homecat.settings import load_settings\nfrom homecat.train import train\n"
+        f"settings = load_settings({str(config)!r}, {{'paths.catalog': {str(catalog)!r}, "
+        f"'paths.artifacts_dir': {str(tmp_path / 'artifacts')!r}}}, environ={{}}).settings\n"
+        "def crash(step, micro, x):\n    if step == 2:\n        raise RuntimeError('unexpected')\n    return x\n"
+        "train(settings, on_batch=crash, show_progress=False)\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=TRAIN_STAGE_LIMIT_SEC
+    )
+    assert done.returncode == 1 and "RuntimeError: unexpected" in done.stderr, done.stderr[-3000:]

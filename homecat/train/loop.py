@@ -239,10 +239,15 @@ class Trainer:
     def run(self) -> Path:
         # SIGUSR1/SIGTERM: finish the step, checkpoint, raise TrainingStopped (homecat/train/signals.py)
         self.stop = StopRequest().install(resumable=self.checkpoint is not None)
+        self._batches: Any = None
         try:
             return self._run()
         finally:
             self.stop.restore()
+            if self._batches is not None:
+                # Shut the DataLoader workers down now, whatever ended the run: they ignore SIGTERM, so at exit
+                # multiprocessing could not terminate workers of an iterator a traceback still holds (it would wait).
+                self._batches.close()
 
     def _run(self) -> Path:
         self._setup()
@@ -254,7 +259,7 @@ class Trainer:
         self._fresh_dev_loss: float | None = None
         if self.main and self.checkpoint is not None:
             trim_metrics(self.output_dir, p.global_step)
-        batches = crop_batches(self.dataset, t)
+        batches = self._batches = crop_batches(self.dataset, t)
         unwrapped = acc.unwrap_model(self.model)
         self.window = _Window()
         self.model.train()
