@@ -71,7 +71,10 @@ def test_a_file_system_error_no_stage_expected_is_one_sentence_naming_the_path(t
     (tmp_path / "a-file").touch()
     result = _cli(catalog, "export", "-o", str(tmp_path / "a-file" / "out"))
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert result.stderr == f"Error: {tmp_path / 'a-file' / 'out'}: Not a directory (HOMECAT_DEBUG=1 shows where).\n"
+    assert (
+        result.stderr
+        == f"Error: The output folder {tmp_path / 'a-file' / 'out'} cannot be created (Not a directory).\n"
+    )
 
 
 def test_an_absurd_sample_rate_is_a_finding_and_the_others_are_validated(tmp_path):
