@@ -51,6 +51,10 @@ CHOSEN_COLUMNS = [
 INNER, FIXED, ONLY = "inner folds", "fixed (--layer)", "only layer"
 
 
+# A two-sided sign-flip test over n folds cannot give p below 2 / 2**n: 6 folds are the fewest that reach 0.05.
+MIN_FOLDS_FOR_P05 = 6
+
+
 @dataclass
 class ProbeRun:
     """One probe: its id, the per-(set, layer) rows, and what it was computed on."""
@@ -68,6 +72,7 @@ class ProbeRun:
     fold_scores: list[dict[str, Any]] = field(default_factory=list)
     # per set: the chosen layers' scores (CHOSEN_COLUMNS), fold_uars, recall {label: r}, confusion {true: {pred: n}}
     chosen: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the user should know about how it was computed
 
     def table(self) -> tuple[list[str], list[tuple]]:
         return COLUMNS, [tuple(r[c] for c in COLUMNS) for r in self.rows]
@@ -83,9 +88,7 @@ class ProbeRun:
     def confusion_table(self, set_name: str) -> tuple[list[str], list[tuple]]:
         """Rows: true label; columns: predicted label (out-of-fold predictions of the set's chosen layers)."""
         counts = next(c["confusion"] for c in self.chosen if c["set"] == set_name)
-        return ["true \\ predicted", *self.labels], [
-            (t, *(counts[t][p] for p in self.labels)) for t in self.labels
-        ]
+        return ["true \\ predicted", *self.labels], [(t, *(counts[t][p] for p in self.labels)) for t in self.labels]
 
     def chosen_records(self) -> tuple[list[str], list[tuple]]:
         """``chosen_table`` plus the confusion counts as flat columns ``n_<true>_as_<predicted>`` (JSON, CSV)."""
@@ -191,10 +194,23 @@ def probe(
             f"({', '.join(classes) or 'none'}) in {len(ids)} segments."
         )
     n_groups = len(set(groups.tolist()))
+    notes = []
+    if n_groups < n_folds and folds is None and n_groups >= 2:
+        # the default asks for more folds than there are families: one family per fold (leave one family out)
+        notes.append(
+            f"{n_groups} families, fewer than probe.probe_folds {n_folds}: one fold per family"
+            + (f" (a paired test over {n_groups} folds cannot reach p < 0.05)" if n_groups < MIN_FOLDS_FOR_P05 else "")
+        )
+        n_folds = n_groups
     if n_groups < n_folds:
         raise HomecatError(
             f"The {len(ids)} segments come from {n_groups} participants, fewer than the {n_folds} folds: "
             f"use --folds {n_groups} or fewer (at least 2), or annotate more families."
+        )
+    if n_folds < 3 and layer is None and any(int(known[s]["n_layers"]) > 1 for s in chosen):
+        raise HomecatError(
+            f"Choosing the layer inside each of {n_folds} folds needs at least 3 (inner folds on each fold's "
+            "training families): use --folds 3 or more, or fix the layer in advance with --layer N."
         )
     for label in classes:
         families = sorted(set(groups[y == label].tolist()))
@@ -216,8 +232,13 @@ def probe(
     chance = float(np.mean([1.0 / len(set(y[fold_of == k].tolist())) for k in range(n_folds)]))
     probe_id = hashlib.sha1(
         json.dumps(
-            {"sets": {s: known[s]["model_sha"] for s in chosen}, "labels": classes, "folds": n_folds, "seed": seed,
-             "layer": layer},
+            {
+                "sets": {s: known[s]["model_sha"] for s in chosen},
+                "labels": classes,
+                "folds": n_folds,
+                "seed": seed,
+                "layer": layer,
+            },
             sort_keys=True,
         ).encode()
     ).hexdigest()[:12]
@@ -285,6 +306,7 @@ def probe(
         breakdown,
         fold_scores,
         chosen_out,
+        notes,
     )
     _store(settings, run, ids, fold_of, seed)
     return run

@@ -472,7 +472,12 @@ class EmbedSettings(_Section):
 class ProbeSettings(_Section):
     """`homecat probe`: participant-grouped layer-wise probes."""
 
-    probe_folds: int = Field(5, ge=2, description="Participant-grouped stratified cross-validation folds.")
+    probe_folds: int = Field(
+        8,
+        ge=2,
+        description="Family-grouped stratified cross-validation folds (one per family when there are fewer); a paired "
+        "test over folds needs 6 or more to call a difference at p < 0.05.",
+    )
     probe_seed: int = Field(0, description="Seed of the fold assignment (the same for every set and layer of a probe).")
     probe_c: float = Field(1.0, gt=0, description="Inverse L2 regularisation strength C of the logistic regression.")
     probe_max_iter: int = Field(1000, ge=1, description="Most lbfgs iterations per fit.")

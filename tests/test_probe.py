@@ -84,6 +84,11 @@ def test_probe_far_above_chance_on_the_demo_labels_and_folds_never_split_a_famil
     settings = demo["settings"]
     run = probe(settings)
     assert run.labels == ["adult", "infant", "noise"] and run.n_participants == 5 and run.n_folds == 5
+    # the default 8 folds (enough for a paired p < 0.05) on 5 families: one fold per family, said aloud
+    assert settings.probe.probe_folds == 8 and run.notes == [
+        "5 families, fewer than probe.probe_folds 8: one fold per family (a paired test over 5 folds cannot reach "
+        "p < 0.05)"
+    ]
     by_set = {(r["set"], r["layer"]): r for r in run.rows}
     assert set(by_set) == {("base", 0), ("base", 1), ("base", 2), ("egemaps", 0)}
     with Catalog.open(settings.paths) as catalog:
@@ -374,7 +379,9 @@ def test_the_probe_classifier_is_scikit_learns(n, dim, n_classes, c):
     assert model.coef.shape == (dim, 1 if n_classes == 2 else 3)
     difference = np.linalg.norm(model.coef.T - reference.coef_) / np.linalg.norm(reference.coef_)
     assert difference < 0.01
-    assert model.intercept == pytest.approx(reference.intercept_, rel=0.01, abs=1e-3 * np.abs(reference.intercept_).max())
+    assert model.intercept == pytest.approx(
+        reference.intercept_, rel=0.01, abs=1e-3 * np.abs(reference.intercept_).max()
+    )
     assert (model.predict(X) == reference.predict(scaler.transform(X))).all()
     # new vectors: the same class wherever scikit-learn's top two scores are not a near tie (1% of its scale)
     X_new, _ = _ill_conditioned(200, dim, n_classes, seed=1)
@@ -503,8 +510,15 @@ def _write_set(settings, name: str, ids: list[str], layers: np.ndarray) -> None:
     with Catalog.open(settings.paths.catalog) as catalog:
         catalog.con.execute(
             named_queries("queries/embed.sql")["upsert_embedding_set"].sql,
-            {**manifest, "settings": "{}", "segment_count": len(ids), "path": f"embeddings/{name}",
-             "weights_sha256": manifest["model_sha"], "run_name": None, "step": None},
+            {
+                **manifest,
+                "settings": "{}",
+                "segment_count": len(ids),
+                "path": f"embeddings/{name}",
+                "weights_sha256": manifest["model_sha"],
+                "run_name": None,
+                "step": None,
+            },
         )
 
 
@@ -567,14 +581,21 @@ def test_the_layer_is_chosen_on_the_training_families_never_on_the_scored_fold(t
 
     # two identical sets on the same folds: not distinguishable, p = 1
     same = compare_sets(settings, "planted", "copy")
-    assert same.verdict == "not distinguishable" and same.p_value == 1.0 and same.fold_diffs == (0.0,) * 5
+    assert same.verdict == "not distinguishable" and same.p_value == 1.0 and same.fold_diffs == (0.0,) * run.n_folds
     with pytest.raises(HomecatError, match="No probe holds both 'planted' and 'noise': probe them together"):
         compare_sets(settings, "planted", "noise")
+
+    # 2 folds leave no inner folds to choose a layer on: one sentence, unless the layer is fixed in advance
+    with pytest.raises(HomecatError, match=r"Choosing the layer inside each of 2 folds needs at least 3"):
+        probe(settings, sets=["planted"], folds=2)
 
     # fixed in advance: every fold at that layer, nothing chosen by inner folds
     fixed = probe(settings, sets=["planted"], layer=2)
     assert [(r["set"], r["layer"]) for r in fixed.rows] == [("planted", 2)]
-    assert fixed.chosen[0]["layers"] == "2,2,2,2,2" and fixed.chosen[0]["selection"] == "fixed (--layer)"
+    assert (
+        fixed.chosen[0]["layers"] == ",".join(["2"] * fixed.n_folds)
+        and fixed.chosen[0]["selection"] == "fixed (--layer)"
+    )
     assert all(r["inner_uar"] is None for r in fixed.fold_scores)
     with pytest.raises(HomecatError, match=r"--layer 3 is not a layer of the set 'planted' \(layers 0 to 2\)"):
         probe(settings, sets=["planted"], layer=3)

@@ -126,13 +126,18 @@ def probe(
     ] = None,
     layer: Annotated[
         int | None,
-        typer.Option(min=0, help="Score every fold at this layer, fixed in advance (default: chosen per fold by "
-                     "inner folds of its training families)."),
+        typer.Option(
+            min=0,
+            help="Score every fold at this layer, fixed in advance (default: chosen per fold by "
+            "inner folds of its training families).",
+        ),
     ] = None,
     compare: Annotated[
         tuple[str, str] | None,
-        typer.Option(help="Compare two probed sets fold by fold (A B): paired difference, 95% interval, "
-                     "sign-flip p, better / not distinguishable / worse. Probes nothing."),
+        typer.Option(
+            help="Compare two probed sets fold by fold (A B): paired difference, 95% interval, "
+            "sign-flip p, better / not distinguishable / worse. Probes nothing."
+        ),
     ] = None,
     plot: Annotated[
         Path | None,
@@ -205,7 +210,11 @@ def probe(
             print_rows(*result.confusion_table(chosen["set"]), fmt,
                        title=f"{chosen['set']}: confusion matrix of the chosen layers (out-of-fold, all folds)")  # fmt: skip
         if by is not None:
-            print_rows(*result.breakdown_table(), fmt, title=f"UAR by {by} (out-of-fold predictions, pooled over folds)")
+            print_rows(
+                *result.breakdown_table(), fmt, title=f"UAR by {by} (out-of-fold predictions, pooled over folds)"
+            )
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
     if result.not_converged:
         stderr.print(f"note: {result.not_converged} fits stopped at probe.probe_max_iter before converging")
     if plot is not None:
