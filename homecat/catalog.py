@@ -365,11 +365,17 @@ class Catalog:
                 con.execute("INSERT INTO schema_version VALUES (?, current_timestamp)", [version])
 
 
+# A catalog held by one process (tests, benchmarks, library use) commits at least this often.
+_HELD_COMMIT_SEC = 1.0
+
+
 class BatchedWrites(Generic[_Item]):
     """A stage's results, stored a batch per visit to the catalog file: ``add`` each, ``flush`` at the end.
 
     On a shared catalog items wait in memory until ``commit_every_sec`` has passed since the last
-    batch (each visit costs an open and a close, ~0.1 s); otherwise each is stored at once. ``store``
+    batch (each visit costs an open and a close, ~0.1 s); on a held one until a transaction's worth
+    (``per_transaction``) or ``_HELD_COMMIT_SEC`` of work is waiting (a few statements per file are most
+    of validating a short file). ``store``
     takes up to ``per_transaction`` items in one transaction (a few set-based statements cost less than
     a few per item). A visit stores waiting items until ``visit_max_sec`` has passed (a loaded machine or
     a big backlog makes each slower), then gives the file up for ``_GIVE_WAY_SEC`` so waiting readers get
@@ -386,7 +392,12 @@ class BatchedWrites(Generic[_Item]):
 
     def add(self, item: _Item) -> None:
         self.waiting.append(item)
-        if not self.catalog.shared or time.monotonic() - self.last_flush >= self.catalog.commit_every_sec:
+        since = time.monotonic() - self.last_flush
+        if self.catalog.shared:
+            due = since >= self.catalog.commit_every_sec
+        else:  # a held catalog has no visit to save, only statements: a full transaction, or a second's work
+            due = len(self.waiting) >= self.per_transaction or since >= _HELD_COMMIT_SEC
+        if due:
             self.flush()
 
     def flush(self) -> None:
