@@ -2,8 +2,8 @@
 # The main job, end to end, on a synthetic demo corpus (CPU, a few minutes on 2 cores):
 # set up, synthesize, scan, validate, silence report + plot, split, vad + activity report, segments import,
 # crop preview, a short training run
-# of a tiny random wav2vec2 with one checkpoint and one resume, export, a dry-run push, and embed + probe +
-# evaluate of the run's random start against the trained run and eGeMAPS.
+# of a tiny random wav2vec2 with one checkpoint and one resume, export, embed + probe + evaluate of the run's
+# random start against the trained run and eGeMAPS, and a dry-run push whose card carries that probe.
 # Leaves only: the demo corpus folder ($DEMO_DIR, default demo_corpus/), catalog/demo.duckdb, artifacts/
 # (and .venv/, made by the setup when the active environment lacks homecat).
 set -euo pipefail
@@ -54,14 +54,14 @@ homecat --config examples/train.tiny.yaml train --resume-from "$RUN/checkpoints/
 homecat report training --run "$RUN" --last 5 --plot "$RUN/curves.png"
 step "Exports for pandas/polars and DVC"
 homecat export -o artifacts/export
-step "What a push would send to the Hub (dry run: no token needed, nothing sent)"
-homecat --config examples/train.tiny.yaml push --run "$RUN" --dry-run
 step "Did pretraining help? The run's random start vs the trained run vs eGeMAPS, probed on the annotations"
 # initial/ holds the run's starting weights (training.base_model is null); a real run compares against the base id.
 # --overwrite: the run was retrained above; unchanged weights keep their vectors, changed ones are recomputed.
 homecat embed --model "$RUN/initial" --model "$RUN/final" --features egemaps --overwrite
 homecat probe --plot artifacts/probe.png
 homecat --config examples/train.tiny.yaml evaluate --model "$RUN/initial" --model "$RUN/final"
+step "What a push would send to the Hub (dry run: no token needed, nothing sent; the card's evidence is the probe above)"
+homecat --config examples/train.tiny.yaml push --run "$RUN" --dry-run
 
 cat <<MSG
 
