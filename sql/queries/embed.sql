@@ -109,30 +109,6 @@ WHERE p.probe_id = (
 )
 ORDER BY p.set_name, p.layer;
 
--- name: chosen_probe_of_sets
--- Each set's honest probe score in the newest probe that holds any of the sets $sets: the mean (and sd) over
--- outer folds of the layer chosen for each fold without looking at it (inner folds, --layer, or the only layer),
--- the chosen layers in fold order, and the probe's counts.
-SELECT
-    s.set_name,
-    string_agg(CAST(s.layer AS VARCHAR), ',' ORDER BY s.fold) AS layers,
-    avg(s.uar) AS uar,
-    stddev_samp(s.uar) AS uar_sd,
-    avg(s.macro_f1) AS macro_f1,
-    any_value(r.chance) AS chance,
-    any_value(r.n_segments) AS n_segments,
-    any_value(r.n_participants) AS n_participants,
-    any_value(r.n_folds) AS n_folds,
-    any_value(r.labels) AS labels,
-    s.probe_id
-FROM probe_fold_scores AS s
-JOIN probe_results AS r USING (probe_id, set_name, layer)
-WHERE s.chosen AND s.probe_id = (
-    SELECT probe_id FROM probe_results WHERE list_contains($sets, set_name) ORDER BY created_at DESC, probe_id LIMIT 1
-)
-GROUP BY s.probe_id, s.set_name
-ORDER BY s.set_name;
-
 -- name: chosen_fold_scores
 -- The chosen-layer score of every outer fold of sets $a and $b in the newest probe that holds both (fold order):
 -- the pairs of a paired comparison (homecat/compare.py).
