@@ -106,7 +106,7 @@ app = make_app(
 # Piped or logged output (a cluster job's log, `| tee`) has no terminal width: 160 columns keep tables whole
 # instead of rich's default 80; COLUMNS still decides.
 stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
-stderr = Console(stderr=True)
+stderr = Console(stderr=True, soft_wrap=True)  # a note is one line in a log file, never wrapped at 80 columns
 
 
 class TableFormat(str, Enum):
