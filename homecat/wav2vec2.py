@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +47,21 @@ class Pretrained:
             return None
 
 
+@contextmanager
+def no_progress_bars() -> Iterator[None]:
+    """transformers' tqdm bars off inside the block (loading, "Writing model shards" on every checkpoint): a
+    batch job's log file gets the command's own lines, not bars; the earlier state comes back after it."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
 def load_quietly(model_class: Any, name: str) -> Pretrained:
     """``model_class.from_pretrained(name)`` (a folder or a Hub id given as --model) without transformers'
     warnings and progress bars: the caller judges ``missing_keys`` and says what they mean in one sentence."""
@@ -53,14 +70,13 @@ def load_quietly(model_class: Any, name: str) -> Pretrained:
     hub = hub_load_kwargs(name, "--model")  # fails in seconds on an offline node
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # missing weights are reported by the caller
-    hf_logging.disable_progress_bar()  # a bar per load would drown the command's own progress
     try:
-        model, info = model_class.from_pretrained(name, output_loading_info=True, **hub)
+        with no_progress_bars():  # a bar per load would drown the command's own progress
+            model, info = model_class.from_pretrained(name, output_loading_info=True, **hub)
     except (OSError, ValueError) as exc:
         raise HomecatError(
             f"Cannot load the model {name!r} ({first_line(exc)}); offline, pass a local model folder."
         ) from None
     finally:
         hf_logging.set_verbosity(verbosity)
-        hf_logging.enable_progress_bar()
     return Pretrained(name, model, list(info.get("missing_keys", ())), hub)

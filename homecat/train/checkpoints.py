@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from homecat.errors import HomecatError
+from homecat.wav2vec2 import no_progress_bars
 
 
 def latest_checkpoint(output_dir: Path) -> Path | None:
@@ -72,7 +73,8 @@ class Checkpointer:
         model = self.accelerator.unwrap_model(self.model)
         used, model.config.layerdrop = model.config.layerdrop, self.saved_layerdrop
         try:
-            model.save_pretrained(folder, is_main_process=True, safe_serialization=True)
+            with no_progress_bars():
+                model.save_pretrained(folder, is_main_process=True, safe_serialization=True)
         finally:
             model.config.layerdrop = used
         self.extractor.save_pretrained(folder)

@@ -47,7 +47,7 @@ from homecat.train.run_folder import (
 )
 from homecat.train.signals import StopRequest
 from homecat.train.trackers import tracker_for
-from homecat.wav2vec2 import normalise_crops
+from homecat.wav2vec2 import no_progress_bars, normalise_crops
 
 log = logging.getLogger("homecat.train")  # one logger name for the whole trainer
 
@@ -175,7 +175,8 @@ class Trainer:
         if self.checkpoint is None and not self.pretrained and self.main:
             # A random start has no Hub id to compare the run against: keep it, so `homecat embed`/`evaluate`
             # can (one model folder, before any training or prepare_model change).
-            model.save_pretrained(self.output_dir / "initial", safe_serialization=True)
+            with no_progress_bars():
+                model.save_pretrained(self.output_dir / "initial", safe_serialization=True)
             extractor.save_pretrained(self.output_dir / "initial")
         saved_layerdrop = prepare_model(model, t, self.world)
         self.do_normalize = bool(getattr(extractor, "do_normalize", True))
