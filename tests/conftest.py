@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 
 from homecat import audio
 from homecat.settings import load_settings
+from tests.permissions import bound_by_permissions
 
 # A tiny random wav2vec2 (Wav2Vec2Config overrides): seconds to build, train a step or embed on CPU; its conv
 # stack (strides 5 x 4, kernels 10 and 8) has a 45-sample receptive field and 20-sample hop.
@@ -132,3 +134,26 @@ def catalog_held_by_another_process(path: Path, hold_sec: float = 60.0) -> Itera
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.fixture
+def permissions_bind(tmp_path):
+    """tmp_path, once it is known that a mode-000 file there cannot be read by the commands of tests.permissions.run_bound."""
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv (util-linux): file permissions cannot be made to bind")
+    probe = tmp_path / "probe"
+    probe.write_text("x")
+    probe.chmod(0o000)
+    try:
+        done = subprocess.run(
+            [*bound_by_permissions(), sys.executable, "-c", f"open({str(probe)!r})"], capture_output=True
+        )
+    except OSError as error:
+        pytest.skip(f"this Python cannot be started as a user whom file permissions bind: {error}")
+    probe.unlink()
+    if b"PermissionError" not in done.stderr:
+        pytest.skip(f"file permissions do not bind this user here: {done.stderr.decode(errors='replace').strip()}")
+    yield tmp_path
+    for path in [tmp_path, *tmp_path.rglob("*")]:  # so pytest can remove what the test locked
+        if path.is_dir():
+            path.chmod(0o755)

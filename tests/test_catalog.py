@@ -242,35 +242,27 @@ def test_a_truncated_or_damaged_catalog_is_one_sentence_naming_it(tmp_path, smal
             assert _file_bytes(path) == content, name
 
 
-def test_a_catalog_the_user_cannot_write_is_one_sentence(tmp_path):
-    import os
-    import shutil
-    import tempfile
+def test_a_catalog_the_user_cannot_write_is_one_sentence(permissions_bind):
+    """Run so that file permissions bind it (root without its file-reading capabilities, wherever the clone lives)."""
+    from tests.permissions import run_bound
 
-    if os.geteuid() != 0 or not shutil.which("setpriv"):
-        pytest.skip("needs root to run homecat as another user (setpriv)")
-    folder = Path(tempfile.mkdtemp(prefix="homecat-perm-"))  # outside pytest's root-only tmp folder
-    try:
-        folder.chmod(0o755)  # root's: nobody may read the catalog but not write it or the folder
-        path = folder / "c.duckdb"
-        Catalog.open(path).close()
-        before = _file_bytes(path)
-        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "homecat"]
-        env = {"PYTHONPATH": str(REPO), "PATH": os.environ["PATH"]}
-        if subprocess.run([*nobody, "--version"], capture_output=True, env=env).returncode != 0:
-            pytest.skip("this Python or checkout cannot be run by another user")
-        expected = {
-            path: f"Error: The catalog {path} cannot be opened: permission denied.\n",
-            folder
-            / "new"
-            / "c.duckdb": f"Error: The catalog's folder {folder / 'new'} cannot be created: Permission denied.\n",
-        }
-        for catalog, sentence in expected.items():
-            out = subprocess.run([*nobody, "--catalog", str(catalog), "split"], capture_output=True, text=True, env=env)
-            assert (out.returncode, out.stderr) == (1, sentence)
-        assert _file_bytes(path) == before
-    finally:
-        shutil.rmtree(folder)
+    folder = permissions_bind / "locked"
+    folder.mkdir()
+    path = folder / "c.duckdb"
+    Catalog.open(path).close()
+    before = _file_bytes(path)
+    path.chmod(0o444)  # readable, not writable, in a folder nobody may write into
+    folder.chmod(0o555)
+    expected = {
+        path: f"Error: The catalog {path} cannot be opened: permission denied.\n",
+        folder
+        / "new"
+        / "c.duckdb": f"Error: The catalog's folder {folder / 'new'} cannot be created: Permission denied.\n",
+    }
+    for catalog, sentence in expected.items():
+        out = run_bound("--catalog", str(catalog), "split")
+        assert (out.returncode, out.stderr) == (1, sentence)
+    assert _file_bytes(path) == before
 
 
 @pytest.fixture

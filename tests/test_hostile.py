@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -18,6 +17,8 @@ from typer.testing import CliRunner
 from homecat.catalog import Catalog
 from homecat.cli import app
 from tests.conftest import one_recording_crop_index, write_tone
+from tests.permissions import bound_by_permissions as _bound_by_permissions
+from tests.permissions import run_bound as _run_bound
 
 runner = CliRunner()
 
@@ -237,50 +238,6 @@ def test_a_crop_index_snapshot_keeps_a_name_that_is_not_utf8(tmp_path):
     loaded = CropIndex.load(write_snapshot(index, tmp_path / "index.parquet"))
     assert loaded.path.tolist() == [name]
     assert audio.read_window(loaded.path[0], 100, 10).shape == (10, 1)
-
-
-def _bound_by_permissions() -> list[str]:
-    """The prefix that runs a command as a user whom file permissions bind, wherever this checkout and Python live.
-
-    A user other than root is bound already. Root reads everything through two capabilities: dropping them from the
-    bounding set makes the permission bits bind root as well, while root still reads its own checkout and
-    interpreter (a clone in a mode-700 folder, a venv under /root), which another user such as 65534 could not.
-    """
-    if os.geteuid() != 0:
-        return []
-    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
-
-
-@pytest.fixture
-def permissions_bind(tmp_path):
-    """tmp_path, once it is known that a mode-000 file there cannot be read by the commands of _run_bound."""
-    if os.geteuid() == 0 and shutil.which("setpriv") is None:
-        pytest.skip("running as root without setpriv (util-linux): file permissions cannot be made to bind")
-    probe = tmp_path / "probe"
-    probe.write_text("x")
-    probe.chmod(0o000)
-    try:
-        done = subprocess.run(
-            [*_bound_by_permissions(), sys.executable, "-c", f"open({str(probe)!r})"], capture_output=True
-        )
-    except OSError as error:
-        pytest.skip(f"this Python cannot be started as a user whom file permissions bind: {error}")
-    probe.unlink()
-    if b"PermissionError" not in done.stderr:
-        pytest.skip(f"file permissions do not bind this user here: {done.stderr.decode(errors='replace').strip()}")
-    yield tmp_path
-    for path in [tmp_path, *tmp_path.rglob("*")]:  # so pytest can remove what the test locked
-        if path.is_dir():
-            path.chmod(0o755)
-
-
-def _run_bound(*args: str, **environ: str) -> subprocess.CompletedProcess:
-    """`homecat *args` from this checkout, run so that file permissions bind it (see _bound_by_permissions)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HOMECAT_")} | environ
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    command = [*_bound_by_permissions(), sys.executable, "-m", "homecat", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, cwd="/", timeout=120)
 
 
 def test_an_unreadable_folder_is_a_finding_not_missing_and_the_rest_is_validated(permissions_bind):
