@@ -78,6 +78,17 @@ class PathSettings(_Section):
     )
 
 
+def _regex_with_group(value: str, group: str) -> str:
+    """``value`` when it compiles and has the named group ``group``; else the sentence saying which is wrong."""
+    try:
+        compiled = re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression ({exc})") from exc
+    if group not in compiled.groupindex:
+        raise ValueError(f"needs a named group (?P<{group}>...)")
+    return value
+
+
 class DataSettings(_Section):
     raw_audio_root: Path | None = Field(
         None, description="Folder holding the raw recordings (read-only; never modified)."
@@ -132,28 +143,12 @@ class DataSettings(_Section):
     @field_validator("participant_regex")
     @classmethod
     def _regex_has_group(cls, value: str) -> str:
-        try:
-            compiled = re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression ({exc})") from exc
-        if "participant" not in compiled.groupindex:
-            raise ValueError("needs a named group (?P<participant>...)")
-        return value
+        return _regex_with_group(value, "participant")
 
     @field_validator("recording_date_regex")
     @classmethod
     def _date_regex_has_group(cls, value: str | None) -> str | None:
-        import re
-
-        if value is None:
-            return None
-        try:
-            compiled = re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression ({exc})") from exc
-        if "date" not in compiled.groupindex:
-            raise ValueError("needs a named group (?P<date>...)")
-        return value
+        return None if value is None else _regex_with_group(value, "date")
 
 
 class ValidateSettings(_Section):
